@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { decrypt, encrypt } from './aead.ts'
+import { BlockIntegrityError, BlockTooLargeError, MalformedBlockError } from './errors.ts'
+
+/**
+ * Content-addressed blocks: dag-cbor bytes named by a CIDv1 with a sha2-256 multihash. An encrypted block is the
+ * dag-cbor byte string that wraps `aead(key, dagCbor(node))`, so it is itself a valid dag-cbor node.
+ */
+
+export const DAG_CBOR_CODE = dagCbor.code
+export const SHA2_256_CODE = 0x12
+
+export interface Block {
+  readonly cid: CID
+  readonly bytes: Uint8Array
+}
+
+export function cidOf (bytes: Uint8Array): CID {
+  const hash = createHash('sha256').update(bytes).digest()
+  return CID.createV1(DAG_CBOR_CODE, Digest.create(SHA2_256_CODE, new Uint8Array(hash.buffer, hash.byteOffset, hash.length)))
+}
+
+export function encodeBlock (value: unknown): Block {
+  let bytes: Uint8Array
+  try {
+    bytes = dagCbor.encode(value)
+  } catch (cause) {
+    throw new MalformedBlockError('value cannot be encoded as dag-cbor', { cause })
+  }
+  return { cid: cidOf(bytes), bytes }
+}
+
+export function assertSize (bytes: Uint8Array, limit: number, what: string): void {
+  if (bytes.length > limit) throw new BlockTooLargeError(`${what} of ${bytes.length} bytes is over the ${limit}-byte limit`)
+}
+
+export function decodeNode (bytes: Uint8Array, what: string): unknown {
+  try {
+    return dagCbor.decode(bytes)
+  } catch (cause) {
+    throw new MalformedBlockError(`${what} is not valid dag-cbor`, { cause })
+  }
+}
+
+/** Checks that `bytes` hash to `cid` (a sha2-256, dag-cbor CIDv1) and returns them as a block. */
+export function verifiedBlock (cid: CID, bytes: Uint8Array): Block {
+  const name = cid.toString()
+  if (cid.version !== 1 || cid.code !== DAG_CBOR_CODE || cid.multihash.code !== SHA2_256_CODE) {
+    throw new BlockIntegrityError(`unsupported CID form ${name}`)
+  }
+  if (!cidOf(bytes).equals(cid)) throw new BlockIntegrityError(`bytes do not hash to ${name}`)
+  return { cid, bytes }
+}
+
+export function encryptBlock (key: Uint8Array, value: unknown): Block {
+  const plaintext = encodeBlock(value).bytes
+  return encodeBlock(encrypt(key, plaintext))
+}
+
+/** Opens an encrypted block: unwraps the byte string, decrypts it with `key`, decodes the dag-cbor inside. */
+export function decryptBlock (key: Uint8Array, bytes: Uint8Array, what: string): unknown {
+  const wrapped = decodeNode(bytes, what)
+  if (!(wrapped instanceof Uint8Array)) throw new MalformedBlockError(`${what} is not an encrypted block (a dag-cbor byte string)`)
+  return decodeNode(decrypt(key, wrapped), `${what} plaintext`)
+}
+
+/** Reads a CID back from a decoded node field, refusing anything else. */
+export function asCid (value: unknown, what: string): CID {
+  const cid = CID.asCID(value)
+  if (cid === null) throw new MalformedBlockError(`${what} is not a CID`)
+  return cid
+}
+
+export function asBytes (value: unknown, what: string, length?: number): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new MalformedBlockError(`${what} is not a byte string`)
+  if (length !== undefined && value.length !== length) throw new MalformedBlockError(`${what} has ${value.length} bytes, expected ${length}`)
+  return value
+}
+
+export function asMap (value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array || CID.asCID(value) !== null) {
+    throw new MalformedBlockError(`${what} is not a map`)
+  }
+  return value as Record<string, unknown>
+}
+
+export { CID }

@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { StorageClosedError } from './errors.ts'
+
+/**
+ * One LMDB environment per peer, in one directory. Each book opens its own named database inside it, so a
+ * single LMDB transaction can span blocks, heads, keys and views: that is what makes an append, or a dispatch,
+ * all-or-nothing across a crash.
+ */
+
+export interface StorageInit {
+  /** Directory of the environment; created when missing. */
+  path: string
+  /** Upper bound of the memory map in bytes; LMDB grows the file up to it. */
+  mapSize?: number
+}
+
+export type BinaryDatabase = Database<Uint8Array, Uint8Array>
+export type ValueDatabase<V> = Database<V, StorageKey>
+export type StorageKey = string | number | Array<string | number>
+
+export interface Storage {
+  readonly path: string
+  readonly closed: boolean
+  /** A named database of raw bytes under raw-byte keys (blocks). */
+  binaryDatabase (name: string): BinaryDatabase
+  /** A named database of structured values (msgpack) under ordered keys (strings, numbers and tuples of them). */
+  valueDatabase<V> (name: string): ValueDatabase<V>
+  /**
+   * Runs `action` as one atomic unit: it sees its own writes, and either all of them commit or, when it throws,
+   * none do. Resolves with `action`'s result once the commit is visible to every reader.
+   */
+  transaction<T> (action: () => T): Promise<T>
+  /**
+   * The same, committed before it returns. Inside a running transaction it nests as a child: all-or-nothing
+   * within it, committed with it. Books use it so each of their writes is atomic alone and composable.
+   */
+  transactionSync<T> (action: () => T): T
+  /** Resolves once every commit so far has been flushed to disk. */
+  flushed (): Promise<void>
+  close (): Promise<void>
+}
+
+const DEFAULT_MAP_SIZE = 8 * 1024 ** 3
+
+export async function openStorage (init: StorageInit): Promise<Storage> {
+  await mkdir(init.path, { recursive: true })
+  const root: RootDatabase = open({ path: init.path, mapSize: init.mapSize ?? DEFAULT_MAP_SIZE, maxDbs: 64 })
+  const databases = new Map<string, Database<any, any>>()
+  let closed = false
+
+  const assertOpen = (): void => {
+    if (closed) throw new StorageClosedError(`storage at ${init.path} is closed`)
+  }
+
+  const named = <D extends Database<any, any>>(name: string, options: Record<string, unknown>): D => {
+    assertOpen()
+    let db = databases.get(name)
+    if (db === undefined) {
+      db = root.openDB({ name, ...options }) as Database<any, any>
+      databases.set(name, db)
+    }
+    return db as unknown as D
+  }
+
+  return {
+    path: init.path,
+    get closed () { return closed },
+    binaryDatabase: name => named<BinaryDatabase>(name, { encoding: 'binary', keyEncoding: 'binary' }),
+    valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack' }),
+    async transaction (action) {
+      assertOpen()
+      return await root.childTransaction(action)
+    },
+    transactionSync (action) {
+      assertOpen()
+      return root.transactionSync(action)
+    },
+    async flushed () {
+      await root.flushed
+    },
+    async close () {
+      if (closed) return
+      closed = true
+      await root.close()
+    }
+  }
+}
