@@ -30,7 +30,9 @@ export function encodeBlock (value: unknown): Block {
   } catch (cause) {
     throw new MalformedBlockError('value cannot be encoded as dag-cbor', { cause })
   }
-  return { cid: cidOf(bytes), bytes }
+  // dag-cbor in Node hands back a Buffer cut from the shared allocation pool, next to other plaintexts: a block owns
+  // its bytes, so that `.buffer` exposes nothing else and `.slice()` copies as a Uint8Array's does
+  return { cid: cidOf(bytes), bytes: new Uint8Array(bytes) }
 }
 
 export function assertSize (bytes: Uint8Array, limit: number, what: string): void {

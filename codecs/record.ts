@@ -7,6 +7,7 @@ import { Ed25519PublicKey, ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey } fro
 import { BlockIntegrityError, InvalidKeyError, MalformedBlockError } from './errors.ts'
 import { timestampFromWire, timestampToWire, type Timestamp } from './hlc.ts'
 import type { ThreadKey } from './thread-key.ts'
+import { decodeUvarint } from './varint.ts'
 
 /**
  * The four blocks of one log entry, as the reference lays them out:
@@ -123,9 +124,21 @@ export function openRecord (block: Block, serviceKey: Uint8Array, limits: BlockL
   }
 }
 
+/**
+ * Whether `bytes` is a libp2p protobuf `PublicKey { Type: 0–3, Data }` and nothing more: the only payload the reference
+ * signs on a first record. Without this a legacy check would take the log's signature over any bytes, such as a
+ * CID payload of another of its records, copied into `pubKey`.
+ */
+function isMarshaledPublicKey (bytes: Uint8Array): boolean {
+  if (bytes[0] !== 0x08 || bytes[1] === undefined || bytes[1] > 3 || bytes[2] !== 0x12) return false
+  const length = decodeUvarint(bytes, 3)
+  return length !== undefined && 3 + length[1] + length[0] === bytes.length
+}
+
 /** Throws `InvalidSignatureError` unless the record is signed by `logKey` the way this layout requires. */
 export function verifyRecordSignature (node: RecordNode, logKey: Ed25519PublicKey, options: VerifyOptions = {}): void {
-  if (node.prev === undefined && options.legacyFirstRecordSignature === true && logKey.verify(node.pubKey, node.sig)) return
+  if (node.prev === undefined && options.legacyFirstRecordSignature === true && isMarshaledPublicKey(node.pubKey) &&
+    logKey.verify(node.pubKey, node.sig)) return
   logKey.assertSignature(signedPayload(node.event, node.prev), node.sig, `record ${node.cid.toString()}`)
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { CID } from '../codecs/block.ts'
+import { compareTimestamps, timestampFromWire, timestampToWire, type Timestamp } from '../codecs/hlc.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { Storage } from './storage.ts'
 
@@ -7,6 +8,8 @@ import type { Storage } from './storage.ts'
 export interface Head {
   readonly cid?: CID
   readonly counter: number
+  /** The head record's clock value, where this peer wrote it (a replica cannot read it). */
+  readonly time?: Timestamp
 }
 
 export const EMPTY_HEAD: Head = Object.freeze({ counter: 0 })
@@ -17,6 +20,7 @@ export const EMPTY_EDGE = '0'.repeat(32)
 interface StoredHead {
   cid: Uint8Array
   counter: number
+  time?: [number, number]
 }
 
 /**
@@ -30,6 +34,16 @@ export interface HeadBook {
   clear (threadId: ThreadId, logId: string): void
   heads (threadId: ThreadId): Map<string, Head>
   edge (threadId: ThreadId): string
+  /** The latest clock value of any head this peer wrote: where its clock resumes after a restart. */
+  latestTime (): Timestamp | undefined
+}
+
+function fromStored (stored: StoredHead): Head {
+  return {
+    cid: CID.decode(stored.cid),
+    counter: stored.counter,
+    time: stored.time === undefined ? undefined : timestampFromWire(stored.time)
+  }
 }
 
 export function createHeadBook (storage: Storage): HeadBook {
@@ -37,14 +51,16 @@ export function createHeadBook (storage: Storage): HeadBook {
   const book: HeadBook = {
     get (threadId, logId) {
       const stored = db.get([threadId.toString(), logId])
-      return stored === undefined ? EMPTY_HEAD : { cid: CID.decode(stored.cid), counter: stored.counter }
+      return stored === undefined ? EMPTY_HEAD : fromStored(stored)
     },
     set (threadId, logId, head) {
       if (head.cid === undefined) {
         db.removeSync([threadId.toString(), logId])
         return
       }
-      db.putSync([threadId.toString(), logId], { cid: head.cid.bytes, counter: head.counter })
+      const stored: StoredHead = { cid: head.cid.bytes, counter: head.counter }
+      if (head.time !== undefined) stored.time = timestampToWire(head.time)
+      db.putSync([threadId.toString(), logId], stored)
     },
     clear (threadId, logId) {
       db.removeSync([threadId.toString(), logId])
@@ -54,7 +70,7 @@ export function createHeadBook (storage: Storage): HeadBook {
       const heads = new Map<string, Head>()
       for (const { key, value } of db.getRange({ start: [tid], end: [tid, '\uffff'] })) {
         const logId = (key as [string, string])[1]
-        heads.set(logId, { cid: CID.decode(value.cid), counter: value.counter })
+        heads.set(logId, fromStored(value))
       }
       return heads
     },
@@ -67,6 +83,15 @@ export function createHeadBook (storage: Storage): HeadBook {
         hash.update(head.cid!.bytes)
       }
       return hash.digest('hex').slice(0, 32)
+    },
+    latestTime () {
+      let latest: Timestamp | undefined
+      for (const { value } of db.getRange()) {
+        if (value.time === undefined) continue
+        const time = timestampFromWire(value.time)
+        if (latest === undefined || compareTimestamps(time, latest) > 0) latest = time
+      }
+      return latest
     }
   }
   return book

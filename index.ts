@@ -1,0 +1,65 @@
+/**
+ * threads: the Threads protocol and its event-sourced peer-to-peer database.
+ * Everything a user may depend on is exported here, and only here.
+ */
+
+export {
+  ThreadsError,
+  InvalidThreadIdError,
+  InvalidKeyError,
+  DecryptionError,
+  InvalidSignatureError,
+  MalformedBlockError,
+  BlockIntegrityError,
+  BlockTooLargeError,
+  InvalidAddressError,
+  InvalidClockError
+} from './codecs/errors.ts'
+export { ThreadId, ThreadVariant, THREAD_ID_VERSION, MIN_RANDOM_BYTES, type CreateThreadIdOptions } from './codecs/thread-id.ts'
+export { ThreadKey } from './codecs/thread-key.ts'
+export { Ed25519PrivateKey, Ed25519PublicKey } from './codecs/ed25519.ts'
+export { encrypt, decrypt, randomSymmetricKey, SYMMETRIC_KEY_BYTES, AEAD_OVERHEAD } from './codecs/aead.ts'
+export { seal, open as openSealed } from './codecs/sealed-box.ts'
+export {
+  HybridClock, compareTimestamps, compareEventTimes,
+  type Timestamp, type EventTime, type HybridClockInit
+} from './codecs/hlc.ts'
+export { CID, cidOf, encodeBlock, verifiedBlock, type Block } from './codecs/block.ts'
+export {
+  createRecord, openRecord, openEvent, openHeader, openBody, verifyRecordSignature, verifyRecordBlocks,
+  readRecordContent, recordAuthor, DEFAULT_BLOCK_LIMITS,
+  type BlockLimits, type RecordBlocks, type RecordNode, type EventNode, type EventHeader,
+  type CreateRecordInput, type CreatedRecord, type VerifyOptions, type RecordContent
+} from './codecs/record.ts'
+export {
+  threadAddress, parseThreadAddress, logAddress, parseLogAddress, multiaddr, CODE_THREAD, CODE_IPEL,
+  type Multiaddr, type ThreadAddress, type LogAddress
+} from './codecs/address.ts'
+
+export {
+  StorageClosedError,
+  UnknownThreadError,
+  UnknownLogError,
+  ConflictingKeyError,
+  MissingKeyError,
+  ReplayedRecordError,
+  MissingAncestorError,
+  ForkedLogError,
+  BlockNotFoundError,
+  CorruptLogError,
+  InvalidArgumentError
+} from './storage/errors.ts'
+export { openStorage, type Storage, type StorageInit } from './storage/storage.ts'
+export { createBlockStore, type BlockStore } from './storage/block-store.ts'
+export { createHeadBook, EMPTY_HEAD, EMPTY_EDGE, type Head, type HeadBook } from './storage/head-book.ts'
+export { createKeyBook, type KeyBook } from './storage/key-book.ts'
+export {
+  createAddrBook, TEMP_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, ADDRESS_TTL, PERMANENT_ADDR_TTL, CONNECTED_ADDR_TTL,
+  type AddrBook, type AddrBookInit, type AddrChange, type AddrChangeType, type AddrStream, type AddrStreamOptions
+} from './storage/addr-book.ts'
+export { createMetadataBook, type MetadataBook, type MetadataValue, type JsonValue } from './storage/metadata-book.ts'
+export {
+  createLogStore,
+  type LogStore, type LogStoreInit, type LogInfo, type ThreadInfo, type StoredRecord, type ReadLogOptions,
+  type VerifiedLog, type CreateThreadOptions
+} from './storage/log-store.ts'

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { gcm } from '@noble/ciphers/aes.js'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { decrypt, encrypt, randomSymmetricKey } from '../../codecs/aead.ts'
+import { cidOf } from '../../codecs/block.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { createRecord, readRecordContent, verifyRecordBlocks, type RecordBlocks } from '../../codecs/record.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { createLogStore } from '../../storage/log-store.ts'
+import { tempStorage } from '../helpers/temp-storage.ts'
+import { measure, measureAsync, measureConcurrent, perSecond, report, type Measurement } from './measure.ts'
+
+/**
+ * The log's write and read paths against their floors: the summed cost of the primitives one record cannot
+ * avoid, each measured on its own in the same run, on the same sizes a real record has.
+ */
+
+const BODY = { _id: '01JD8Y7K3W', collection: 'Person', patch: [{ op: 'add', path: '/bio', value: 'x'.repeat(220) }] }
+
+function sample (): { blocks: RecordBlocks, threadKey: ThreadKey, logKey: Ed25519PrivateKey, plaintexts: Uint8Array[] } {
+  const threadKey = ThreadKey.random()
+  const logKey = Ed25519PrivateKey.generate()
+  const first = createRecord({ body: BODY, time: { wall: Date.now(), counter: 0 }, logKey, threadKey })
+  const second = createRecord({ body: BODY, time: { wall: Date.now(), counter: 1 }, prev: first.node.cid, logKey, threadKey })
+  const { blocks } = second
+  const plaintexts = [
+    dagCbor.decode<Uint8Array>(blocks.body.bytes),
+    dagCbor.decode<Uint8Array>(blocks.header.bytes),
+    dagCbor.decode<Uint8Array>(blocks.record.bytes)
+  ].map(sealed => new Uint8Array(sealed.length - 28))
+  return { blocks, threadKey, logKey, plaintexts }
+}
+
+export async function run (): Promise<void> {
+  const { blocks, threadKey, logKey, plaintexts } = sample()
+  const signedPayload = new Uint8Array(72)
+  const signature = logKey.sign(signedPayload)
+  const nodes = [BODY, { key: new Uint8Array(32), time: [Date.now(), 0] }, { body: blocks.body.cid, header: blocks.header.cid }, { block: blocks.event.cid, sig: signature, pubKey: new Uint8Array(36), prev: blocks.record.cid }]
+  const sealed = plaintexts.map(p => encrypt(threadKey.service, p))
+  const allBlocks = Object.values(blocks).map(b => b.bytes)
+
+  const choices = [
+    measure('ed25519 sign, node:crypto (used)', () => logKey.sign(signedPayload)),
+    measure('ed25519 sign, @noble/curves', () => ed25519.sign(signedPayload, logKey.seed), 200),
+    measure('ed25519 verify, node:crypto (used)', () => logKey.publicKey.verify(signedPayload, signature)),
+    measure('ed25519 verify, @noble/curves', () => ed25519.verify(signature, signedPayload, logKey.publicKey.bytes), 200),
+    measure('aes-256-gcm 300 B, node:crypto (used)', () => encrypt(threadKey.service, plaintexts[0]!)),
+    measure('aes-256-gcm 300 B, @noble/ciphers', () => gcm(threadKey.service, randomBytes(12)).encrypt(plaintexts[0]!))
+  ]
+  report('Primitive choices (median per op)', choices)
+
+  const sign = measure('1 × ed25519 sign', () => logKey.sign(signedPayload))
+  const encryptions = measure('3 × aes-256-gcm encrypt (body, header, record)', () => {
+    encrypt(randomSymmetricKey(), plaintexts[0]!)
+    encrypt(threadKey.read!, plaintexts[1]!)
+    encrypt(threadKey.service, plaintexts[2]!)
+  })
+  const hashes = measure('4 × sha2-256 (the four block CIDs)', () => { for (const bytes of allBlocks) cidOf(bytes) })
+  const encodings = measure('7 × dag-cbor encode (4 nodes, 3 ciphertext wraps)', () => {
+    for (const node of nodes) dagCbor.encode(node)
+    for (const s of sealed) dagCbor.encode(s)
+  })
+  const verify = measure('1 × ed25519 verify', () => logKey.publicKey.verify(signedPayload, signature))
+  const contentKey = randomSymmetricKey()
+  const sealedBody = encrypt(contentKey, plaintexts[0]!)
+  const decryptions = measure('3 × aes-256-gcm decrypt', () => {
+    decrypt(Uint8Array.from(contentKey), sealedBody)
+    decrypt(threadKey.service, sealed[1]!)
+    decrypt(threadKey.service, sealed[2]!)
+  })
+  const decodings = measure('7 × dag-cbor decode', () => {
+    for (const bytes of allBlocks) dagCbor.decode(bytes)
+    for (const s of sealed) dagCbor.decode(dagCbor.encode(s))
+  })
+
+  const temp = await tempStorage('threads-bench-')
+  try {
+    const storage = temp.storage
+    const raw = storage.binaryDatabase('bench-raw')
+    const index = storage.valueDatabase<unknown>('bench-index')
+    const heads = storage.valueDatabase<unknown>('bench-heads')
+    const blockKeys = allBlocks.map(bytes => cidOf(bytes).bytes)
+    let n = 0
+    // What one record writes: four blocks under fresh keys, two index entries, one head.
+    const commitOne = (): Promise<void> => storage.transaction(() => {
+      n++
+      for (let i = 0; i < allBlocks.length; i++) {
+        const key = Uint8Array.from(blockKeys[i]!)
+        key[4] = n & 0xff; key[5] = (n >> 8) & 0xff; key[6] = (n >> 16) & 0xff
+        raw.putSync(key, allBlocks[i]!)
+      }
+      index.putSync(['t', 'l', n], blocks.record.cid.bytes)
+      index.putSync(['t', 'l', `c${n}`], n)
+      heads.putSync(['t', 'l'], { cid: blocks.record.cid.bytes, counter: n, time: [Date.now(), 0] })
+    })
+    const commitSequential = await measureAsync('1 × LMDB commit, awaited before the next', commitOne, 500)
+    const commitConcurrent = await measureConcurrent('1 × LMDB commit, 64 in flight (group commit)', commitOne, 4000)
+    report('Primitives one record cannot avoid', [sign, encryptions, hashes, encodings, verify, decryptions, decodings, commitSequential, commitConcurrent])
+
+    const cpuWrite = sign.micros + encryptions.micros + hashes.micros + encodings.micros
+    const cpuRead = verify.micros + decryptions.micros + hashes.micros + decodings.micros
+
+    const store = createLogStore({ storage })
+    const thread = await store.createThread()
+    const log = await store.createLog(thread.id)
+    const build = measure('build + encrypt + sign a record (no storage)', () =>
+      createRecord({ body: BODY, time: { wall: Date.now(), counter: 0 }, prev: blocks.record.cid, logKey, threadKey }))
+    const appendSequential = await measureAsync('append, awaited one by one (one commit each)', () => store.append(thread.id, log.id, BODY), 500)
+    const appendConcurrent = await measureConcurrent('append, 64 in flight (own child txn each)', () => store.append(thread.id, log.id, BODY), 4000)
+    const readCpu = measure('verify + decrypt + decode a record (no storage)', () => {
+      verifyRecordBlocks(blocks, threadKey.service, logKey.publicKey)
+      readRecordContent(blocks, threadKey.read!)
+    })
+
+    const reader = createLogStore({ storage })
+    const copy = await reader.addThread(ThreadId.create(), thread.key)
+    await reader.addLog(copy.id, log.publicKey)
+    const source = store.records(thread.id, log.id, { limit: 4000 })
+    let at = 0
+    const acceptNext = (): Promise<unknown> => reader.accept(copy.id, log.id, source[at++]!.blocks)
+    const acceptSequential = await measureAsync('accept, awaited one by one', acceptNext, 1000, 1)
+    const acceptConcurrent = await measureConcurrent('accept, 64 in flight', acceptNext, 2500)
+
+    report('Write path', [
+      { name: 'floor, CPU only (sign + 3 enc + 4 hash + 7 encode)', micros: cpuWrite },
+      build,
+      { name: 'floor with an awaited commit', micros: cpuWrite + commitSequential.micros },
+      appendSequential,
+      { name: 'floor with a group commit', micros: cpuWrite + commitConcurrent.micros },
+      appendConcurrent
+    ])
+    report('Read path', [
+      { name: 'floor, CPU only (verify + 3 dec + 4 hash + 7 decode)', micros: cpuRead },
+      readCpu,
+      { name: 'floor with an awaited commit', micros: cpuRead + commitSequential.micros },
+      acceptSequential,
+      { name: 'floor with a group commit', micros: cpuRead + commitConcurrent.micros },
+      acceptConcurrent
+    ])
+    const ratio = (full: Measurement, floor: number): string => (full.micros / floor).toFixed(2)
+    console.log(`\n  append/floor: ${ratio(appendSequential, cpuWrite + commitSequential.micros)}× awaited, ${ratio(appendConcurrent, cpuWrite + commitConcurrent.micros)}× in flight` +
+      `  (append ${perSecond(appendConcurrent.micros)} records/s in flight)`)
+    console.log(`  accept/floor: ${ratio(acceptSequential, cpuRead + commitSequential.micros)}× awaited, ${ratio(acceptConcurrent, cpuRead + commitConcurrent.micros)}× in flight`)
+  } finally {
+    await temp.dispose()
+  }
+}
+
+if (import.meta.main) await run()

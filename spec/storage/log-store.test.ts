@@ -1,0 +1,234 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encodeBlock, encryptBlock, cidOf, type Block } from '../../codecs/block.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { ThreadsError } from '../../codecs/errors.ts'
+import { ThreadId, ThreadVariant } from '../../codecs/thread-id.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import type { RecordBlocks } from '../../codecs/record.ts'
+import {
+  CorruptLogError, ForkedLogError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
+  UnknownLogError, UnknownThreadError
+} from '../../storage/errors.ts'
+import { EMPTY_EDGE } from '../../storage/head-book.ts'
+import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
+import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
+import { flipByte } from '../helpers/tamper.ts'
+
+/** Everything in the LMDB environment, as (database, key, value) triples: "nothing changed" means this is equal. */
+function snapshotOf (store: LogStore, logs: Array<[ThreadId, string]>): unknown {
+  return logs.map(([tid, logId]) => ({
+    head: store.head(tid, logId),
+    edge: store.edge(tid),
+    records: store.records(tid, logId).map(r => [r.counter, r.cid.toString()])
+  }))
+}
+
+function blockCount (temp: TempStorage): number {
+  return temp.storage.binaryDatabase('blocks').getKeysCount()
+}
+
+describe('log store', () => {
+  let writerTemp: TempStorage
+  let readerTemp: TempStorage
+  let writer: LogStore
+  let reader: LogStore
+  let threadId: ThreadId
+  let threadKey: ThreadKey
+  let logKey: Ed25519PrivateKey
+  const written: StoredRecord[] = []
+  const others: TempStorage[] = []
+  const otherStore = async (): Promise<LogStore> => {
+    const temp = await tempStorage()
+    others.push(temp)
+    return createLogStore({ storage: temp.storage })
+  }
+
+  before(async () => {
+    writerTemp = await tempStorage()
+    readerTemp = await tempStorage()
+    writer = createLogStore({ storage: writerTemp.storage })
+    reader = createLogStore({ storage: readerTemp.storage })
+    const thread = await writer.createThread()
+    threadId = thread.id
+    threadKey = thread.key
+    const log = await writer.createLog(threadId)
+    logKey = log.privateKey!
+    for (let i = 0; i < 5; i++) written.push(await writer.append(threadId, logKey.publicKey.logId, { n: i, text: `entry ${i}` }))
+    await reader.addThread(threadId, threadKey)
+    await reader.addLog(threadId, logKey.publicKey)
+  })
+
+  after(async () => {
+    await writerTemp.dispose()
+    await readerTemp.dispose()
+    for (const temp of others) await temp.dispose()
+  })
+
+  it('appends records that link, count and carry their bodies', () => {
+    const logId = logKey.publicKey.logId
+    assert.deepEqual(written.map(r => r.counter), [1, 2, 3, 4, 5])
+    assert.equal(written[0]!.node.prev, undefined)
+    for (let i = 1; i < written.length; i++) assert.ok(written[i]!.node.prev!.equals(written[i - 1]!.cid))
+    const head = writer.head(threadId, logId)
+    assert.equal(head.counter, 5)
+    assert.ok(head.cid!.equals(written[4]!.cid))
+    assert.deepEqual(writer.content(written[2]!).body, { n: 2, text: 'entry 2' })
+    const times = written.map(r => writer.content(r).time)
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]!.wall > times[i - 1]!.wall || times[i]!.counter > times[i - 1]!.counter)
+  })
+
+  it('reads forwards and backwards from any record with a limit', () => {
+    const logId = logKey.publicKey.logId
+    assert.deepEqual(writer.records(threadId, logId).map(r => r.counter), [1, 2, 3, 4, 5])
+    assert.deepEqual(writer.records(threadId, logId, { from: 2, limit: 2 }).map(r => r.counter), [2, 3])
+    assert.deepEqual(writer.records(threadId, logId, { direction: 'backward', limit: 2 }).map(r => r.counter), [5, 4])
+    assert.deepEqual(writer.records(threadId, logId, { from: written[2]!.cid, direction: 'backward' }).map(r => r.counter), [3, 2, 1])
+    assert.deepEqual(writer.records(threadId, logId, { from: written[3]!.cid }).map(r => r.counter), [4, 5])
+    assert.deepEqual(writer.records(threadId, logId, { from: 9 }), [])
+    assert.equal(writer.record(threadId, logId, 3)!.cid.toString(), written[2]!.cid.toString())
+    assert.equal(writer.record(threadId, logId, written[1]!.cid)!.counter, 2)
+  })
+
+  it('verifies a whole log end to end', () => {
+    assert.deepEqual(writer.verifyLog(threadId, logKey.publicKey.logId).records, 5)
+  })
+
+  it('accepts a record only in order: each links to the current head with the next counter', async () => {
+    const logId = logKey.publicKey.logId
+    await assert.rejects(reader.accept(threadId, logId, written[1]!.blocks), (e: unknown) =>
+      e instanceof MissingAncestorError && e.code === 'ERR_MISSING_ANCESTOR' && e.missing === written[0]!.cid.toString())
+    assert.equal(reader.head(threadId, logId).counter, 0)
+    for (const record of written.slice(0, 3)) await reader.accept(threadId, logId, record.blocks)
+    assert.equal(reader.head(threadId, logId).counter, 3)
+    assert.equal(reader.edge(threadId) === EMPTY_EDGE, false)
+  })
+
+  it('refuses a replayed record and changes nothing', async () => {
+    const logId = logKey.publicKey.logId
+    const before = snapshotOf(reader, [[threadId, logId]])
+    await assert.rejects(reader.accept(threadId, logId, written[1]!.blocks), (e: unknown) =>
+      e instanceof ReplayedRecordError && e.code === 'ERR_RECORD_REPLAYED')
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+  })
+
+  it('refuses a fork: a second record on the same prev, or a second first record', async () => {
+    const logId = logKey.publicKey.logId
+    // The honest writer's key, used to sign a different record on an earlier prev.
+    const forger = await otherStore()
+    await forger.addThread(threadId, threadKey)
+    await forger.createLog(threadId, logKey)
+    const fork = await forger.append(threadId, logId, { forked: true })
+    const before = snapshotOf(reader, [[threadId, logId]])
+    const blocksBefore = blockCount(readerTemp)
+    await assert.rejects(reader.accept(threadId, logId, fork.blocks), (e: unknown) => e instanceof ForkedLogError && e.code === 'ERR_LOG_FORK')
+    await forger.append(threadId, logId, { forked: 2 })
+    const secondOnFork = forger.records(threadId, logId, { direction: 'backward', limit: 1 })[0]!
+    await assert.rejects(reader.accept(threadId, logId, secondOnFork.blocks), (e: unknown) => e instanceof MissingAncestorError)
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+    assert.equal(blockCount(readerTemp), blocksBefore)
+  })
+
+  it('refuses every single flipped byte in any block, with a typed error, leaving the store as it was', async () => {
+    const logId = logKey.publicKey.logId
+    const next = written[3]!
+    const before = snapshotOf(reader, [[threadId, logId]])
+    const blocksBefore = blockCount(readerTemp)
+    let refused = 0
+    for (const name of ['record', 'event', 'header', 'body'] as const) {
+      const original = next.blocks[name]
+      for (let i = 0; i < original.bytes.length; i++) {
+        const forged = flipByte(original, i)
+        for (const block of [forged, { cid: original.cid, bytes: forged.bytes }]) {
+          const tampered: RecordBlocks = { ...next.blocks, [name]: block }
+          await assert.rejects(reader.accept(threadId, logId, tampered), (e: unknown) => e instanceof ThreadsError, `byte ${i} of ${name}`)
+          refused++
+        }
+      }
+    }
+    assert.ok(refused > 400)
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+    assert.equal(blockCount(readerTemp), blocksBefore)
+  })
+
+  it('refuses a record signed by another key, and one sealed with another service key', async () => {
+    const logId = logKey.publicKey.logId
+    const other = await otherStore()
+    await other.addThread(threadId, threadKey)
+    const impostor = await other.createLog(threadId)
+    // Two records so the impostor's second links to a prev the reader will not have; start from its first.
+    const signedByOther = await other.append(threadId, impostor.id, { n: 3 })
+    const before = snapshotOf(reader, [[threadId, logId]])
+    await assert.rejects(reader.accept(threadId, logId, signedByOther.blocks), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_INVALID_SIGNATURE')
+    const wrongKeyStore = await otherStore()
+    await wrongKeyStore.addThread(threadId, ThreadKey.random())
+    await wrongKeyStore.createLog(threadId, logKey)
+    const sealedWrong = await wrongKeyStore.append(threadId, logId, { n: 3 })
+    await assert.rejects(reader.accept(threadId, logId, sealedWrong.blocks), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_DECRYPTION_FAILED')
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+  })
+
+  it('refuses truncated and oversized blocks', async () => {
+    const logId = logKey.publicKey.logId
+    const next = written[3]!
+    const truncatedBytes = next.blocks.record.bytes.subarray(0, 20)
+    const truncated: RecordBlocks = { ...next.blocks, record: { cid: cidOf(truncatedBytes), bytes: truncatedBytes } }
+    await assert.rejects(reader.accept(threadId, logId, truncated), (e: unknown) => e instanceof ThreadsError)
+    const huge = encodeBlock(new Uint8Array(2 * 1024 * 1024))
+    await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, body: huge }), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
+    const bigRecord = encryptBlock(threadKey.service, { pad: new Uint8Array(8000) })
+    await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, record: bigRecord }), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
+  })
+
+  it('refuses records for unknown threads and logs, and appends to logs that are not ours', async () => {
+    const unknownThread = ThreadId.create()
+    assert.throws(() => reader.getThread(unknownThread), (e: unknown) => e instanceof UnknownThreadError && e.code === 'ERR_UNKNOWN_THREAD')
+    await assert.rejects(reader.accept(unknownThread, logKey.publicKey.logId, written[0]!.blocks), UnknownThreadError)
+    const stranger = Ed25519PrivateKey.generate().publicKey.logId
+    await assert.rejects(reader.accept(threadId, stranger, written[0]!.blocks), (e: unknown) => e instanceof UnknownLogError && e.code === 'ERR_UNKNOWN_LOG')
+    await assert.rejects(reader.append(threadId, logKey.publicKey.logId, { n: 1 }), (e: unknown) => e instanceof MissingKeyError && e.code === 'ERR_MISSING_KEY')
+  })
+
+  it('keeps everything across a restart, and the clock never runs backwards', async () => {
+    const logId = logKey.publicKey.logId
+    const lastTime = writer.content(written[4]!).time
+    const reopened = createLogStore({ storage: await writerTemp.reopen(), now: () => 0 })
+    writer = reopened
+    assert.equal(reopened.head(threadId, logId).counter, 5)
+    assert.deepEqual(reopened.records(threadId, logId).map(r => r.cid.toString()), written.map(r => r.cid.toString()))
+    const next = await reopened.append(threadId, logId, { n: 5 })
+    const nextTime = reopened.content(next).time
+    assert.ok(nextTime.wall > lastTime.wall || (nextTime.wall === lastTime.wall && nextTime.counter > lastTime.counter))
+    assert.equal(reopened.verifyLog(threadId, logId).records, 6)
+    written.push(next)
+  })
+
+  it('keeps many appends in flight without breaking the chain', async () => {
+    const logId = logKey.publicKey.logId
+    const results = await Promise.all(Array.from({ length: 200 }, (_, n) => writer.append(threadId, logId, { burst: n })))
+    assert.deepEqual(results.map(r => r.counter), Array.from({ length: 200 }, (_, n) => 7 + n))
+    assert.equal(writer.verifyLog(threadId, logId).records, 206)
+  })
+
+  it('detects a corrupted block on disk when verifying the log', async () => {
+    const temp = await tempStorage()
+    try {
+      const store = createLogStore({ storage: temp.storage })
+      const thread = await store.createThread({ variant: ThreadVariant.AccessControlled })
+      const log = await store.createLog(thread.id)
+      const first = await store.append(thread.id, log.id, { a: 1 })
+      await store.append(thread.id, log.id, { a: 2 })
+      const body: Block = first.blocks.body
+      const damaged = Uint8Array.from(body.bytes)
+      damaged[damaged.length - 1] ^= 0xff
+      await temp.storage.transaction(() => temp.storage.binaryDatabase('blocks').putSync(body.cid.bytes, damaged))
+      assert.throws(() => store.verifyLog(thread.id, log.id), (e: unknown) => e instanceof CorruptLogError && e.code === 'ERR_CORRUPT_LOG')
+    } finally {
+      await temp.dispose()
+    }
+  })
+})

@@ -1,0 +1,388 @@
+import { CID, type Block } from '../codecs/block.ts'
+import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
+import { ThreadsError } from '../codecs/errors.ts'
+import { HybridClock, type Timestamp } from '../codecs/hlc.ts'
+import {
+  createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks,
+  DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode
+} from '../codecs/record.ts'
+import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import { ThreadKey } from '../codecs/thread-key.ts'
+import { createAddrBook, type AddrBook } from './addr-book.ts'
+import { createBlockStore, type BlockStore } from './block-store.ts'
+import {
+  CorruptLogError, ForkedLogError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
+  UnknownLogError, UnknownThreadError
+} from './errors.ts'
+import { createHeadBook, type Head, type HeadBook } from './head-book.ts'
+import { createKeyBook, type KeyBook } from './key-book.ts'
+import { createMetadataBook, type MetadataBook } from './metadata-book.ts'
+import type { Storage } from './storage.ts'
+
+/**
+ * The log API over the books: author records in our own logs, accept records of other logs, read and verify
+ * logs. Every write is one LMDB transaction that stores the four blocks, indexes the record by counter and CID,
+ * and advances the head; it commits whole or not at all, and nothing is written before a record has passed
+ * every check that can be made without the database.
+ */
+
+export interface LogStoreInit {
+  storage: Storage
+  limits?: BlockLimits
+  /** Accept first records signed the reference implementation's way (over `pubKey` only). */
+  legacyFirstRecordSignature?: boolean
+  /** Wall-clock source for the hybrid logical clock and address expiry. */
+  now?: () => number
+}
+
+export interface LogInfo {
+  readonly id: string
+  readonly publicKey: Ed25519PublicKey
+  /** Present for logs this peer writes. */
+  readonly privateKey?: Ed25519PrivateKey
+  readonly head: Head
+}
+
+export interface ThreadInfo {
+  readonly id: ThreadId
+  readonly key: ThreadKey
+  readonly logs: LogInfo[]
+}
+
+/** A record as stored in a log: its place (counter), its opened record node and its four blocks. */
+export interface StoredRecord {
+  readonly threadId: ThreadId
+  readonly logId: string
+  readonly counter: number
+  readonly cid: CID
+  readonly node: RecordNode
+  readonly blocks: RecordBlocks
+}
+
+export interface ReadLogOptions {
+  /** Start here (inclusive): a counter or a record CID. Defaults to the first record, or the head backwards. */
+  from?: number | CID
+  direction?: 'forward' | 'backward'
+  limit?: number
+}
+
+export interface VerifiedLog {
+  readonly records: number
+  readonly head: Head
+}
+
+export interface CreateThreadOptions {
+  id?: ThreadId
+  variant?: ThreadVariant
+  key?: ThreadKey
+}
+
+export interface LogStore {
+  readonly clock: HybridClock
+  readonly blocks: BlockStore
+  readonly heads: HeadBook
+  readonly keys: KeyBook
+  readonly addrs: AddrBook
+  readonly metadata: MetadataBook
+  createThread (options?: CreateThreadOptions): Promise<ThreadInfo>
+  /** Adds a thread known from elsewhere (an address and key); adding it again with the same key is a no-op. */
+  addThread (threadId: ThreadId, key: ThreadKey): Promise<ThreadInfo>
+  getThread (threadId: ThreadId): ThreadInfo
+  hasThread (threadId: ThreadId): boolean
+  threads (): ThreadId[]
+  /** A new log of our own in the thread, with a fresh key unless one is given. */
+  createLog (threadId: ThreadId, key?: Ed25519PrivateKey): Promise<LogInfo>
+  /** Someone else's log, known by its public key. */
+  addLog (threadId: ThreadId, publicKey: Ed25519PublicKey): Promise<LogInfo>
+  getLog (threadId: ThreadId, logId: string): LogInfo
+  head (threadId: ThreadId, logId: string): Head
+  edge (threadId: ThreadId): string
+  /** Builds, encrypts, signs and persists a record carrying `body` at the head of one of our logs. */
+  append (threadId: ThreadId, logId: string, body: unknown): Promise<StoredRecord>
+  /** Stores a record of someone's log if it decrypts, verifies, and links to the current head. */
+  accept (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<StoredRecord>
+  record (threadId: ThreadId, logId: string, at: number | CID): StoredRecord | undefined
+  records (threadId: ThreadId, logId: string, options?: ReadLogOptions): StoredRecord[]
+  /** Opens a record's header and body with the thread's read key. */
+  content (record: StoredRecord): RecordContent
+  /** Re-reads and re-checks a whole log from head to first record; throws `CorruptLogError` on any fault. */
+  verifyLog (threadId: ThreadId, logId: string): VerifiedLog
+}
+
+interface Tip {
+  readonly head: Head
+}
+
+export function createLogStore (init: LogStoreInit): LogStore {
+  const { storage } = init
+  const limits = init.limits ?? DEFAULT_BLOCK_LIMITS
+  const verifyOptions = { limits, legacyFirstRecordSignature: init.legacyFirstRecordSignature === true }
+  const blocks = createBlockStore(storage)
+  const heads = createHeadBook(storage)
+  const keys = createKeyBook(storage)
+  const addrs = createAddrBook(storage, { now: init.now })
+  const metadata = createMetadataBook(storage)
+  // One index, two key shapes: [tid, logId, counter] → record CID bytes, and [tid, logId, cid string] → counter.
+  // Numbers sort before strings, so a counter range never meets a CID key.
+  const index = storage.valueDatabase<Uint8Array | number>('log-records')
+  const clock = new HybridClock({ last: heads.latestTime(), now: init.now })
+
+  // Keys never change once stored, and deriving them (KeyObjects, public keys) costs more than a signature.
+  const threadKeys = new Map<string, ThreadKey>()
+  const privateKeys = new Map<string, Ed25519PrivateKey>()
+  const publicKeys = new Map<string, Ed25519PublicKey>()
+  // The head an in-flight append built on, per log, so the next append can be built before the last commits.
+  const tips = new Map<string, Tip>()
+
+  const threadKeyOf = (threadId: ThreadId): ThreadKey => {
+    const tid = threadId.toString()
+    let key = threadKeys.get(tid)
+    if (key === undefined) {
+      key = keys.threadKey(threadId)
+      if (key === undefined) throw new UnknownThreadError(`thread ${tid} is not held here`)
+      threadKeys.set(tid, key)
+    }
+    return key
+  }
+
+  const publicKeyOf = (threadId: ThreadId, logId: string): Ed25519PublicKey => {
+    const slot = `${threadId.toString()}/${logId}`
+    let key = publicKeys.get(slot)
+    if (key === undefined) {
+      threadKeyOf(threadId)
+      key = keys.publicKey(threadId, logId)
+      if (key === undefined) throw new UnknownLogError(`log ${logId} is not part of thread ${threadId.toString()} here`)
+      publicKeys.set(slot, key)
+    }
+    return key
+  }
+
+  const privateKeyOf = (threadId: ThreadId, logId: string): Ed25519PrivateKey | undefined => {
+    const slot = `${threadId.toString()}/${logId}`
+    let key = privateKeys.get(slot)
+    if (key === undefined) {
+      key = keys.privateKey(threadId, logId)
+      if (key !== undefined) privateKeys.set(slot, key)
+    }
+    return key
+  }
+
+  const logInfo = (threadId: ThreadId, logId: string): LogInfo => ({
+    id: logId,
+    publicKey: publicKeyOf(threadId, logId),
+    privateKey: privateKeyOf(threadId, logId),
+    head: heads.get(threadId, logId)
+  })
+
+  const threadInfo = (threadId: ThreadId): ThreadInfo => ({
+    id: threadId,
+    key: threadKeyOf(threadId),
+    logs: keys.logs(threadId).map(logId => logInfo(threadId, logId))
+  })
+
+  const sameHead = (a: Head, b: Head): boolean =>
+    a.counter === b.counter && (a.cid === undefined ? b.cid === undefined : b.cid !== undefined && a.cid.equals(b.cid))
+
+  /** Writes one record; the caller runs it inside a transaction, after checking it links to `previous`. */
+  const writeRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks, node: RecordNode, previous: Head, time?: Timestamp): StoredRecord => {
+    const tid = threadId.toString()
+    const counter = previous.counter + 1
+    for (const block of Object.values(recordBlocks) as Block[]) blocks.put(block)
+    index.putSync([tid, logId, counter], node.cid.bytes)
+    index.putSync([tid, logId, node.cid.toString()], counter)
+    heads.set(threadId, logId, { cid: node.cid, counter, time })
+    return { threadId, logId, counter, cid: node.cid, node, blocks: recordBlocks }
+  }
+
+  const loadRecord = (threadId: ThreadId, logId: string, counter: number, cid: CID): StoredRecord => {
+    const record = blocks.require(cid)
+    const node = openRecord(record, threadKeyOf(threadId).service, limits)
+    const event = blocks.require(node.event)
+    const links = openEvent(event, limits)
+    return {
+      threadId,
+      logId,
+      counter,
+      cid,
+      node,
+      blocks: { record, event, header: blocks.require(links.header), body: blocks.require(links.body) }
+    }
+  }
+
+  const counterOf = (threadId: ThreadId, logId: string, cid: CID): number | undefined =>
+    index.get([threadId.toString(), logId, cid.toString()]) as number | undefined
+  const cidAt = (threadId: ThreadId, logId: string, counter: number): CID | undefined => {
+    const bytes = index.get([threadId.toString(), logId, counter]) as Uint8Array | undefined
+    return bytes === undefined ? undefined : CID.decode(bytes)
+  }
+
+  const store: LogStore = {
+    clock,
+    blocks,
+    heads,
+    keys,
+    addrs,
+    metadata,
+
+    async createThread (options = {}) {
+      const id = options.id ?? ThreadId.create({ variant: options.variant })
+      return await store.addThread(id, options.key ?? ThreadKey.random())
+    },
+
+    async addThread (threadId, key) {
+      await storage.transaction(() => keys.addThreadKey(threadId, key))
+      threadKeys.delete(threadId.toString())
+      return threadInfo(threadId)
+    },
+
+    getThread (threadId) {
+      return threadInfo(threadId)
+    },
+
+    hasThread (threadId) {
+      return keys.serviceKey(threadId) !== undefined
+    },
+
+    threads () {
+      return keys.threads()
+    },
+
+    async createLog (threadId, key = Ed25519PrivateKey.generate()) {
+      threadKeyOf(threadId)
+      await storage.transaction(() => keys.addPrivateKey(threadId, key))
+      return logInfo(threadId, key.publicKey.logId)
+    },
+
+    async addLog (threadId, publicKey) {
+      threadKeyOf(threadId)
+      await storage.transaction(() => keys.addPublicKey(threadId, publicKey))
+      return logInfo(threadId, publicKey.logId)
+    },
+
+    getLog (threadId, logId) {
+      return logInfo(threadId, logId)
+    },
+
+    head (threadId, logId) {
+      return tips.get(`${threadId.toString()}/${logId}`)?.head ?? heads.get(threadId, logId)
+    },
+
+    edge (threadId) {
+      return heads.edge(threadId)
+    },
+
+    async append (threadId, logId, body) {
+      const threadKey = threadKeyOf(threadId)
+      const logKey = privateKeyOf(threadId, logId)
+      if (logKey === undefined) {
+        publicKeyOf(threadId, logId)
+        throw new MissingKeyError(`log ${logId} is not ours: no private key to sign with`)
+      }
+      if (!threadKey.canRead) throw new MissingKeyError(`thread ${threadId.toString()}: authoring needs the read key`)
+      const slot = `${threadId.toString()}/${logId}`
+      const previous = tips.get(slot)?.head ?? heads.get(threadId, logId)
+      const time = clock.tick()
+      const created = createRecord({ body, time, prev: previous.cid, logKey, threadKey })
+      const tip: Tip = { head: { cid: created.node.cid, counter: previous.counter + 1 } }
+      tips.set(slot, tip)
+      try {
+        return await storage.transaction(() => {
+          const current = heads.get(threadId, logId)
+          if (!sameHead(current, previous)) {
+            throw new ForkedLogError(`log ${logId} moved under an append (head ${current.counter}, expected ${previous.counter})`)
+          }
+          return writeRecord(threadId, logId, created.blocks, created.node, previous, time)
+        })
+      } finally {
+        if (tips.get(slot) === tip) tips.delete(slot)
+      }
+    },
+
+    async accept (threadId, logId, recordBlocks) {
+      const serviceKey = threadKeyOf(threadId).service
+      const logKey = publicKeyOf(threadId, logId)
+      const node = verifyRecordBlocks(recordBlocks, serviceKey, logKey, verifyOptions)
+      return await storage.transaction(() => {
+        if (counterOf(threadId, logId, node.cid) !== undefined) {
+          throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
+        }
+        const current = heads.get(threadId, logId)
+        const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
+        if (!linksToHead) {
+          if (node.prev === undefined) throw new ForkedLogError(`record ${node.cid.toString()} starts log ${logId} again`)
+          if (counterOf(threadId, logId, node.prev) !== undefined) {
+            throw new ForkedLogError(`record ${node.cid.toString()} forks log ${logId} at ${node.prev.toString()}`)
+          }
+          throw new MissingAncestorError(`record ${node.cid.toString()} needs ${node.prev.toString()} first`, node.prev.toString())
+        }
+        return writeRecord(threadId, logId, recordBlocks, node, current)
+      })
+    },
+
+    record (threadId, logId, at) {
+      publicKeyOf(threadId, logId)
+      if (typeof at === 'number') {
+        const cid = cidAt(threadId, logId, at)
+        return cid === undefined ? undefined : loadRecord(threadId, logId, at, cid)
+      }
+      const counter = counterOf(threadId, logId, at)
+      return counter === undefined ? undefined : loadRecord(threadId, logId, counter, at)
+    },
+
+    records (threadId, logId, options = {}) {
+      const tid = threadId.toString()
+      publicKeyOf(threadId, logId)
+      const backward = options.direction === 'backward'
+      const limit = options.limit ?? Number.POSITIVE_INFINITY
+      let from: number | undefined
+      if (options.from === undefined) from = backward ? heads.get(threadId, logId).counter : 1
+      else if (typeof options.from === 'number') from = options.from
+      else from = counterOf(threadId, logId, options.from)
+      if (from === undefined || limit <= 0) return []
+      const range = backward
+        ? { start: [tid, logId, from], end: [tid, logId, 0], reverse: true }
+        : { start: [tid, logId, from], end: [tid, logId, Number.MAX_SAFE_INTEGER] }
+      const out: StoredRecord[] = []
+      for (const { key, value } of index.getRange({ ...range, limit })) {
+        out.push(loadRecord(threadId, logId, (key as [string, string, number])[2], CID.decode(value as Uint8Array)))
+      }
+      return out
+    },
+
+    content (record) {
+      const readKey = threadKeyOf(record.threadId).read
+      if (readKey === undefined) throw new MissingKeyError(`thread ${record.threadId.toString()}: reading content needs the read key`)
+      return readRecordContent(record.blocks, readKey, limits)
+    },
+
+    verifyLog (threadId, logId) {
+      const serviceKey = threadKeyOf(threadId).service
+      const logKey = publicKeyOf(threadId, logId)
+      const head = heads.get(threadId, logId)
+      let expected = head.cid
+      let counter = head.counter
+      try {
+        while (expected !== undefined) {
+          const indexed = cidAt(threadId, logId, counter)
+          if (indexed === undefined || !indexed.equals(expected)) {
+            throw new CorruptLogError(`counter ${counter} of log ${logId} does not index ${expected.toString()}`)
+          }
+          const stored = loadRecord(threadId, logId, counter, expected)
+          const recordBlocks = Object.fromEntries(
+            Object.entries(stored.blocks).map(([name, block]) => [name, blocks.verify(block.cid)])
+          ) as unknown as RecordBlocks
+          const node = verifyRecordBlocks(recordBlocks, serviceKey, logKey, verifyOptions)
+          expected = node.prev
+          counter -= 1
+        }
+        if (counter !== 0) throw new CorruptLogError(`log ${logId} ends at counter ${counter + 1}, not at its first record`)
+      } catch (cause) {
+        if (cause instanceof CorruptLogError) throw cause
+        if (cause instanceof ThreadsError) throw new CorruptLogError(`log ${logId} fails verification at counter ${counter}: ${cause.message}`, { cause })
+        throw cause
+      }
+      return { records: head.counter, head }
+    }
+  }
+  return store
+}
