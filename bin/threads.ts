@@ -66,7 +66,7 @@ async function demo (args: string[]): Promise<void> {
     const last = bob.logs.records(thread.id, log.id, { direction: 'backward', limit: 1 })[0]!
     const content = bob.logs.content(last)
     say(`bob verified alice's log end to end: ${verified.records} records, head ${verified.head.cid?.toString()}`)
-    say(`bob reads the last entry: ${JSON.stringify(content.body)} at clock ${content.time.wall}.${content.time.counter}`)
+    say(`bob reads the last entry: ${JSON.stringify(content.body)} at clock ${content.time?.wall}.${content.time?.counter}`)
     say(`edges agree: ${alice.logs.edge(thread.id) === bob.logs.edge(thread.id)}`)
   } finally {
     await alice.storage.close()

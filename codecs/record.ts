@@ -61,7 +61,8 @@ export interface EventNode {
 
 export interface EventHeader {
   readonly key: Uint8Array
-  readonly time: Timestamp
+  /** Absent only in headers written by the reference implementation, which carries no clock. */
+  readonly time?: Timestamp
 }
 
 export interface CreateRecordInput {
@@ -152,8 +153,7 @@ export function openHeader (block: Block, readKey: Uint8Array, limits: BlockLimi
   assertSize(block.bytes, limits.header, 'event header block')
   const fields = asMap(decryptBlock(readKey, block.bytes, 'event header block'), 'event header')
   const key = asBytes(fields.key, 'event content key', SYMMETRIC_KEY_BYTES)
-  if (fields.time === undefined) throw new MalformedBlockError('event header carries no time')
-  return { key, time: timestampFromWire(fields.time) }
+  return { key, time: fields.time === undefined ? undefined : timestampFromWire(fields.time) }
 }
 
 export function openBody (block: Block, contentKey: Uint8Array, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): unknown {
@@ -192,7 +192,8 @@ export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array
 
 /** What a reader gets from a verified record: its time and the application's body. */
 export interface RecordContent {
-  readonly time: Timestamp
+  /** Absent only for records written by the reference implementation. */
+  readonly time?: Timestamp
   readonly body: unknown
 }
 

@@ -195,13 +195,13 @@ describe('log store', () => {
 
   it('keeps everything across a restart, and the clock never runs backwards', async () => {
     const logId = logKey.publicKey.logId
-    const lastTime = writer.content(written[4]!).time
+    const lastTime = writer.content(written[4]!).time!
     const reopened = createLogStore({ storage: await writerTemp.reopen(), now: () => 0 })
     writer = reopened
     assert.equal(reopened.head(threadId, logId).counter, 5)
     assert.deepEqual(reopened.records(threadId, logId).map(r => r.cid.toString()), written.map(r => r.cid.toString()))
     const next = await reopened.append(threadId, logId, { n: 5 })
-    const nextTime = reopened.content(next).time
+    const nextTime = reopened.content(next).time!
     assert.ok(nextTime.wall > lastTime.wall || (nextTime.wall === lastTime.wall && nextTime.counter > lastTime.counter))
     assert.equal(reopened.verifyLog(threadId, logId).records, 6)
     written.push(next)

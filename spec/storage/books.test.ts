@@ -1,0 +1,116 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encodeBlock } from '../../codecs/block.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { createBlockStore } from '../../storage/block-store.ts'
+import { BlockNotFoundError, ConflictingKeyError, StorageClosedError } from '../../storage/errors.ts'
+import { createHeadBook, EMPTY_EDGE, EMPTY_HEAD } from '../../storage/head-book.ts'
+import { createKeyBook } from '../../storage/key-book.ts'
+import { openStorage } from '../../storage/storage.ts'
+import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
+
+describe('storage environment', () => {
+  it('commits a transaction whole or not at all', async () => {
+    const temp = await tempStorage()
+    try {
+      const db = temp.storage.valueDatabase<number>('numbers')
+      await temp.storage.transaction(() => { db.putSync('a', 1); db.putSync('b', 2) })
+      await assert.rejects(temp.storage.transaction(() => {
+        db.putSync('a', 10)
+        db.putSync('c', 3)
+        throw new Error('abort halfway')
+      }), /abort halfway/)
+      assert.deepEqual([db.get('a'), db.get('b'), db.get('c')], [1, 2, undefined])
+      assert.throws(() => temp.storage.transactionSync(() => { db.putSync('d', 4); throw new Error('abort sync') }), /abort sync/)
+      assert.equal(db.get('d'), undefined)
+      const reopened = await temp.reopen()
+      assert.deepEqual([reopened.valueDatabase<number>('numbers').get('a'), reopened.valueDatabase<number>('numbers').get('b')], [1, 2])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('refuses work once closed, with a typed error', async () => {
+    const temp = await tempStorage()
+    const path = temp.path
+    await temp.storage.close()
+    assert.equal(temp.storage.closed, true)
+    assert.throws(() => temp.storage.valueDatabase('x'), (e: unknown) => e instanceof StorageClosedError && e.code === 'ERR_STORAGE_CLOSED')
+    await assert.rejects(temp.storage.transaction(() => 1), StorageClosedError)
+    await temp.storage.close()
+    const again = await openStorage({ path })
+    await again.close()
+    await temp.dispose()
+  })
+})
+
+describe('books', () => {
+  let temp: TempStorage
+  const threadId = ThreadId.create()
+  before(async () => { temp = await tempStorage() })
+  after(async () => { await temp.dispose() })
+
+  it('block store: put is idempotent, get/require/has/delete, verify re-hashes what is on disk', () => {
+    const blocks = createBlockStore(temp.storage)
+    const block = encodeBlock({ hello: 'blocks' })
+    assert.equal(blocks.has(block.cid), false)
+    assert.equal(blocks.get(block.cid), undefined)
+    assert.throws(() => blocks.require(block.cid), (e: unknown) => e instanceof BlockNotFoundError && e.code === 'ERR_BLOCK_NOT_FOUND')
+    blocks.put(block)
+    blocks.put(block)
+    assert.deepEqual(new Uint8Array(blocks.require(block.cid).bytes), block.bytes)
+    assert.equal(blocks.verify(block.cid).cid.toString(), block.cid.toString())
+    const damaged = Uint8Array.from(block.bytes)
+    damaged[damaged.length - 1] ^= 1
+    temp.storage.binaryDatabase('blocks').putSync(block.cid.bytes, damaged)
+    assert.throws(() => blocks.verify(block.cid), (e: unknown) => (e as { code?: string }).code === 'ERR_BLOCK_INTEGRITY')
+    blocks.delete(block.cid)
+    assert.equal(blocks.has(block.cid), false)
+  })
+
+  it('key book: keys per thread and log, re-adding the same is a no-op, a different one is refused', () => {
+    const keys = createKeyBook(temp.storage)
+    const threadKey = ThreadKey.random()
+    keys.addThreadKey(threadId, threadKey)
+    keys.addThreadKey(threadId, threadKey)
+    assert.equal(keys.threadKey(threadId)!.toString(), threadKey.toString())
+    assert.throws(() => keys.addThreadKey(threadId, ThreadKey.random()), (e: unknown) => e instanceof ConflictingKeyError && e.code === 'ERR_CONFLICTING_KEY')
+    assert.equal(keys.threadKey(threadId)!.toString(), threadKey.toString())
+    const own = Ed25519PrivateKey.generate()
+    const theirs = Ed25519PrivateKey.generate().publicKey
+    keys.addPrivateKey(threadId, own)
+    keys.addPublicKey(threadId, theirs)
+    assert.deepEqual(new Set(keys.logs(threadId)), new Set([own.publicKey.logId, theirs.logId]))
+    assert.deepEqual(keys.privateKey(threadId, own.publicKey.logId)!.seed, own.seed)
+    assert.equal(keys.privateKey(threadId, theirs.logId), undefined)
+    assert.ok(keys.publicKey(threadId, theirs.logId)!.equals(theirs))
+    assert.ok(keys.threads().some(t => t.equals(threadId)))
+    keys.clearThread(threadId)
+    assert.equal(keys.threadKey(threadId), undefined)
+    assert.deepEqual(keys.logs(threadId), [])
+  })
+
+  it('head book: heads per log, and an edge that depends only on the set of heads', () => {
+    const heads = createHeadBook(temp.storage)
+    const other = ThreadId.create()
+    assert.equal(heads.get(threadId, 'log-a'), EMPTY_HEAD)
+    assert.equal(heads.edge(threadId), EMPTY_EDGE)
+    const a = encodeBlock({ a: 1 }).cid
+    const b = encodeBlock({ b: 1 }).cid
+    heads.set(threadId, 'log-b', { cid: b, counter: 7, time: { wall: 5, counter: 1 } })
+    heads.set(threadId, 'log-a', { cid: a, counter: 3 })
+    const edge = heads.edge(threadId)
+    heads.set(other, 'log-a', { cid: a, counter: 3 })
+    heads.set(other, 'log-b', { cid: b, counter: 7 })
+    assert.equal(heads.edge(other), edge, 'same heads written in another order give the same edge')
+    heads.set(other, 'log-b', { cid: a, counter: 8 })
+    assert.notEqual(heads.edge(other), edge)
+    assert.deepEqual([...heads.heads(threadId).keys()], ['log-a', 'log-b'])
+    assert.deepEqual(heads.get(threadId, 'log-b').time, { wall: 5, counter: 1 })
+    assert.deepEqual(heads.latestTime(), { wall: 5, counter: 1 })
+    heads.clear(threadId, 'log-a')
+    assert.equal(heads.get(threadId, 'log-a').counter, 0)
+  })
+})
