@@ -15,7 +15,7 @@ export {
   InvalidAddressError,
   InvalidClockError
 } from './codecs/errors.ts'
-export { ThreadId, ThreadVariant, THREAD_ID_VERSION, MIN_RANDOM_BYTES, type CreateThreadIdOptions } from './codecs/thread-id.ts'
+export { ThreadId, ThreadVariant, THREAD_ID_VERSION, MIN_RANDOM_BYTES, MAX_RANDOM_BYTES, type CreateThreadIdOptions } from './codecs/thread-id.ts'
 export { ThreadKey } from './codecs/thread-key.ts'
 export { Ed25519PrivateKey, Ed25519PublicKey } from './codecs/ed25519.ts'
 export { encrypt, decrypt, randomSymmetricKey, SYMMETRIC_KEY_BYTES, AEAD_OVERHEAD } from './codecs/aead.ts'
@@ -27,7 +27,7 @@ export {
 export { CID, cidOf, encodeBlock, verifiedBlock, type Block } from './codecs/block.ts'
 export {
   createRecord, openRecord, openEvent, openHeader, openBody, verifyRecordSignature, verifyRecordBlocks,
-  readRecordContent, recordAuthor, DEFAULT_BLOCK_LIMITS,
+  readRecordContent, recordAuthor, assertBlockLimits, DEFAULT_BLOCK_LIMITS,
   type BlockLimits, type RecordBlocks, type RecordNode, type EventNode, type EventHeader,
   type CreateRecordInput, type CreatedRecord, type VerifyOptions, type RecordContent
 } from './codecs/record.ts'
@@ -49,7 +49,7 @@ export {
   CorruptLogError,
   InvalidArgumentError
 } from './storage/errors.ts'
-export { openStorage, type Storage, type StorageInit } from './storage/storage.ts'
+export { openStorage, type Storage, type StorageInit, type BinaryDatabase, type ValueDatabase, type StorageKey } from './storage/storage.ts'
 export { createBlockStore, type BlockStore } from './storage/block-store.ts'
 export { createHeadBook, EMPTY_HEAD, EMPTY_EDGE, type Head, type HeadBook } from './storage/head-book.ts'
 export { createKeyBook, type KeyBook } from './storage/key-book.ts'

@@ -3,7 +3,7 @@ import { DecryptionError, InvalidKeyError } from './errors.ts'
 
 /**
  * AES-256-GCM as the reference lays it out: `nonce(12) ‖ ciphertext ‖ tag(16)`. node:crypto's AES-NI path is
- * what runs here; it is faster than the pure-JS cipher for the sizes records have (see the primitives bench).
+ * what runs here; it is faster than the pure-JS cipher for the sizes records have ("Primitive choices" in `npm run bench`).
  */
 
 export const SYMMETRIC_KEY_BYTES = 32

@@ -5,7 +5,7 @@ import { InvalidKeyError, InvalidSignatureError } from './errors.ts'
 
 /**
  * Ed25519 keys for log identities. Signing and verifying go through node:crypto, which is 10–50× faster here
- * than pure-JS curve arithmetic (see `spec/bench/primitives.bench.ts`); @noble/curves derives public keys and
+ * than pure-JS curve arithmetic ("Primitive choices" in `npm run bench`); @noble/curves derives public keys and
  * converts keys for sealed boxes. KeyObjects are built once per key and kept.
  */
 

@@ -171,12 +171,17 @@ function assertLink (expected: CID, block: Block, what: string): void {
  * the record decrypts and links to this event, that the event links to this header and body, and the signature.
  * Returns the opened record.
  */
-export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, logKey: Ed25519PublicKey, options: VerifyOptions = {}): RecordNode {
-  const limits = options.limits ?? DEFAULT_BLOCK_LIMITS
+/** Throws `BlockTooLargeError` when any of the four blocks is over its limit. */
+export function assertBlockLimits (blocks: RecordBlocks, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): void {
   assertSize(blocks.record.bytes, limits.record, 'record block')
   assertSize(blocks.event.bytes, limits.event, 'event block')
   assertSize(blocks.header.bytes, limits.header, 'event header block')
   assertSize(blocks.body.bytes, limits.body, 'event body block')
+}
+
+export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, logKey: Ed25519PublicKey, options: VerifyOptions = {}): RecordNode {
+  const limits = options.limits ?? DEFAULT_BLOCK_LIMITS
+  assertBlockLimits(blocks, limits)
   for (const [name, block] of Object.entries(blocks) as Array<[string, Block]>) {
     const claimed = block.cid.toString()
     if (!cidOf(block.bytes).equals(block.cid)) throw new BlockIntegrityError(`${name} block bytes do not hash to ${claimed}`)

@@ -3,7 +3,7 @@ import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadsError } from '../codecs/errors.ts'
 import { HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
-  createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks,
+  createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks, assertBlockLimits,
   DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
@@ -11,7 +11,7 @@ import { ThreadKey } from '../codecs/thread-key.ts'
 import { createAddrBook, type AddrBook } from './addr-book.ts'
 import { createBlockStore, type BlockStore } from './block-store.ts'
 import {
-  CorruptLogError, ForkedLogError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
+  CorruptLogError, ForkedLogError, StorageClosedError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
   UnknownLogError, UnknownThreadError
 } from './errors.ts'
 import { createHeadBook, type Head, type HeadBook } from './head-book.ts'
@@ -134,6 +134,10 @@ export function createLogStore (init: LogStoreInit): LogStore {
   // The head an in-flight append built on, per log, so the next append can be built before the last commits.
   const tips = new Map<string, Tip>()
 
+  const assertOpen = (): void => {
+    if (storage.closed) throw new StorageClosedError(`storage at ${storage.path} is closed`)
+  }
+
   const threadKeyOf = (threadId: ThreadId): ThreadKey => {
     const tid = threadId.toString()
     let key = threadKeys.get(tid)
@@ -236,6 +240,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     getThread (threadId) {
+      assertOpen()
       return threadInfo(threadId)
     },
 
@@ -264,7 +269,8 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     head (threadId, logId) {
-      return tips.get(`${threadId.toString()}/${logId}`)?.head ?? heads.get(threadId, logId)
+      assertOpen()
+      return heads.get(threadId, logId)
     },
 
     edge (threadId) {
@@ -272,6 +278,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     async append (threadId, logId, body) {
+      assertOpen()
       const threadKey = threadKeyOf(threadId)
       const logKey = privateKeyOf(threadId, logId)
       if (logKey === undefined) {
@@ -283,6 +290,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
       const previous = tips.get(slot)?.head ?? heads.get(threadId, logId)
       const time = clock.tick()
       const created = createRecord({ body, time, prev: previous.cid, logKey, threadKey })
+      assertBlockLimits(created.blocks, limits)
       const tip: Tip = { head: { cid: created.node.cid, counter: previous.counter + 1 } }
       tips.set(slot, tip)
       try {
@@ -299,9 +307,15 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     async accept (threadId, logId, recordBlocks) {
-      const serviceKey = threadKeyOf(threadId).service
+      assertOpen()
+      const threadKey = threadKeyOf(threadId)
       const logKey = publicKeyOf(threadId, logId)
-      const node = verifyRecordBlocks(recordBlocks, serviceKey, logKey, verifyOptions)
+      const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptions)
+      // A reader refuses what it could not read, and its clock moves past every event it takes in.
+      if (threadKey.read !== undefined) {
+        const { time } = readRecordContent(recordBlocks, threadKey.read, limits)
+        if (time !== undefined) clock.observe(time)
+      }
       return await storage.transaction(() => {
         if (counterOf(threadId, logId, node.cid) !== undefined) {
           throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
@@ -320,6 +334,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     record (threadId, logId, at) {
+      assertOpen()
       publicKeyOf(threadId, logId)
       if (typeof at === 'number') {
         const cid = cidAt(threadId, logId, at)
@@ -330,6 +345,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     records (threadId, logId, options = {}) {
+      assertOpen()
       const tid = threadId.toString()
       publicKeyOf(threadId, logId)
       const backward = options.direction === 'backward'
@@ -356,6 +372,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     verifyLog (threadId, logId) {
+      assertOpen()
       const serviceKey = threadKeyOf(threadId).service
       const logKey = publicKeyOf(threadId, logId)
       const head = heads.get(threadId, logId)

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict'
 import { encodeBlock, encryptBlock, cidOf, type Block } from '../../codecs/block.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadsError } from '../../codecs/errors.ts'
+import { compareTimestamps } from '../../codecs/hlc.ts'
 import { ThreadId, ThreadVariant } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import type { RecordBlocks } from '../../codecs/record.ts'
 import {
-  CorruptLogError, ForkedLogError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
+  CorruptLogError, ForkedLogError, StorageClosedError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
   UnknownLogError, UnknownThreadError
 } from '../../storage/errors.ts'
 import { EMPTY_EDGE } from '../../storage/head-book.ts'
@@ -15,7 +16,7 @@ import { createLogStore, type LogStore, type StoredRecord } from '../../storage/
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 import { flipByte } from '../helpers/tamper.ts'
 
-/** Everything in the LMDB environment, as (database, key, value) triples: "nothing changed" means this is equal. */
+/** What a log shows: head, edge and every indexed record; tests compare block counts beside it. */
 function snapshotOf (store: LogStore, logs: Array<[ThreadId, string]>): unknown {
   return logs.map(([tid, logId]) => ({
     head: store.head(tid, logId),
@@ -75,7 +76,7 @@ describe('log store', () => {
     assert.ok(head.cid!.equals(written[4]!.cid))
     assert.deepEqual(writer.content(written[2]!).body, { n: 2, text: 'entry 2' })
     const times = written.map(r => writer.content(r).time)
-    for (let i = 1; i < times.length; i++) assert.ok(times[i]!.wall > times[i - 1]!.wall || times[i]!.counter > times[i - 1]!.counter)
+    for (let i = 1; i < times.length; i++) assert.ok(compareTimestamps(times[i]!, times[i - 1]!) > 0)
   })
 
   it('reads forwards and backwards from any record with a limit', () => {
@@ -156,7 +157,6 @@ describe('log store', () => {
     const other = await otherStore()
     await other.addThread(threadId, threadKey)
     const impostor = await other.createLog(threadId)
-    // Two records so the impostor's second links to a prev the reader will not have; start from its first.
     const signedByOther = await other.append(threadId, impostor.id, { n: 3 })
     const before = snapshotOf(reader, [[threadId, logId]])
     await assert.rejects(reader.accept(threadId, logId, signedByOther.blocks), (e: unknown) =>
@@ -175,13 +175,43 @@ describe('log store', () => {
     const next = written[3]!
     const truncatedBytes = next.blocks.record.bytes.subarray(0, 20)
     const truncated: RecordBlocks = { ...next.blocks, record: { cid: cidOf(truncatedBytes), bytes: truncatedBytes } }
-    await assert.rejects(reader.accept(threadId, logId, truncated), (e: unknown) => e instanceof ThreadsError)
+    const before = snapshotOf(reader, [[threadId, logId]])
+    const blocksBefore = blockCount(readerTemp)
+    await assert.rejects(reader.accept(threadId, logId, truncated), (e: unknown) => e instanceof ThreadsError && e.code === 'ERR_MALFORMED_BLOCK')
     const huge = encodeBlock(new Uint8Array(2 * 1024 * 1024))
     await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, body: huge }), (e: unknown) =>
       e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
     const bigRecord = encryptBlock(threadKey.service, { pad: new Uint8Array(8000) })
     await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, record: bigRecord }), (e: unknown) =>
       e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+    assert.equal(blockCount(readerTemp), blocksBefore)
+  })
+
+  it('refuses to append a body over the size limit, leaving the log as it was', async () => {
+    const logId = logKey.publicKey.logId
+    const before = snapshotOf(writer, [[threadId, logId]])
+    await assert.rejects(writer.append(threadId, logId, { blob: new Uint8Array(1024 * 1024 + 1) }), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
+    assert.deepEqual(snapshotOf(writer, [[threadId, logId]]), before)
+    assert.equal(writer.verifyLog(threadId, logId).records, 5)
+  })
+
+  it('a reader refuses a validly signed record whose content it cannot open', async () => {
+    const logId = logKey.publicKey.logId
+    const next = written[3]!
+    const node = reader.records(threadId, logId, { direction: 'backward', limit: 1 })[0]!
+    // The log's owner seals the header under a key no reader holds, and signs the result properly.
+    const header = encryptBlock(ThreadKey.random().read!, { key: new Uint8Array(32), time: [1, 0] })
+    const event = encodeBlock({ body: next.blocks.body.cid, header: header.cid })
+    const sig = logKey.sign(Uint8Array.from([...event.cid.bytes, ...node.cid.bytes]))
+    const record = encryptBlock(threadKey.service, { block: event.cid, sig, pubKey: logKey.publicKey.marshal(), prev: node.cid })
+    const before = snapshotOf(reader, [[threadId, logId]])
+    const blocksBefore = blockCount(readerTemp)
+    await assert.rejects(reader.accept(threadId, logId, { record, event, header, body: next.blocks.body }), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_DECRYPTION_FAILED')
+    assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
+    assert.equal(blockCount(readerTemp), blocksBefore)
   })
 
   it('refuses records for unknown threads and logs, and appends to logs that are not ours', async () => {
@@ -202,7 +232,7 @@ describe('log store', () => {
     assert.deepEqual(reopened.records(threadId, logId).map(r => r.cid.toString()), written.map(r => r.cid.toString()))
     const next = await reopened.append(threadId, logId, { n: 5 })
     const nextTime = reopened.content(next).time!
-    assert.ok(nextTime.wall > lastTime.wall || (nextTime.wall === lastTime.wall && nextTime.counter > lastTime.counter))
+    assert.ok(compareTimestamps(nextTime, lastTime) > 0)
     assert.equal(reopened.verifyLog(threadId, logId).records, 6)
     written.push(next)
   })
@@ -212,6 +242,19 @@ describe('log store', () => {
     const results = await Promise.all(Array.from({ length: 200 }, (_, n) => writer.append(threadId, logId, { burst: n })))
     assert.deepEqual(results.map(r => r.counter), Array.from({ length: 200 }, (_, n) => 7 + n))
     assert.equal(writer.verifyLog(threadId, logId).records, 206)
+  })
+
+  it('refuses work after its storage is closed, with a typed error', async () => {
+    const temp = await tempStorage()
+    const store = createLogStore({ storage: temp.storage })
+    const thread = await store.createThread()
+    const log = await store.createLog(thread.id)
+    await temp.storage.close()
+    const closed = (e: unknown): boolean => e instanceof StorageClosedError && e.code === 'ERR_STORAGE_CLOSED'
+    await assert.rejects(store.append(thread.id, log.id, { late: true }), closed)
+    assert.throws(() => store.head(thread.id, log.id), closed)
+    assert.throws(() => store.records(thread.id, log.id), closed)
+    await temp.dispose()
   })
 
   it('detects a corrupted block on disk when verifying the log', async () => {
