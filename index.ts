@@ -61,5 +61,5 @@ export { createMetadataBook, type MetadataBook, type MetadataValue, type JsonVal
 export {
   createLogStore,
   type LogStore, type LogStoreInit, type LogInfo, type ThreadInfo, type StoredRecord, type ReadLogOptions,
-  type VerifiedLog, type CreateThreadOptions
+  type VerifiedLog, type CreateThreadOptions, type AddLogOptions
 } from './storage/log-store.ts'

@@ -23,13 +23,16 @@ export function cidOf (bytes: Uint8Array): CID {
   return CID.createV1(DAG_CBOR_CODE, Digest.create(SHA2_256_CODE, new Uint8Array(hash.buffer, hash.byteOffset, hash.length)))
 }
 
-export function encodeBlock (value: unknown): Block {
-  let bytes: Uint8Array
+function encodeNode (value: unknown): Uint8Array {
   try {
-    bytes = dagCbor.encode(value)
+    return dagCbor.encode(value)
   } catch (cause) {
     throw new MalformedBlockError('value cannot be encoded as dag-cbor', { cause })
   }
+}
+
+export function encodeBlock (value: unknown): Block {
+  const bytes = encodeNode(value)
   // dag-cbor in Node hands back a Buffer cut from the shared allocation pool, next to other plaintexts: a block owns
   // its bytes, so that `.buffer` exposes nothing else and `.slice()` copies as a Uint8Array's does
   return { cid: cidOf(bytes), bytes: new Uint8Array(bytes) }
@@ -58,8 +61,8 @@ export function verifiedBlock (cid: CID, bytes: Uint8Array): Block {
 }
 
 export function encryptBlock (key: Uint8Array, value: unknown): Block {
-  const plaintext = encodeBlock(value).bytes
-  return encodeBlock(encrypt(key, plaintext))
+  // The plaintext never leaves this function and needs no name, so it is neither hashed nor copied.
+  return encodeBlock(encrypt(key, encodeNode(value)))
 }
 
 /** Opens an encrypted block: unwraps the byte string, decrypts it with `key`, decodes the dag-cbor inside. */

@@ -20,6 +20,8 @@ export const CONNECTED_ADDR_TTL = Number.MAX_VALUE
  * 1978-byte key limit even when ordered-binary escapes every byte.
  */
 const MAX_ADDR_BYTES = 512
+/** setTimeout's longest delay; a later expiry is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export type AddrChangeType = 'added' | 'removed'
 
@@ -67,8 +69,9 @@ export interface AddrBook {
    * The log's addresses as they change: first one `added` per address held now, then every address added or
    * removed. A consumer that falls behind is owed, per address, only the difference between what it was last
    * told and what holds now, so the backlog never outgrows the addresses it has seen plus those held. Changes
-   * are announced when the write returns, which inside a caller's transaction is before that commits. An
-   * expiry is announced when the expired address is deleted. Ends when `signal` aborts or the book closes.
+   * are announced when the write returns, which inside a caller's transaction is before that commits. While any
+   * stream is open the book deletes addresses as they fall due, so an expiry is announced when it happens.
+   * Ends when `signal` aborts or the book closes.
    */
   addrStream (threadId: ThreadId, logId: string, options?: AddrStreamOptions): AddrStream
   /** Deletes every expired address; returns how many. */
@@ -116,6 +119,20 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
   const now = init.now ?? Date.now
   const subscribers = new Map<string, Set<Subscriber>>()
   let closed = false
+  // The earliest expiry written or seen since the last gc: while streams are open, a timer runs gc then.
+  let nextExpiry = Number.POSITIVE_INFINITY
+  let expiryTimer: NodeJS.Timeout | undefined
+
+  const armExpiry = (): void => {
+    clearTimeout(expiryTimer)
+    expiryTimer = undefined
+    if (closed || subscribers.size === 0 || nextExpiry === Number.POSITIVE_INFINITY) return
+    expiryTimer = setTimeout(() => {
+      expiryTimer = undefined
+      if (!closed && !storage.closed) book.gc()
+    }, Math.min(Math.max(nextExpiry - now(), 0), MAX_TIMER_MS))
+    expiryTimer.unref()
+  }
 
   // Key layout: [tid, logId, addr]. Ranges stop at the first key outside the prefix rather than at an upper
   // bound such as '\uffff', which sorts below strings that start with an astral character.
@@ -153,6 +170,7 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
     if (next === held) return
     if (next !== undefined) {
       db.putSync([tid, logId, addr], next)
+      nextExpiry = Math.min(nextExpiry, next.expires)
       if (held === undefined) changes.push({ logKey: toLogKey(tid, logId), addr, type: 'added' })
     } else if (held !== undefined) {
       remove(tid, logId, addr, changes)
@@ -177,6 +195,7 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
     const changes: Change[] = []
     storage.transactionSync(() => action(changes))
     announce(changes)
+    if (subscribers.size > 0) armExpiry()
   }
 
   /**
@@ -216,6 +235,7 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
         if (set?.size === 0) subscribers.delete(logKey)
         signal?.removeEventListener('abort', subscriber.end)
         subscriber.wake()
+        armExpiry()
       }
     }
     if (seed === undefined) {
@@ -314,16 +334,26 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
       let seed: string[] | undefined
       if (!closed && signal?.aborted !== true) {
         // Expired addresses are deleted first, so the stream never opens with an `added` for one.
-        write(changes => { seed = [...liveEntries(tid, logId, now(), changes).keys()] })
+        write(changes => {
+          const live = liveEntries(tid, logId, now(), changes)
+          for (const stored of live.values()) nextExpiry = Math.min(nextExpiry, stored.expires)
+          seed = [...live.keys()]
+        })
       }
-      return subscribe(toLogKey(tid, logId), seed, signal)
+      const stream = subscribe(toLogKey(tid, logId), seed, signal)
+      armExpiry()
+      return stream
     },
     gc () {
       let removed = 0
       write(changes => {
         const at = now()
         const expired: AddrKey[] = []
-        for (const { key, value } of db.getRange({})) if (value.expires <= at) expired.push(key as AddrKey)
+        nextExpiry = Number.POSITIVE_INFINITY
+        for (const { key, value } of db.getRange({})) {
+          if (value.expires <= at) expired.push(key as AddrKey)
+          else nextExpiry = Math.min(nextExpiry, value.expires)
+        }
         for (const [tid, logId, addr] of expired) remove(tid, logId, addr, changes)
         removed = expired.length
       })
@@ -331,6 +361,7 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
     },
     close () {
       closed = true
+      clearTimeout(expiryTimer)
       for (const set of [...subscribers.values()]) for (const subscriber of [...set]) subscriber.end()
     }
   }

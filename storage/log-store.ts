@@ -1,15 +1,14 @@
-import { CID, type Block } from '../codecs/block.ts'
+import { CID } from '../codecs/block.ts'
 import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadsError } from '../codecs/errors.ts'
 import { HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
   createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks, assertBlockLimits,
-  DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode
+  DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { createAddrBook, type AddrBook } from './addr-book.ts'
-import { createBlockStore, type BlockStore } from './block-store.ts'
 import {
   CorruptLogError, ForkedLogError, StorageClosedError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
   UnknownLogError, UnknownThreadError
@@ -21,16 +20,19 @@ import type { Storage } from './storage.ts'
 
 /**
  * The log API over the books: author records in our own logs, accept records of other logs, read and verify
- * logs. Every write is one LMDB transaction that stores the four blocks, indexes the record by counter and CID,
- * and advances the head; it commits whole or not at all, and nothing is written before a record has passed
- * every check that can be made without the database.
+ * logs. Every write is one LMDB transaction that stores the record's four blocks, indexes it by CID, and advances
+ * the head; it commits whole or not at all, and nothing is written before a record has passed every check that
+ * can be made without the database.
+ *
+ * A record's blocks are stored together under the log's next counter rather than one by one under their CIDs:
+ * a log only grows at its tail, so a write touches the last page instead of four random ones, and reading a log
+ * forwards is a sequential scan. The CIDs stay checkable: the record's is stored beside it, the others are the
+ * links inside it, and every read and verification re-derives them.
  */
 
 export interface LogStoreInit {
   storage: Storage
   limits?: BlockLimits
-  /** Accept first records signed the reference implementation's way (over `pubKey` only). */
-  legacyFirstRecordSignature?: boolean
   /** Wall-clock source for the hybrid logical clock and address expiry. */
   now?: () => number
 }
@@ -71,6 +73,15 @@ export interface VerifiedLog {
   readonly head: Head
 }
 
+export interface AddLogOptions {
+  /**
+   * The log was written by the reference implementation, whose first record is signed over its `pubKey` field
+   * only: accept that signature for this log's first record. Such a signature binds no event, so any holder of
+   * the service key could forge that record; set it only for logs known to come from the reference.
+   */
+  legacyFirstRecordSignature?: boolean
+}
+
 export interface CreateThreadOptions {
   id?: ThreadId
   variant?: ThreadVariant
@@ -79,7 +90,6 @@ export interface CreateThreadOptions {
 
 export interface LogStore {
   readonly clock: HybridClock
-  readonly blocks: BlockStore
   readonly heads: HeadBook
   readonly keys: KeyBook
   readonly addrs: AddrBook
@@ -93,7 +103,7 @@ export interface LogStore {
   /** A new log of our own in the thread, with a fresh key unless one is given. */
   createLog (threadId: ThreadId, key?: Ed25519PrivateKey): Promise<LogInfo>
   /** Someone else's log, known by its public key. */
-  addLog (threadId: ThreadId, publicKey: Ed25519PublicKey): Promise<LogInfo>
+  addLog (threadId: ThreadId, publicKey: Ed25519PublicKey, options?: AddLogOptions): Promise<LogInfo>
   getLog (threadId: ThreadId, logId: string): LogInfo
   head (threadId: ThreadId, logId: string): Head
   edge (threadId: ThreadId): string
@@ -109,22 +119,19 @@ export interface LogStore {
   verifyLog (threadId: ThreadId, logId: string): VerifiedLog
 }
 
-interface Tip {
-  readonly head: Head
-}
+/** `[record CID, record, event, header, body]`, the bytes of one stored record. */
+type PackedRecord = [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
 
 export function createLogStore (init: LogStoreInit): LogStore {
   const { storage } = init
   const limits = init.limits ?? DEFAULT_BLOCK_LIMITS
-  const verifyOptions = { limits, legacyFirstRecordSignature: init.legacyFirstRecordSignature === true }
-  const blocks = createBlockStore(storage)
   const heads = createHeadBook(storage)
   const keys = createKeyBook(storage)
   const addrs = createAddrBook(storage, { now: init.now })
   const metadata = createMetadataBook(storage)
-  // One index, two key shapes: [tid, logId, counter] → record CID bytes, and [tid, logId, cid string] → counter.
+  // One database, two key shapes: [tid, logId, counter] → the packed record, [tid, logId, cid string] → counter.
   // Numbers sort before strings, so a counter range never meets a CID key.
-  const index = storage.valueDatabase<Uint8Array | number>('log-records')
+  const index = storage.valueDatabase<PackedRecord | number>('log-records')
   const clock = new HybridClock({ last: heads.latestTime(), now: init.now })
 
   // Keys never change once stored, and deriving them (KeyObjects, public keys) costs more than a signature.
@@ -132,7 +139,11 @@ export function createLogStore (init: LogStoreInit): LogStore {
   const privateKeys = new Map<string, Ed25519PrivateKey>()
   const publicKeys = new Map<string, Ed25519PublicKey>()
   // The head an in-flight append built on, per log, so the next append can be built before the last commits.
-  const tips = new Map<string, Tip>()
+  const tips = new Map<string, Head>()
+
+  const legacyName = (logId: string): string => `log/${logId}/legacy-first-record-signature`
+  const verifyOptionsOf = (threadId: ThreadId, logId: string): VerifyOptions =>
+    ({ limits, legacyFirstRecordSignature: metadata.get(threadId, legacyName(logId)) === true })
 
   const assertOpen = (): void => {
     if (storage.closed) throw new StorageClosedError(`storage at ${storage.path} is closed`)
@@ -191,38 +202,47 @@ export function createLogStore (init: LogStoreInit): LogStore {
   const writeRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks, node: RecordNode, previous: Head, time?: Timestamp): StoredRecord => {
     const tid = threadId.toString()
     const counter = previous.counter + 1
-    for (const block of Object.values(recordBlocks) as Block[]) blocks.put(block)
-    index.putSync([tid, logId, counter], node.cid.bytes)
+    const packed: PackedRecord = [node.cid.bytes, recordBlocks.record.bytes, recordBlocks.event.bytes, recordBlocks.header.bytes, recordBlocks.body.bytes]
+    index.putSync([tid, logId, counter], packed)
     index.putSync([tid, logId, node.cid.toString()], counter)
     heads.set(threadId, logId, { cid: node.cid, counter, time })
     return { threadId, logId, counter, cid: node.cid, node, blocks: recordBlocks }
   }
 
-  const loadRecord = (threadId: ThreadId, logId: string, counter: number, cid: CID): StoredRecord => {
-    const record = blocks.require(cid)
+  /** Unpacks a stored record, naming each block by the link that points to it. */
+  const loadRecord = (threadId: ThreadId, logId: string, counter: number, packed: PackedRecord): StoredRecord => {
+    const [cidBytes, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
+    const record = { cid: CID.decode(cidBytes), bytes: recordBytes }
     const node = openRecord(record, threadKeyOf(threadId).service, limits)
-    const event = blocks.require(node.event)
+    const event = { cid: node.event, bytes: eventBytes }
     const links = openEvent(event, limits)
     return {
       threadId,
       logId,
       counter,
-      cid,
+      cid: record.cid,
       node,
-      blocks: { record, event, header: blocks.require(links.header), body: blocks.require(links.body) }
+      blocks: { record, event, header: { cid: links.header, bytes: headerBytes }, body: { cid: links.body, bytes: bodyBytes } }
     }
   }
 
   const counterOf = (threadId: ThreadId, logId: string, cid: CID): number | undefined =>
     index.get([threadId.toString(), logId, cid.toString()]) as number | undefined
-  const cidAt = (threadId: ThreadId, logId: string, counter: number): CID | undefined => {
-    const bytes = index.get([threadId.toString(), logId, counter]) as Uint8Array | undefined
-    return bytes === undefined ? undefined : CID.decode(bytes)
+  const packedAt = (threadId: ThreadId, logId: string, counter: number): PackedRecord | undefined =>
+    index.get([threadId.toString(), logId, counter]) as PackedRecord | undefined
+
+  /** The error for a record that links to a held record other than the head, or starts the log again. */
+  const forkOrReplay = (threadId: ThreadId, logId: string, node: RecordNode, branchesAfter: number): ThreadsError => {
+    const sibling = packedAt(threadId, logId, branchesAfter + 1)
+    // The same signed event re-wrapped in a new record block is a replay, not a second branch.
+    if (sibling !== undefined && loadRecord(threadId, logId, branchesAfter + 1, sibling).node.event.equals(node.event)) {
+      return new ReplayedRecordError(`record ${node.cid.toString()} repeats the event of record ${branchesAfter + 1} in log ${logId}`)
+    }
+    return new ForkedLogError(`record ${node.cid.toString()} forks log ${logId} after record ${branchesAfter}`)
   }
 
   const store: LogStore = {
     clock,
-    blocks,
     heads,
     keys,
     addrs,
@@ -258,9 +278,12 @@ export function createLogStore (init: LogStoreInit): LogStore {
       return logInfo(threadId, key.publicKey.logId)
     },
 
-    async addLog (threadId, publicKey) {
+    async addLog (threadId, publicKey, options = {}) {
       threadKeyOf(threadId)
-      await storage.transaction(() => keys.addPublicKey(threadId, publicKey))
+      await storage.transaction(() => {
+        keys.addPublicKey(threadId, publicKey)
+        if (options.legacyFirstRecordSignature === true) metadata.put(threadId, legacyName(publicKey.logId), true)
+      })
       return logInfo(threadId, publicKey.logId)
     },
 
@@ -287,11 +310,11 @@ export function createLogStore (init: LogStoreInit): LogStore {
       }
       if (!threadKey.canRead) throw new MissingKeyError(`thread ${threadId.toString()}: authoring needs the read key`)
       const slot = `${threadId.toString()}/${logId}`
-      const previous = tips.get(slot)?.head ?? heads.get(threadId, logId)
+      const previous = tips.get(slot) ?? heads.get(threadId, logId)
       const time = clock.tick()
       const created = createRecord({ body, time, prev: previous.cid, logKey, threadKey })
       assertBlockLimits(created.blocks, limits)
-      const tip: Tip = { head: { cid: created.node.cid, counter: previous.counter + 1 } }
+      const tip: Head = { cid: created.node.cid, counter: previous.counter + 1 }
       tips.set(slot, tip)
       try {
         return await storage.transaction(() => {
@@ -310,7 +333,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
       assertOpen()
       const threadKey = threadKeyOf(threadId)
       const logKey = publicKeyOf(threadId, logId)
-      const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptions)
+      const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptionsOf(threadId, logId))
       // A reader refuses what it could not read, and its clock moves past every event it takes in.
       if (threadKey.read !== undefined) {
         const { time } = readRecordContent(recordBlocks, threadKey.read, limits)
@@ -323,10 +346,9 @@ export function createLogStore (init: LogStoreInit): LogStore {
         const current = heads.get(threadId, logId)
         const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
         if (!linksToHead) {
-          if (node.prev === undefined) throw new ForkedLogError(`record ${node.cid.toString()} starts log ${logId} again`)
-          if (counterOf(threadId, logId, node.prev) !== undefined) {
-            throw new ForkedLogError(`record ${node.cid.toString()} forks log ${logId} at ${node.prev.toString()}`)
-          }
+          if (node.prev === undefined) throw forkOrReplay(threadId, logId, node, 0)
+          const branchesAfter = counterOf(threadId, logId, node.prev)
+          if (branchesAfter !== undefined) throw forkOrReplay(threadId, logId, node, branchesAfter)
           throw new MissingAncestorError(`record ${node.cid.toString()} needs ${node.prev.toString()} first`, node.prev.toString())
         }
         return writeRecord(threadId, logId, recordBlocks, node, current)
@@ -336,12 +358,9 @@ export function createLogStore (init: LogStoreInit): LogStore {
     record (threadId, logId, at) {
       assertOpen()
       publicKeyOf(threadId, logId)
-      if (typeof at === 'number') {
-        const cid = cidAt(threadId, logId, at)
-        return cid === undefined ? undefined : loadRecord(threadId, logId, at, cid)
-      }
-      const counter = counterOf(threadId, logId, at)
-      return counter === undefined ? undefined : loadRecord(threadId, logId, counter, at)
+      const counter = typeof at === 'number' ? at : counterOf(threadId, logId, at)
+      const packed = counter === undefined ? undefined : packedAt(threadId, logId, counter)
+      return packed === undefined ? undefined : loadRecord(threadId, logId, counter!, packed)
     },
 
     records (threadId, logId, options = {}) {
@@ -360,7 +379,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
         : { start: [tid, logId, from], end: [tid, logId, Number.MAX_SAFE_INTEGER] }
       const out: StoredRecord[] = []
       for (const { key, value } of index.getRange({ ...range, limit })) {
-        out.push(loadRecord(threadId, logId, (key as [string, string, number])[2], CID.decode(value as Uint8Array)))
+        out.push(loadRecord(threadId, logId, (key as [string, string, number])[2], value as PackedRecord))
       }
       return out
     },
@@ -376,19 +395,17 @@ export function createLogStore (init: LogStoreInit): LogStore {
       const serviceKey = threadKeyOf(threadId).service
       const logKey = publicKeyOf(threadId, logId)
       const head = heads.get(threadId, logId)
+      const verifyOptions = verifyOptionsOf(threadId, logId)
       let expected = head.cid
       let counter = head.counter
       try {
         while (expected !== undefined) {
-          const indexed = cidAt(threadId, logId, counter)
-          if (indexed === undefined || !indexed.equals(expected)) {
-            throw new CorruptLogError(`counter ${counter} of log ${logId} does not index ${expected.toString()}`)
+          const packed = packedAt(threadId, logId, counter)
+          if (packed === undefined || !CID.decode(packed[0]).equals(expected) || counterOf(threadId, logId, expected) !== counter) {
+            throw new CorruptLogError(`counter ${counter} of log ${logId} does not hold ${expected.toString()}`)
           }
-          const stored = loadRecord(threadId, logId, counter, expected)
-          const recordBlocks = Object.fromEntries(
-            Object.entries(stored.blocks).map(([name, block]) => [name, blocks.verify(block.cid)])
-          ) as unknown as RecordBlocks
-          const node = verifyRecordBlocks(recordBlocks, serviceKey, logKey, verifyOptions)
+          // Every block is re-hashed against the link that names it, so no stored CID is taken on trust.
+          const node = verifyRecordBlocks(loadRecord(threadId, logId, counter, packed).blocks, serviceKey, logKey, verifyOptions)
           expected = node.prev
           counter -= 1
         }

@@ -396,6 +396,20 @@ describe('addr book', () => {
       assert.deepEqual((await changes.take(2)).sort(), [`removed ${A.toString()}`, `removed ${B.toString()}`].sort())
     })
 
+    it('announces an expiry when it falls due, with no one calling gc', async () => {
+      const realTime = createAddrBook(temp.storage)
+      try {
+        realTime.addAddr(threadId, logId, A, ADDRESS_TTL)
+        realTime.addAddr(threadId, logId, B, 50)
+        const changes = reader(realTime.addrStream(threadId, logId))
+        assert.deepEqual((await changes.take(2)).sort(), [`added ${A.toString()}`, `added ${B.toString()}`].sort())
+        assert.deepEqual(await changes.take(1), [`removed ${B.toString()}`])
+        assert.deepEqual(strings(realTime.addrs(threadId, logId)), [A.toString()])
+      } finally {
+        realTime.close()
+      }
+    })
+
     it('sees only its own log', async () => {
       const otherLog = newLogId()
       const stream = book.addrStream(threadId, logId)

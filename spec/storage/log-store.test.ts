@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { encodeBlock, encryptBlock, cidOf, type Block } from '../../codecs/block.ts'
+import { encodeBlock, encryptBlock, cidOf } from '../../codecs/block.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadsError } from '../../codecs/errors.ts'
 import { compareTimestamps } from '../../codecs/hlc.ts'
@@ -25,8 +25,13 @@ function snapshotOf (store: LogStore, logs: Array<[ThreadId, string]>): unknown 
   }))
 }
 
-function blockCount (temp: TempStorage): number {
-  return temp.storage.binaryDatabase('blocks').getKeysCount()
+/** Every entry the log store writes (records, CID index, heads, keys), in a comparable form. */
+function storedEntries (temp: TempStorage): string {
+  const dump: unknown[] = []
+  for (const name of ['log-records', 'heads', 'keys']) {
+    for (const { key, value } of temp.storage.valueDatabase<unknown>(name).getRange()) dump.push([name, key, value])
+  }
+  return JSON.stringify(dump, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value))
 }
 
 describe('log store', () => {
@@ -113,6 +118,17 @@ describe('log store', () => {
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
   })
 
+  it('calls the same signed event re-wrapped in a new record block a replay', async () => {
+    const logId = logKey.publicKey.logId
+    const held = written[1]!
+    const rewrapped = encryptBlock(threadKey.service, { block: held.node.event, sig: held.node.sig, pubKey: held.node.pubKey, prev: held.node.prev })
+    assert.notEqual(rewrapped.cid.toString(), held.cid.toString())
+    const entriesBefore = storedEntries(readerTemp)
+    await assert.rejects(reader.accept(threadId, logId, { ...held.blocks, record: rewrapped }), (e: unknown) =>
+      e instanceof ReplayedRecordError && e.code === 'ERR_RECORD_REPLAYED')
+    assert.equal(storedEntries(readerTemp), entriesBefore)
+  })
+
   it('refuses a fork: a second record on the same prev, or a second first record', async () => {
     const logId = logKey.publicKey.logId
     // The honest writer's key, used to sign a different record on an earlier prev.
@@ -121,20 +137,20 @@ describe('log store', () => {
     await forger.createLog(threadId, logKey)
     const fork = await forger.append(threadId, logId, { forked: true })
     const before = snapshotOf(reader, [[threadId, logId]])
-    const blocksBefore = blockCount(readerTemp)
+    const entriesBefore = storedEntries(readerTemp)
     await assert.rejects(reader.accept(threadId, logId, fork.blocks), (e: unknown) => e instanceof ForkedLogError && e.code === 'ERR_LOG_FORK')
     await forger.append(threadId, logId, { forked: 2 })
     const secondOnFork = forger.records(threadId, logId, { direction: 'backward', limit: 1 })[0]!
     await assert.rejects(reader.accept(threadId, logId, secondOnFork.blocks), (e: unknown) => e instanceof MissingAncestorError)
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
-    assert.equal(blockCount(readerTemp), blocksBefore)
+    assert.equal(storedEntries(readerTemp), entriesBefore)
   })
 
   it('refuses every single flipped byte in any block, with a typed error, leaving the store as it was', async () => {
     const logId = logKey.publicKey.logId
     const next = written[3]!
     const before = snapshotOf(reader, [[threadId, logId]])
-    const blocksBefore = blockCount(readerTemp)
+    const entriesBefore = storedEntries(readerTemp)
     let refused = 0
     for (const name of ['record', 'event', 'header', 'body'] as const) {
       const original = next.blocks[name]
@@ -149,7 +165,7 @@ describe('log store', () => {
     }
     assert.ok(refused > 400)
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
-    assert.equal(blockCount(readerTemp), blocksBefore)
+    assert.equal(storedEntries(readerTemp), entriesBefore)
   })
 
   it('refuses a record signed by another key, and one sealed with another service key', async () => {
@@ -176,7 +192,7 @@ describe('log store', () => {
     const truncatedBytes = next.blocks.record.bytes.subarray(0, 20)
     const truncated: RecordBlocks = { ...next.blocks, record: { cid: cidOf(truncatedBytes), bytes: truncatedBytes } }
     const before = snapshotOf(reader, [[threadId, logId]])
-    const blocksBefore = blockCount(readerTemp)
+    const entriesBefore = storedEntries(readerTemp)
     await assert.rejects(reader.accept(threadId, logId, truncated), (e: unknown) => e instanceof ThreadsError && e.code === 'ERR_MALFORMED_BLOCK')
     const huge = encodeBlock(new Uint8Array(2 * 1024 * 1024))
     await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, body: huge }), (e: unknown) =>
@@ -185,7 +201,7 @@ describe('log store', () => {
     await assert.rejects(reader.accept(threadId, logId, { ...next.blocks, record: bigRecord }), (e: unknown) =>
       e instanceof ThreadsError && e.code === 'ERR_BLOCK_TOO_LARGE')
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
-    assert.equal(blockCount(readerTemp), blocksBefore)
+    assert.equal(storedEntries(readerTemp), entriesBefore)
   })
 
   it('refuses to append a body over the size limit, leaving the log as it was', async () => {
@@ -207,11 +223,11 @@ describe('log store', () => {
     const sig = logKey.sign(Uint8Array.from([...event.cid.bytes, ...node.cid.bytes]))
     const record = encryptBlock(threadKey.service, { block: event.cid, sig, pubKey: logKey.publicKey.marshal(), prev: node.cid })
     const before = snapshotOf(reader, [[threadId, logId]])
-    const blocksBefore = blockCount(readerTemp)
+    const entriesBefore = storedEntries(readerTemp)
     await assert.rejects(reader.accept(threadId, logId, { record, event, header, body: next.blocks.body }), (e: unknown) =>
       e instanceof ThreadsError && e.code === 'ERR_DECRYPTION_FAILED')
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
-    assert.equal(blockCount(readerTemp), blocksBefore)
+    assert.equal(storedEntries(readerTemp), entriesBefore)
   })
 
   it('refuses records for unknown threads and logs, and appends to logs that are not ours', async () => {
@@ -265,10 +281,11 @@ describe('log store', () => {
       const log = await store.createLog(thread.id)
       const first = await store.append(thread.id, log.id, { a: 1 })
       await store.append(thread.id, log.id, { a: 2 })
-      const body: Block = first.blocks.body
-      const damaged = Uint8Array.from(body.bytes)
-      damaged[damaged.length - 1] ^= 0xff
-      await temp.storage.transaction(() => temp.storage.binaryDatabase('blocks').putSync(body.cid.bytes, damaged))
+      const records = temp.storage.valueDatabase<Uint8Array[]>('log-records')
+      const key = [thread.id.toString(), log.id, first.counter]
+      const packed = records.get(key)!.map(bytes => Uint8Array.from(bytes))
+      packed[4]![packed[4]!.length - 1]! ^= 0xff
+      await temp.storage.transaction(() => records.putSync(key, packed))
       assert.throws(() => store.verifyLog(thread.id, log.id), (e: unknown) => e instanceof CorruptLogError && e.code === 'ERR_CORRUPT_LOG')
     } finally {
       await temp.dispose()

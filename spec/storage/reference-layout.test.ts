@@ -4,6 +4,7 @@ import { encodeBlock, encryptBlock } from '../../codecs/block.ts'
 import { randomSymmetricKey } from '../../codecs/aead.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { InvalidSignatureError } from '../../codecs/errors.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import type { RecordBlocks } from '../../codecs/record.ts'
 import { createLogStore } from '../../storage/log-store.ts'
@@ -44,13 +45,20 @@ describe('records in the reference layout', () => {
         e instanceof InvalidSignatureError && e.code === 'ERR_INVALID_SIGNATURE')
       assert.equal(strict.head(thread.id, logKey.publicKey.logId).counter, 0)
 
-      const legacy = createLogStore({ storage: temp.storage, legacyFirstRecordSignature: true })
-      await legacy.accept(thread.id, logKey.publicKey.logId, first)
-      await legacy.accept(thread.id, logKey.publicKey.logId, second)
-      const records = legacy.records(thread.id, logKey.publicKey.logId)
+      // Opting in is per log: another log of the same thread keeps refusing the legacy form.
+      const otherKey = Ed25519PrivateKey.generate()
+      await strict.addLog(thread.id, otherKey.publicKey)
+      await assert.rejects(strict.accept(thread.id, otherKey.publicKey.logId, referenceRecord(otherKey, threadKey, { name: 'other' })), InvalidSignatureError)
+      const legacyThread = await strict.addThread(ThreadId.create(), threadKey)
+      const legacy = strict
+      await legacy.addLog(legacyThread.id, logKey.publicKey, { legacyFirstRecordSignature: true })
+      await legacy.accept(legacyThread.id, logKey.publicKey.logId, first)
+      await legacy.accept(legacyThread.id, logKey.publicKey.logId, second)
+      const records = legacy.records(legacyThread.id, logKey.publicKey.logId)
       assert.deepEqual(records.map(r => legacy.content(r)), [{ time: undefined, body: { name: 'first' } }, { time: undefined, body: { name: 'second' } }])
-      assert.equal(legacy.verifyLog(thread.id, logKey.publicKey.logId).records, 2)
-      assert.throws(() => strict.verifyLog(thread.id, logKey.publicKey.logId), (e: unknown) => (e as { code?: string }).code === 'ERR_CORRUPT_LOG')
+      assert.equal(legacy.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2)
+      const reopened = createLogStore({ storage: await temp.reopen() })
+      assert.equal(reopened.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2, 'the opt-in is stored with the log')
     } finally {
       await temp.dispose()
     }
