@@ -83,3 +83,11 @@ export class InvalidClockError extends ThreadsError {
     super('InvalidClockError', InvalidClockError.code, message, options)
   }
 }
+
+/** A query that is not of the documented form: unknown operator, bad path, uncomparable value, bad skip or limit. */
+export class InvalidQueryError extends ThreadsError {
+  static readonly code = 'ERR_INVALID_QUERY'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InvalidQueryError', InvalidQueryError.code, message, options)
+  }
+}

@@ -90,3 +90,65 @@ export class InvalidArgumentError extends ThreadsError {
     super('InvalidArgumentError', InvalidArgumentError.code, message, options)
   }
 }
+
+/** An operation on a collection the store has no definition for. */
+export class UnknownCollectionError extends ThreadsError {
+  static readonly code = 'ERR_UNKNOWN_COLLECTION'
+  constructor (message: string, options?: ErrorOptions) {
+    super('UnknownCollectionError', UnknownCollectionError.code, message, options)
+  }
+}
+
+/** A collection definition whose JSON schema does not compile, or whose index names no path. */
+export class InvalidSchemaError extends ThreadsError {
+  static readonly code = 'ERR_INVALID_SCHEMA'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InvalidSchemaError', InvalidSchemaError.code, message, options)
+  }
+}
+
+/** An entity that does not match its collection's JSON schema. */
+export class SchemaViolationError extends ThreadsError {
+  static readonly code = 'ERR_SCHEMA_VIOLATION'
+  /** Each problem as `<JSON pointer> <message>`. */
+  readonly problems: readonly string[]
+  constructor (message: string, problems: readonly string[], options?: ErrorOptions) {
+    super('SchemaViolationError', SchemaViolationError.code, message, options)
+    this.problems = problems
+  }
+}
+
+/** A create of an entity whose ID is already taken. */
+export class EntityExistsError extends ThreadsError {
+  static readonly code = 'ERR_ENTITY_EXISTS'
+  constructor (message: string, options?: ErrorOptions) {
+    super('EntityExistsError', EntityExistsError.code, message, options)
+  }
+}
+
+/** A save, update or delete of an entity that does not exist. */
+export class EntityNotFoundError extends ThreadsError {
+  static readonly code = 'ERR_ENTITY_NOT_FOUND'
+  constructor (message: string, options?: ErrorOptions) {
+    super('EntityNotFoundError', EntityNotFoundError.code, message, options)
+  }
+}
+
+/** A write that would give two entities the same value in a unique index. */
+export class UniqueViolationError extends ThreadsError {
+  static readonly code = 'ERR_UNIQUE_VIOLATION'
+  /** The index path whose value is taken. */
+  readonly path: string
+  constructor (message: string, path: string, options?: ErrorOptions) {
+    super('UniqueViolationError', UniqueViolationError.code, message, options)
+    this.path = path
+  }
+}
+
+/** A transaction used after it committed or aborted, or a write attempted in a read transaction. */
+export class TransactionClosedError extends ThreadsError {
+  static readonly code = 'ERR_TRANSACTION_CLOSED'
+  constructor (message: string, options?: ErrorOptions) {
+    super('TransactionClosedError', TransactionClosedError.code, message, options)
+  }
+}

@@ -4,7 +4,7 @@ import { ThreadsError } from '../codecs/errors.ts'
 import { HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
   createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks, assertBlockLimits,
-  DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions
+  DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions, type CreatedRecord
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
@@ -61,6 +61,11 @@ export interface StoredRecord {
   readonly blocks: RecordBlocks
 }
 
+/** An accepted record, with its content when this peer holds the read key. */
+export interface AcceptedRecord extends StoredRecord {
+  readonly content?: RecordContent
+}
+
 export interface ReadLogOptions {
   /** Start here (inclusive): a counter or a record CID. Defaults to the first record, or the head backwards. */
   from?: number | CID
@@ -109,8 +114,15 @@ export interface LogStore {
   edge (threadId: ThreadId): string
   /** Builds, encrypts, signs and persists a record carrying `body` at the head of one of our logs. */
   append (threadId: ThreadId, logId: string, body: unknown): Promise<StoredRecord>
+  /**
+   * The same, inside the caller's transaction (`storage.transaction`), so the record commits together with
+   * whatever else the caller writes. Not to be mixed with `append` calls still in flight on the same log.
+   */
+  appendWithin (threadId: ThreadId, logId: string, body: unknown, time?: Timestamp): StoredRecord
   /** Stores a record of someone's log if it decrypts, verifies, and links to the current head. */
-  accept (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<StoredRecord>
+  accept (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<AcceptedRecord>
+  /** The same, inside the caller's transaction. */
+  acceptWithin (threadId: ThreadId, logId: string, blocks: RecordBlocks): AcceptedRecord
   record (threadId: ThreadId, logId: string, at: number | CID): StoredRecord | undefined
   records (threadId: ThreadId, logId: string, options?: ReadLogOptions): StoredRecord[]
   /** Opens a record's header and body with the thread's read key. */
@@ -241,6 +253,52 @@ export function createLogStore (init: LogStoreInit): LogStore {
     return new ForkedLogError(`record ${node.cid.toString()} forks log ${logId} after record ${branchesAfter}`)
   }
 
+  const authorRecord = (threadId: ThreadId, logId: string, body: unknown, previous: Head, time: Timestamp): CreatedRecord => {
+    const threadKey = threadKeyOf(threadId)
+    const logKey = privateKeyOf(threadId, logId)
+    if (logKey === undefined) {
+      publicKeyOf(threadId, logId)
+      throw new MissingKeyError(`log ${logId} is not ours: no private key to sign with`)
+    }
+    if (!threadKey.canRead) throw new MissingKeyError(`thread ${threadId.toString()}: authoring needs the read key`)
+    const created = createRecord({ body, time, prev: previous.cid, logKey, threadKey })
+    assertBlockLimits(created.blocks, limits)
+    return created
+  }
+
+  interface CheckedRecord {
+    readonly node: RecordNode
+    readonly content?: RecordContent
+  }
+
+  /** Every check that needs no database: sizes, hashes, decryption, links, signature, and for a reader the content. */
+  const checkRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks): CheckedRecord => {
+    const threadKey = threadKeyOf(threadId)
+    const logKey = publicKeyOf(threadId, logId)
+    const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptionsOf(threadId, logId))
+    if (threadKey.read === undefined) return { node }
+    // A reader refuses what it could not read, and its clock moves past every event it takes in.
+    const content = readRecordContent(recordBlocks, threadKey.read, limits)
+    if (content.time !== undefined) clock.observe(content.time)
+    return { node, content }
+  }
+
+  /** Inside a transaction: refuses replays, forks and gaps, then writes the record at the head. */
+  const linkRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks, { node, content }: CheckedRecord): AcceptedRecord => {
+    if (counterOf(threadId, logId, node.cid) !== undefined) {
+      throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
+    }
+    const current = heads.get(threadId, logId)
+    const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
+    if (!linksToHead) {
+      if (node.prev === undefined) throw forkOrReplay(threadId, logId, node, 0)
+      const branchesAfter = counterOf(threadId, logId, node.prev)
+      if (branchesAfter !== undefined) throw forkOrReplay(threadId, logId, node, branchesAfter)
+      throw new MissingAncestorError(`record ${node.cid.toString()} needs ${node.prev.toString()} first`, node.prev.toString())
+    }
+    return { ...writeRecord(threadId, logId, recordBlocks, node, current), content }
+  }
+
   const store: LogStore = {
     clock,
     heads,
@@ -302,18 +360,10 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
     async append (threadId, logId, body) {
       assertOpen()
-      const threadKey = threadKeyOf(threadId)
-      const logKey = privateKeyOf(threadId, logId)
-      if (logKey === undefined) {
-        publicKeyOf(threadId, logId)
-        throw new MissingKeyError(`log ${logId} is not ours: no private key to sign with`)
-      }
-      if (!threadKey.canRead) throw new MissingKeyError(`thread ${threadId.toString()}: authoring needs the read key`)
       const slot = `${threadId.toString()}/${logId}`
       const previous = tips.get(slot) ?? heads.get(threadId, logId)
       const time = clock.tick()
-      const created = createRecord({ body, time, prev: previous.cid, logKey, threadKey })
-      assertBlockLimits(created.blocks, limits)
+      const created = authorRecord(threadId, logId, body, previous, time)
       const tip: Head = { cid: created.node.cid, counter: previous.counter + 1 }
       tips.set(slot, tip)
       try {
@@ -329,30 +379,22 @@ export function createLogStore (init: LogStoreInit): LogStore {
       }
     },
 
+    appendWithin (threadId, logId, body, time = clock.tick()) {
+      assertOpen()
+      const previous = heads.get(threadId, logId)
+      const created = authorRecord(threadId, logId, body, previous, time)
+      return writeRecord(threadId, logId, created.blocks, created.node, previous, time)
+    },
+
     async accept (threadId, logId, recordBlocks) {
       assertOpen()
-      const threadKey = threadKeyOf(threadId)
-      const logKey = publicKeyOf(threadId, logId)
-      const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptionsOf(threadId, logId))
-      // A reader refuses what it could not read, and its clock moves past every event it takes in.
-      if (threadKey.read !== undefined) {
-        const { time } = readRecordContent(recordBlocks, threadKey.read, limits)
-        if (time !== undefined) clock.observe(time)
-      }
-      return await storage.transaction(() => {
-        if (counterOf(threadId, logId, node.cid) !== undefined) {
-          throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
-        }
-        const current = heads.get(threadId, logId)
-        const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
-        if (!linksToHead) {
-          if (node.prev === undefined) throw forkOrReplay(threadId, logId, node, 0)
-          const branchesAfter = counterOf(threadId, logId, node.prev)
-          if (branchesAfter !== undefined) throw forkOrReplay(threadId, logId, node, branchesAfter)
-          throw new MissingAncestorError(`record ${node.cid.toString()} needs ${node.prev.toString()} first`, node.prev.toString())
-        }
-        return writeRecord(threadId, logId, recordBlocks, node, current)
-      })
+      const checked = checkRecord(threadId, logId, recordBlocks)
+      return await storage.transaction(() => linkRecord(threadId, logId, recordBlocks, checked))
+    },
+
+    acceptWithin (threadId, logId, recordBlocks) {
+      assertOpen()
+      return linkRecord(threadId, logId, recordBlocks, checkRecord(threadId, logId, recordBlocks))
     },
 
     record (threadId, logId, at) {

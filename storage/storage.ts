@@ -17,7 +17,7 @@ export interface StorageInit {
 
 export type BinaryDatabase = Database<Uint8Array, Uint8Array>
 export type ValueDatabase<V> = Database<V, StorageKey>
-export type StorageKey = string | number | Array<string | number>
+export type StorageKey = string | number | Array<string | number | boolean>
 
 export interface Storage {
   readonly path: string

@@ -1,0 +1,257 @@
+import type { Draft } from 'immer'
+import { draftUpdate, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
+import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import { EntityNotFoundError, UnknownCollectionError } from '../storage/errors.ts'
+import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
+import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
+import type { ChangeCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
+
+/**
+ * The store interface of the paper: collections of JSON-schema entities in one thread, with transactions,
+ * queries, listeners, and key-value and document views on top. Every write is a job for the thread's
+ * dispatcher; every read is of committed state (plus, inside a write transaction, its own writes).
+ */
+
+export type QueryInput = Query | QueryJSON
+
+export interface RegisterOptions {
+  indexes?: readonly IndexDefinition[]
+}
+
+/** Reads, against committed state; inside a write transaction, against that state with the transaction's writes on top. */
+export interface CollectionReader<T extends Entity = Entity> {
+  /** True when every ID names an existing entity. */
+  has (ids: readonly string[]): Promise<boolean>
+  findById (id: string): Promise<T | undefined>
+  find (query?: QueryInput): Promise<T[]>
+}
+
+export interface CollectionWriter<T extends Entity = Entity> extends CollectionReader<T> {
+  /** Creates entities, assigning an ID to each that has none (or an empty one); returns the IDs in order. */
+  create (entities: readonly T[]): Promise<string[]>
+  /** Replaces existing entities; saving one that does not exist is an `EntityNotFoundError`. */
+  save (entities: readonly T[]): Promise<void>
+  /** Changes an existing entity through an immer draft. */
+  update (id: string, recipe: (draft: Draft<T>) => void): Promise<void>
+  delete (ids: readonly string[]): Promise<void>
+}
+
+export interface Collection<T extends Entity = Entity> extends CollectionWriter<T> {
+  readonly name: string
+  /** How `find` would read: through an index, or by scanning. */
+  plan (query: QueryInput): QueryPlan
+}
+
+export interface KeyValueStore {
+  put (key: string, value: Entity[string]): Promise<void>
+  get (key: string): Promise<Entity[string] | undefined>
+  del (key: string): Promise<void>
+}
+
+export interface DocumentStore<T extends Entity = Entity> {
+  /** Stores a document, creating or replacing it; returns its key. */
+  put (document: T): Promise<string>
+  get (key: string): Promise<T | undefined>
+  del (key: string): Promise<void>
+  query (query?: QueryInput): Promise<T[]>
+}
+
+export interface Store {
+  readonly id: ThreadId
+  /** Our own log in the store's thread. */
+  readonly logId: string
+  registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
+  collection<T extends Entity = Entity> (name: string): Collection<T>
+  collections (): CollectionDefinition[]
+  writeTransaction<R> (collection: string, body: (tx: CollectionWriter) => Promise<R>): Promise<R>
+  readTransaction<R> (collection: string, body: (tx: CollectionReader) => Promise<R>): Promise<R>
+  /** Calls `callback` for every change the filter matches, in order, from now on; returns a function that stops. */
+  listen (filter: ListenFilter, callback: ChangeCallback): () => void
+  kv (name: string): KeyValueStore
+  documents<T extends Entity = Entity> (name: string): DocumentStore<T>
+  /** Copies the views at the current position; returns it. Also taken every `snapshotEvery` events. */
+  snapshot (): Promise<number>
+  /** Drops local events covered by the latest snapshot (local only: other peers are not told). */
+  compact (): Promise<number>
+  /** Rebuilds the views from the logs alone, or from the latest snapshot and the events after it. */
+  rebuild (options?: { from?: 'log' | 'snapshot' }): Promise<number>
+}
+
+export interface StoreInit {
+  runtime: ThreadRuntime
+  engine: StoreEngine
+  logId: string
+}
+
+const ANY_OBJECT: Entity = { type: 'object' }
+
+export function createStore (init: StoreInit): Store {
+  const { runtime, engine, logId } = init
+  const threadId = runtime.threadId
+
+  const definitionOf = (collection: string): CollectionDefinition => {
+    const definition = engine.definition(threadId, collection)
+    if (definition === undefined) throw new UnknownCollectionError(`no collection ${JSON.stringify(collection)} in thread ${threadId.toString()}`)
+    return definition
+  }
+
+  const committedReader = <T extends Entity>(collection: string): CollectionReader<T> => ({
+    async has (ids) {
+      definitionOf(collection)
+      return ids.every(id => engine.get(threadId, collection, id) !== undefined)
+    },
+    async findById (id) {
+      definitionOf(collection)
+      return engine.get(threadId, collection, id) as T | undefined
+    },
+    async find (query = new Query()) {
+      return engine.find(threadId, collection, Query.parse(query)) as T[]
+    }
+  })
+
+  /** A writer that hands its changes to `submit`, reading through `pending` (its own uncommitted writes) first. */
+  const writer = <T extends Entity>(collection: string, submit: (changes: Change[]) => Promise<void>, pending?: Map<string, Entity | null>): CollectionWriter<T> => {
+    const committed = committedReader<T>(collection)
+    const current = (id: string): Entity | undefined => {
+      const own = pending?.get(id)
+      return own === undefined ? engine.get(threadId, collection, id) : own ?? undefined
+    }
+    const note = (id: string, entity: Entity | null): void => { pending?.set(id, entity) }
+    return {
+      async has (ids) {
+        definitionOf(collection)
+        return ids.every(id => current(id) !== undefined)
+      },
+      async findById (id) {
+        definitionOf(collection)
+        return current(id) as T | undefined
+      },
+      async find (query = new Query()) {
+        if (pending === undefined || pending.size === 0) return await committed.find(query)
+        const parsed = Query.parse(query)
+        const field = idFieldOf(definitionOf(collection))
+        const unbounded: QueryJSON = { ...parsed, skip: undefined, limit: undefined }
+        const rows = engine.find(threadId, collection, unbounded).filter(entity => !pending.has(entity[field] as string))
+        for (const entity of pending.values()) if (entity !== null && queryMatches(entity, parsed)) rows.push(entity)
+        return arrange(rows, parsed, row => row) as T[]
+      },
+      async create (entities) {
+        const definition = definitionOf(collection)
+        const field = idFieldOf(definition)
+        const identified = entities.map(entity => withId(definition, entity))
+        await submit(identified.map(entity => ({ type: 'create', collection, entity })))
+        for (const entity of identified) note(entity[field] as string, entity)
+        return identified.map(entity => entity[field] as string)
+      },
+      async save (entities) {
+        const field = idFieldOf(definitionOf(collection))
+        await submit(entities.map(entity => ({ type: 'save', collection, entity })))
+        for (const entity of entities) note(entity[field] as string, entity)
+      },
+      async update (id, recipe) {
+        if (pending !== undefined) {
+          // Inside a transaction the lock keeps committed state still, and the draft must see the transaction's
+          // own writes: resolve it here, as a save.
+          const base = current(id)
+          if (base === undefined) throw new EntityNotFoundError(`cannot update ${collection} ${id}: it does not exist`)
+          const { entity } = draftUpdate(base, recipe as (draft: Draft<Entity>) => void)
+          await submit([{ type: 'save', collection, entity }])
+          note(id, entity)
+          return
+        }
+        await submit([{ type: 'update', collection, id, recipe: recipe as (draft: Draft<Entity>) => void }])
+      },
+      async delete (ids) {
+        await submit(ids.map(id => ({ type: 'delete', collection, id })))
+        for (const id of ids) note(id, null)
+      }
+    }
+  }
+
+  const commitNow = async (changes: Change[]): Promise<void> => {
+    if (changes.length > 0) await runtime.commit(changes)
+  }
+
+  const ensureCollection = async (name: string): Promise<void> => {
+    if (engine.definition(threadId, name) === undefined) await store.registerSchema(name, ANY_OBJECT)
+  }
+
+  const store: Store = {
+    id: threadId,
+    logId,
+
+    async registerSchema (name, schema, options = {}) {
+      await runtime.commit([{ type: 'collection', collection: name, schema, indexes: options.indexes ?? [] }])
+    },
+
+    collection<T extends Entity> (name: string): Collection<T> {
+      return {
+        name,
+        ...writer<T>(name, commitNow),
+        plan: query => engine.plan(threadId, name, Query.parse(query))
+      }
+    },
+
+    collections: () => engine.collections(threadId),
+
+    async writeTransaction (collection, body) {
+      definitionOf(collection)
+      return await runtime.transaction('write', async collect => {
+        const pending = new Map<string, Entity | null>()
+        return await body(writer(collection, async changes => { collect(changes) }, pending))
+      })
+    },
+
+    async readTransaction (collection, body) {
+      definitionOf(collection)
+      return await runtime.transaction('read', async () => await body(committedReader(collection)))
+    },
+
+    listen: (filter, callback) => runtime.listen(filter, callback),
+
+    kv (name) {
+      const collection = `kv:${name}`
+      return {
+        async put (key, value) {
+          await ensureCollection(collection)
+          await runtime.commit([{ type: 'put', collection, entity: { _id: key, value } }])
+        },
+        async get (key) {
+          return engine.definition(threadId, collection) === undefined ? undefined : engine.get(threadId, collection, key)?.value
+        },
+        async del (key) {
+          if (engine.definition(threadId, collection) === undefined || engine.get(threadId, collection, key) === undefined) return
+          await runtime.commit([{ type: 'delete', collection, id: key }])
+        }
+      }
+    },
+
+    documents<T extends Entity> (name: string): DocumentStore<T> {
+      const collection = `documents:${name}`
+      return {
+        async put (document) {
+          await ensureCollection(collection)
+          const entity = withId(definitionOf(collection), document)
+          await runtime.commit([{ type: 'put', collection, entity }])
+          return entity._id as string
+        },
+        async get (key) {
+          return engine.definition(threadId, collection) === undefined ? undefined : engine.get(threadId, collection, key) as T | undefined
+        },
+        async del (key) {
+          if (engine.definition(threadId, collection) === undefined || engine.get(threadId, collection, key) === undefined) return
+          await runtime.commit([{ type: 'delete', collection, id: key }])
+        },
+        async query (query = new Query()) {
+          return engine.definition(threadId, collection) === undefined ? [] : engine.find(threadId, collection, Query.parse(query)) as T[]
+        }
+      }
+    },
+
+    snapshot: () => runtime.run('snapshot'),
+    compact: () => runtime.run('compact'),
+    rebuild: (options = {}) => runtime.run(options.from === 'snapshot' ? 'restore' : 'rebuild')
+  }
+  return store
+}

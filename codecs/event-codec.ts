@@ -1,0 +1,159 @@
+import jsonpatch, { type Operation } from 'fast-json-patch'
+import { enablePatches, produceWithPatches, type Draft, type Patch } from 'immer'
+import { MalformedBlockError } from './errors.ts'
+
+/**
+ * The event codec turns a transaction's actions into events, and folds events into entity states. Events carry
+ * RFC 6902 JSON patches (fast-json-patch); updates may be written as immer drafts, whose patches are converted to
+ * the same form. Folding is total and deterministic: an operation that does not apply to the state it meets is
+ * skipped, so every peer folding the same events in the same order reaches the same state, whatever base a
+ * writer's patch was computed against.
+ */
+
+enablePatches()
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+export type Entity = { [key: string]: JsonValue }
+
+export type Action =
+  | { readonly type: 'create', readonly collection: string, readonly id: string, readonly entity: Entity }
+  | { readonly type: 'save', readonly collection: string, readonly id: string, readonly entity: Entity, readonly previous: Entity, readonly patch?: readonly Operation[] }
+  | { readonly type: 'delete', readonly collection: string, readonly id: string }
+
+export type ActionType = Action['type']
+
+/** One change to one entity, as it travels inside a record body. */
+export interface EntityEvent {
+  readonly type: ActionType
+  readonly collection: string
+  readonly id: string
+  /** For `create`, a single `replace` of the whole document; for `save`, the difference; absent for `delete`. */
+  readonly patch?: readonly Operation[]
+}
+
+export interface IndexDefinition {
+  readonly path: string
+  readonly unique?: boolean
+}
+
+/** A collection's definition, an event in the thread like any other, so joining peers get working collections. */
+export interface CollectionEvent {
+  readonly type: 'collection'
+  readonly collection: string
+  readonly schema: Entity
+  readonly indexes: readonly IndexDefinition[]
+}
+
+export type StoreEvent = EntityEvent | CollectionEvent
+
+export interface EventCodec {
+  /** Names the codec in record bodies, so a reader knows how to fold what it holds. */
+  readonly name: string
+  encode (action: Action): EntityEvent
+  /** The entity after `event`; `undefined` when it does not exist (never created, or deleted). */
+  apply (state: Entity | undefined, event: EntityEvent): Entity | undefined
+}
+
+/** What a record carries: the codec's name and the events of one committed transaction, in order. */
+export interface RecordBody {
+  readonly codec: string
+  readonly events: readonly StoreEvent[]
+}
+
+/** dag-cbor's map key order: shorter keys first, then bytewise. */
+function byDagCborKeyOrder (a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+}
+
+/**
+ * A copy of `value` with every object's keys in dag-cbor order. A fold's result depends only on the events, not on
+ * whether they came straight from a local transaction or through a record's bytes, so every peer stores the
+ * same bytes for the same view.
+ */
+export function canonical<T extends JsonValue> (value: T): T {
+  if (Array.isArray(value)) return value.map(item => canonical(item)) as T
+  if (typeof value !== 'object' || value === null) return value
+  const out: { [key: string]: JsonValue } = {}
+  for (const key of Object.keys(value).sort(byDagCborKeyOrder)) out[key] = canonical((value as { [key: string]: JsonValue })[key]!)
+  return out as T
+}
+
+function applyTolerantly (state: Entity, patch: readonly Operation[]): Entity {
+  let document: unknown = state
+  for (const operation of patch) {
+    try {
+      document = jsonpatch.applyOperation(document, operation, true, false, true).newDocument
+    } catch {
+      // The writer computed this operation against a state this fold does not have; skipping it is what keeps
+      // every peer's fold the same.
+    }
+  }
+  return canonical(typeof document === 'object' && document !== null && !Array.isArray(document) ? document as Entity : state)
+}
+
+export const jsonPatchCodec: EventCodec = {
+  name: 'json-patch',
+  encode (action) {
+    switch (action.type) {
+      case 'create':
+        return { type: 'create', collection: action.collection, id: action.id, patch: [{ op: 'replace', path: '', value: canonical(action.entity) }] }
+      case 'save':
+        return { type: 'save', collection: action.collection, id: action.id, patch: action.patch ?? jsonpatch.compare(action.previous, action.entity) }
+      case 'delete':
+        return { type: 'delete', collection: action.collection, id: action.id }
+    }
+  },
+  apply (state, event) {
+    switch (event.type) {
+      case 'create':
+        return applyTolerantly({}, event.patch ?? [])
+      case 'save':
+        return state === undefined ? undefined : applyTolerantly(state, event.patch ?? [])
+      case 'delete':
+        return undefined
+    }
+  }
+}
+
+function pointer (path: ReadonlyArray<string | number>): string {
+  return path.map(part => '/' + String(part).replaceAll('~', '~0').replaceAll('/', '~1')).join('')
+}
+
+function toOperation (patch: Patch): Operation {
+  const path = pointer(patch.path)
+  if (patch.op === 'remove') return { op: 'remove', path }
+  return { op: patch.op, path, value: patch.value }
+}
+
+/** Runs an immer recipe on a copy of `entity` and returns the new entity with its RFC 6902 patch. */
+export function draftUpdate (entity: Entity, recipe: (draft: Draft<Entity>) => void): { entity: Entity, patch: Operation[] } {
+  const [next, patches] = produceWithPatches(entity, recipe)
+  return { entity: next as Entity, patch: patches.map(toOperation) }
+}
+
+const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
+
+/** Checks a decoded record body's shape before anything folds it. */
+export function parseRecordBody (value: unknown): RecordBody {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('record body is not a map')
+  const { codec, events } = value as { codec?: unknown, events?: unknown }
+  if (typeof codec !== 'string') throw new MalformedBlockError('record body names no codec')
+  if (!Array.isArray(events)) throw new MalformedBlockError('record body carries no events')
+  for (const event of events as unknown[]) {
+    if (typeof event !== 'object' || event === null) throw new MalformedBlockError('record body event is not a map')
+    const { type, collection } = event as { type?: unknown, collection?: unknown, id?: unknown, patch?: unknown }
+    if (typeof collection !== 'string' || collection.length === 0) throw new MalformedBlockError('event names no collection')
+    if (type === 'collection') {
+      const { schema, indexes } = event as { schema?: unknown, indexes?: unknown }
+      if (typeof schema !== 'object' || schema === null || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
+      continue
+    }
+    if (typeof type !== 'string' || !ACTION_TYPES.has(type)) throw new MalformedBlockError(`unknown event type ${String(type)}`)
+    const { id, patch } = event as { id?: unknown, patch?: unknown }
+    if (typeof id !== 'string' || id.length === 0) throw new MalformedBlockError('event names no entity')
+    if (patch !== undefined && !Array.isArray(patch)) throw new MalformedBlockError('event patch is not a list')
+  }
+  return { codec, events: events as StoreEvent[] }
+}
+
+export type { Operation }

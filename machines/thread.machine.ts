@@ -1,0 +1,96 @@
+import { enqueueActions, forwardTo, setup, type AnyActorRef } from 'xstate'
+import { dispatcherMachine } from './dispatcher.machine.ts'
+import { listenerMachine } from './listener.machine.ts'
+import { reducerMachine } from './reducer.machine.ts'
+import { transactionMachine, type TransactionKind } from './transaction.machine.ts'
+
+/**
+ * A thread's actors, one actor system per thread: the dispatcher and the reducer for its lifetime, a listener
+ * per subscription and a transaction per interactive transaction for theirs. System IDs name the role
+ * (`dispatcher`, `reducer`, `listener:3`, `transaction:7`), so an inspector's trace says what it shows.
+ */
+
+export interface ThreadInput {
+  threadId: string
+  position: number
+  snapshotEvery: number
+  snapshotPosition: number
+}
+
+export interface ThreadContext {
+  threadId: string
+  position: number
+  snapshotEvery: number
+  snapshotPosition: number
+}
+
+export type ThreadEvent =
+  | { type: 'folded', position: number }
+  | { type: 'listen', id: string, cursor: number }
+  | { type: 'unlisten', id: string }
+  | { type: 'begin transaction', id: string, kind: TransactionKind }
+
+export const threadMachine = setup({
+  types: {
+    context: {} as ThreadContext,
+    events: {} as ThreadEvent,
+    input: {} as ThreadInput
+  },
+  actors: {
+    dispatcher: dispatcherMachine,
+    reducer: reducerMachine,
+    listener: listenerMachine,
+    transaction: transactionMachine
+  },
+  actions: {
+    'tell the reducer': forwardTo('reducer'),
+    'start listener': enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'listen') return
+      const dispatcher = self.getSnapshot().children.dispatcher as AnyActorRef
+      enqueue.spawnChild('listener', {
+        id: event.id,
+        systemId: event.id,
+        input: { dispatcher, cursor: event.cursor }
+      })
+    }),
+    'stop listener': enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'unlisten') return
+      const listener = self.getSnapshot().children[event.id] as AnyActorRef | undefined
+      if (listener === undefined) return
+      enqueue.sendTo(listener, { type: 'stop' })
+      enqueue.stopChild(event.id)
+    }),
+    'start transaction': enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'begin transaction') return
+      const dispatcher = self.getSnapshot().children.dispatcher as AnyActorRef
+      enqueue.spawnChild('transaction', {
+        id: event.id,
+        systemId: event.id,
+        input: { dispatcher, kind: event.kind }
+      })
+    })
+  }
+}).createMachine({
+  id: 'thread',
+  context: ({ input }) => ({ ...input }),
+  invoke: [
+    {
+      id: 'dispatcher',
+      src: 'dispatcher',
+      systemId: 'dispatcher',
+      input: ({ context }) => ({ position: context.position })
+    },
+    {
+      id: 'reducer',
+      src: 'reducer',
+      systemId: 'reducer',
+      input: ({ context }) => ({ snapshotEvery: context.snapshotEvery, position: context.position, snapshotPosition: context.snapshotPosition })
+    }
+  ],
+  on: {
+    folded: { actions: 'tell the reducer' },
+    listen: { actions: 'start listener' },
+    unlisten: { actions: 'stop listener' },
+    'begin transaction': { actions: 'start transaction' }
+  }
+})

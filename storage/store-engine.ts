@@ -1,0 +1,289 @@
+import { randomUUID } from 'node:crypto'
+import { Ajv, type ValidateFunction } from 'ajv'
+import {
+  draftUpdate, jsonPatchCodec, parseRecordBody,
+  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+} from '../codecs/event-codec.ts'
+import type { Draft } from 'immer'
+import type { Timestamp } from '../codecs/hlc.ts'
+import type { QueryJSON } from '../codecs/query.ts'
+import type { RecordBlocks } from '../codecs/record.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import {
+  EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, UniqueViolationError,
+  UnknownCollectionError
+} from './errors.ts'
+import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
+import type { LogStore, StoredRecord } from './log-store.ts'
+import type { Storage } from './storage.ts'
+import { createViewStore, type CollectionDefinition, type QueryPlan, type ViewStore } from './view-store.ts'
+
+/**
+ * The store's write and read paths over one peer's storage. A commit is validated, encoded, folded into the
+ * views and appended to our own log inside the caller's transaction, so all of it commits or none of it does;
+ * a remote record is accepted and folded the same way, minus the validation that only an author can do. A
+ * reducer cannot tell the two apart: both end in `fold`.
+ */
+
+/** A change as a transaction collects it; the engine resolves it against the state it commits on. */
+export type Change =
+  | { readonly type: 'create', readonly collection: string, readonly entity: Entity }
+  | { readonly type: 'save', readonly collection: string, readonly entity: Entity }
+  /** Create when absent, save when present: the key-value and document interfaces write this way. */
+  | { readonly type: 'put', readonly collection: string, readonly entity: Entity }
+  | { readonly type: 'update', readonly collection: string, readonly id: string, readonly recipe: (draft: Draft<Entity>) => void }
+  | { readonly type: 'delete', readonly collection: string, readonly id: string }
+  | { readonly type: 'collection', readonly collection: string, readonly schema: Entity, readonly indexes: readonly IndexDefinition[] }
+
+export interface Committed {
+  readonly record: StoredRecord
+  readonly events: PersistedEvent[]
+}
+
+export interface StoreEngineInit {
+  storage: Storage
+  logs: LogStore
+  codec?: EventCodec
+}
+
+export interface StoreEngine {
+  readonly codec: EventCodec
+  /** Validates and applies `changes` as one record of our log `logId`; call inside `storage.transaction`. */
+  commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed
+  /** Accepts a record of someone's log and folds its events; call inside `storage.transaction`. */
+  ingestWithin (threadId: ThreadId, logId: string, blocks: RecordBlocks): Committed
+  definition (threadId: ThreadId, collection: string): CollectionDefinition | undefined
+  collections (threadId: ThreadId): CollectionDefinition[]
+  get (threadId: ThreadId, collection: string, id: string): Entity | undefined
+  find (threadId: ThreadId, collection: string, query: QueryJSON): Entity[]
+  plan (threadId: ThreadId, collection: string, query: QueryJSON): QueryPlan
+  count (threadId: ThreadId, collection: string): number
+  position (threadId: ThreadId): number
+  eventsAfter (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
+  /** Copies the views at the current position; returns that position. */
+  snapshot (threadId: ThreadId): Promise<number>
+  snapshotPosition (threadId: ThreadId): number
+  /** Rebuilds the views from the latest snapshot and the events after it; returns how many events were folded. */
+  restore (threadId: ThreadId): Promise<number>
+  /** Rebuilds events and views from the logs alone; returns how many events were folded. */
+  rebuild (threadId: ThreadId): Promise<number>
+  /** Drops events at or before the latest snapshot from the arrival index; returns how many. */
+  compact (threadId: ThreadId): Promise<number>
+}
+
+/** The field that names an entity: `ID` when the collection's schema declares it (as the paper's do), else `_id`. */
+export function idFieldOf (definition: CollectionDefinition | { schema: Entity }): string {
+  const properties = definition.schema.properties
+  return typeof properties === 'object' && properties !== null && !Array.isArray(properties) && 'ID' in properties ? 'ID' : '_id'
+}
+
+/** The entity with an ID, assigned when it has none (or an empty one). */
+export function withId (definition: CollectionDefinition, entity: Entity): Entity {
+  const field = idFieldOf(definition)
+  const id = entity[field]
+  if (typeof id === 'string' && id.length > 0) return entity
+  return { ...entity, [field]: randomUUID() }
+}
+
+function idOf (definition: CollectionDefinition, entity: Entity, action: string): string {
+  const id = entity[idFieldOf(definition)]
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new SchemaViolationError(`${action} in ${definition.name}: entity has no ${idFieldOf(definition)}`, [])
+  }
+  return id
+}
+
+export function createStoreEngine (init: StoreEngineInit): StoreEngine {
+  const { storage, logs } = init
+  const codec = init.codec ?? jsonPatchCodec
+  const events = createEventStore(storage)
+  const views: ViewStore = createViewStore(storage)
+  const validators = new Map<string, ValidateFunction>()
+
+  const compile = (collection: string, schema: Entity): ValidateFunction => {
+    try {
+      return new Ajv({ allErrors: true, strict: false }).compile(schema)
+    } catch (cause) {
+      throw new InvalidSchemaError(`schema of ${collection} does not compile: ${(cause as Error).message}`, { cause })
+    }
+  }
+
+  const validatorOf = (threadId: ThreadId, definition: CollectionDefinition): ValidateFunction => {
+    const slot = `${threadId.toString()}/${definition.name}/${definition.at.join(':')}`
+    let validate = validators.get(slot)
+    if (validate === undefined) {
+      validate = compile(definition.name, definition.schema)
+      validators.set(slot, validate)
+    }
+    return validate
+  }
+
+  const definitionOf = (threadId: ThreadId, collection: string): CollectionDefinition => {
+    const definition = views.definition(threadId, collection)
+    if (definition === undefined) throw new UnknownCollectionError(`no collection ${JSON.stringify(collection)} in thread ${threadId.toString()}`)
+    return definition
+  }
+
+  const assertValid = (threadId: ThreadId, definition: CollectionDefinition, entity: Entity): void => {
+    const validate = validatorOf(threadId, definition)
+    if (!validate(entity)) {
+      const problems = (validate.errors ?? []).map(error => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`)
+      throw new SchemaViolationError(`entity does not match the ${definition.name} schema: ${problems.join('; ')}`, problems)
+    }
+  }
+
+  /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
+  const resolve = (threadId: ThreadId, change: Change): Action | CollectionEvent => {
+    if (change.type === 'collection') {
+      compile(change.collection, change.schema)
+      for (const index of change.indexes) {
+        if (typeof index.path !== 'string' || index.path.length === 0) throw new InvalidSchemaError(`index of ${change.collection} has no path`)
+      }
+      return { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) }
+    }
+    const definition = definitionOf(threadId, change.collection)
+    switch (change.type) {
+      case 'create': {
+        const id = idOf(definition, change.entity, 'create')
+        if (views.get(threadId, change.collection, id) !== undefined) throw new EntityExistsError(`${change.collection} ${id} already exists`)
+        assertValid(threadId, definition, change.entity)
+        return { type: 'create', collection: change.collection, id, entity: change.entity }
+      }
+      case 'save': {
+        const id = idOf(definition, change.entity, 'save')
+        const previous = views.get(threadId, change.collection, id)
+        if (previous === undefined) throw new EntityNotFoundError(`cannot save ${change.collection} ${id}: it does not exist`)
+        assertValid(threadId, definition, change.entity)
+        return { type: 'save', collection: change.collection, id, entity: change.entity, previous }
+      }
+      case 'put': {
+        const id = idOf(definition, change.entity, 'put')
+        const previous = views.get(threadId, change.collection, id)
+        assertValid(threadId, definition, change.entity)
+        if (previous === undefined) return { type: 'create', collection: change.collection, id, entity: change.entity }
+        return { type: 'save', collection: change.collection, id, entity: change.entity, previous }
+      }
+      case 'update': {
+        const previous = views.get(threadId, change.collection, change.id)
+        if (previous === undefined) throw new EntityNotFoundError(`cannot update ${change.collection} ${change.id}: it does not exist`)
+        const { entity, patch } = draftUpdate(previous, change.recipe)
+        if (entity[idFieldOf(definition)] !== change.id) throw new SchemaViolationError(`an update cannot change ${idFieldOf(definition)}`, [])
+        assertValid(threadId, definition, entity)
+        return { type: 'save', collection: change.collection, id: change.id, entity, previous, patch }
+      }
+      case 'delete': {
+        if (views.get(threadId, change.collection, change.id) === undefined) {
+          throw new EntityNotFoundError(`cannot delete ${change.collection} ${change.id}: it does not exist`)
+        }
+        return { type: 'delete', collection: change.collection, id: change.id }
+      }
+    }
+  }
+
+  /** Folds one event at `key` and records it; the one path local and remote events share. */
+  const fold = (threadId: ThreadId, key: EventKey, event: StoreEvent): PersistedEvent => {
+    if (event.type === 'collection') {
+      views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
+      const position = events.put(threadId, key, event, undefined)
+      return { position, key, event }
+    }
+    const { after } = views.fold(threadId, key, event, codec, events)
+    const position = events.put(threadId, key, event, after)
+    return { position, key, event, entity: after }
+  }
+
+  const keyOf = (time: Timestamp | undefined, logId: string, index: number): EventKey => [time?.wall ?? 0, time?.counter ?? 0, logId, index]
+
+  const engine: StoreEngine = {
+    codec,
+
+    commitWithin (threadId, logId, changes) {
+      const time = logs.clock.tick()
+      const body: StoreEvent[] = []
+      const folded: PersistedEvent[] = []
+      for (const change of changes) {
+        const resolved = resolve(threadId, change)
+        const event: StoreEvent = resolved.type === 'collection' ? resolved : codec.encode(resolved)
+        const persisted = fold(threadId, keyOf(time, logId, body.length), event)
+        if (event.type !== 'collection' && persisted.entity !== undefined) {
+          const clash = views.uniqueConflict(threadId, event.collection, event.id, persisted.entity)
+          if (clash !== undefined) throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
+        }
+        body.push(event)
+        folded.push(persisted)
+      }
+      const recordBody: RecordBody = { codec: codec.name, events: body }
+      const record = logs.appendWithin(threadId, logId, recordBody, time)
+      return { record, events: folded }
+    },
+
+    ingestWithin (threadId, logId, blocks) {
+      const record = logs.acceptWithin(threadId, logId, blocks)
+      if (record.content === undefined) return { record, events: [] }
+      const body = parseRecordBody(record.content.body)
+      const folded = body.events.map((event, index) => fold(threadId, keyOf(record.content?.time, logId, index), event))
+      return { record, events: folded }
+    },
+
+    definition: (threadId, collection) => views.definition(threadId, collection),
+    collections: threadId => views.collections(threadId),
+    get: (threadId, collection, id) => views.get(threadId, collection, id),
+    find (threadId, collection, query) {
+      definitionOf(threadId, collection)
+      return views.find(threadId, collection, query)
+    },
+    plan: (threadId, collection, query) => views.plan(threadId, collection, query),
+    count: (threadId, collection) => views.count(threadId, collection),
+    position: threadId => events.position(threadId),
+    eventsAfter: (threadId, position, limit) => events.after(threadId, position, limit),
+
+    async snapshot (threadId) {
+      return await storage.transaction(() => {
+        const position = events.position(threadId)
+        views.snapshot(threadId, position)
+        return position
+      })
+    },
+
+    snapshotPosition: threadId => views.snapshotPosition(threadId),
+
+    async restore (threadId) {
+      return await storage.transaction(() => {
+        const from = views.restore(threadId)
+        let folded = 0
+        for (let batch = events.after(threadId, from, 1000); batch.length > 0; batch = events.after(threadId, batch.at(-1)!.position, 1000)) {
+          for (const { key, event } of batch) {
+            if (event.type === 'collection') views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
+            else views.fold(threadId, key, event as EntityEvent, codec, events)
+            folded++
+          }
+        }
+        return folded
+      })
+    },
+
+    async rebuild (threadId) {
+      const all: Array<{ key: EventKey, event: StoreEvent }> = []
+      for (const log of logs.getThread(threadId).logs) {
+        for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
+          for (const record of page) {
+            const content = logs.content(record)
+            parseRecordBody(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
+          }
+        }
+      }
+      all.sort((a, b) => compareEventKeys(a.key, b.key))
+      return await storage.transaction(() => {
+        views.clear(threadId)
+        events.clear(threadId)
+        for (const { key, event } of all) fold(threadId, key, event)
+        return all.length
+      })
+    },
+
+    async compact (threadId) {
+      return await storage.transaction(() => events.compact(threadId, views.snapshotPosition(threadId)))
+    }
+  }
+  return engine
+}

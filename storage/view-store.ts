@@ -1,0 +1,302 @@
+import type { Entity, EventCodec, EntityEvent, IndexDefinition, JsonValue } from '../codecs/event-codec.ts'
+import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
+import type { Storage, ValueDatabase } from './storage.ts'
+
+/**
+ * Views: each collection's entities as the fold of their events in key order, with secondary indexes, and the
+ * collection definitions themselves (last definition by key wins). Everything here is derived from the logs and
+ * written inside the transaction that stores the events it derives from.
+ */
+
+export interface CollectionDefinition {
+  readonly name: string
+  readonly schema: Entity
+  readonly indexes: readonly IndexDefinition[]
+  readonly at: EventKey
+}
+
+interface StoredView {
+  /** Absent for a deleted entity: the tombstone keeps the key its deletion was folded at. */
+  doc?: Entity
+  at: EventKey
+}
+
+export interface FoldResult {
+  readonly before: Entity | undefined
+  readonly after: Entity | undefined
+}
+
+export interface QueryPlan {
+  /** `index:<path>` when an index narrows the candidates, `scan` when every entity is read. */
+  readonly using: string
+}
+
+export interface ViewStore {
+  definition (threadId: ThreadId, collection: string): CollectionDefinition | undefined
+  collections (threadId: ThreadId): CollectionDefinition[]
+  /** Applies a collection definition if it is the latest; rebuilds the collection's indexes when they change. */
+  define (threadId: ThreadId, definition: CollectionDefinition): boolean
+  get (threadId: ThreadId, collection: string, id: string): Entity | undefined
+  /** Folds one entity event: on top of the entity when it is the latest, or by re-folding its whole history. */
+  fold (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): FoldResult
+  /** IDs other than `id` that hold `entity`'s value in one of the collection's unique indexes, by index path. */
+  uniqueConflict (threadId: ThreadId, collection: string, id: string, entity: Entity): string | undefined
+  find (threadId: ThreadId, collection: string, query: QueryJSON): Entity[]
+  plan (threadId: ThreadId, collection: string, query: QueryJSON): QueryPlan
+  count (threadId: ThreadId, collection: string): number
+  /** Every live entity of a collection, in ID order. */
+  entities (threadId: ThreadId, collection: string): Iterable<[string, Entity]>
+  /** Forgets every view, definition and index of the thread (before a rebuild or a restore). */
+  clear (threadId: ThreadId): void
+  /** Copies the views and definitions into snapshot `position`, replacing an older snapshot. */
+  snapshot (threadId: ThreadId, position: number): void
+  /** The position of the latest snapshot, 0 when there is none. */
+  snapshotPosition (threadId: ThreadId): number
+  /** Replaces the views with the latest snapshot's, rebuilding indexes; returns its position. */
+  restore (threadId: ThreadId): number
+}
+
+type Key = Array<string | number | boolean>
+type IndexValue = string | number | boolean
+
+/** Values an index holds; null, objects and arrays are found by scanning. */
+function isIndexable (value: JsonValue | Comparable | undefined): value is IndexValue {
+  return typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+}
+
+/** Iterates keys from `start` while they keep `prefix`. */
+function * keysWithPrefix (db: ValueDatabase<unknown>, start: Key, prefixLength: number): Generator<Key> {
+  const prefix = start.slice(0, prefixLength)
+  for (const key of db.getKeys({ start })) {
+    const parts = key as Key
+    for (let i = 0; i < prefixLength; i++) if (parts[i] !== prefix[i]) return
+    yield parts
+  }
+}
+
+export function createViewStore (storage: Storage): ViewStore {
+  const db = storage.valueDatabase<unknown>('views')
+  // Key layout: ['v', tid, collection, id] → view; ['c', tid, collection] → definition;
+  // ['x', tid, collection, path, value, id] → 1; ['s', tid] → snapshot position;
+  // ['sv', tid, collection, id] → snapshot view; ['sc', tid, collection] → snapshot definition.
+
+  const viewOf = (tid: string, collection: string, id: string): StoredView | undefined =>
+    db.get(['v', tid, collection, id]) as StoredView | undefined
+
+  const indexPaths = (tid: string, collection: string): readonly IndexDefinition[] =>
+    (db.get(['c', tid, collection]) as CollectionDefinition | undefined)?.indexes ?? []
+
+  const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): void => {
+    for (const { path } of indexPaths(tid, collection)) {
+      const old = before === undefined ? undefined : valueAt(before, path)
+      const next = after === undefined ? undefined : valueAt(after, path)
+      if (isIndexable(old) && (!isIndexable(next) || compareValues(old, next) !== 0)) db.removeSync(['x', tid, collection, path, old, id])
+      if (isIndexable(next) && (!isIndexable(old) || compareValues(old, next) !== 0)) db.putSync(['x', tid, collection, path, next, id], 1)
+    }
+  }
+
+  const removeByPrefix = (prefix: Key): void => {
+    for (const key of [...keysWithPrefix(db, prefix, prefix.length)]) db.removeSync(key)
+  }
+
+  const rebuildIndexes = (tid: string, collection: string): void => {
+    removeByPrefix(['x', tid, collection])
+    for (const { path } of indexPaths(tid, collection)) {
+      for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
+        const parts = key as Key
+        if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
+        const doc = (value as StoredView).doc
+        const indexed = doc === undefined ? undefined : valueAt(doc, path)
+        if (isIndexable(indexed)) db.putSync(['x', tid, collection, path, indexed, parts[3] as string], 1)
+      }
+    }
+  }
+
+  /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
+  const indexCandidates = (tid: string, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
+    if (query.ors.length > 0) return undefined
+    const indexed = new Set(indexPaths(tid, collection).map(index => index.path))
+    const usable = query.ands.filter(criterion => indexed.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
+    const best = usable.find(criterion => criterion.op === 'eq') ??
+      usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
+    if (best === undefined) return undefined
+    return { path: best.path, ids: idsFromIndex(tid, collection, best) }
+  }
+
+  function * idsFromIndex (tid: string, collection: string, criterion: Criterion): Generator<string> {
+    const { path, op } = criterion
+    const value = criterion.value as IndexValue
+    const lowerBound = op === 'eq' || op === 'gt' || op === 'ge'
+    const start: Key = lowerBound ? ['x', tid, collection, path, value] : ['x', tid, collection, path, typeof value === 'number' ? -Number.MAX_VALUE : '']
+    for (const key of keysWithPrefix(db, start, 4)) {
+      const found = key[4] as IndexValue
+      if (typeof found !== typeof value) return
+      const order = compareValues(found, value)
+      if (op === 'eq' && order !== 0) return
+      if ((op === 'lt' && order >= 0) || (op === 'le' && order > 0)) return
+      yield key[5] as string
+    }
+  }
+
+  const readEntities = (tid: string, collection: string): Entity[] => {
+    const out: Entity[] = []
+    for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
+      const parts = key as Key
+      if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
+      const doc = (value as StoredView).doc
+      if (doc !== undefined) out.push(doc)
+    }
+    return out
+  }
+
+  const store: ViewStore = {
+    definition (threadId, collection) {
+      const stored = db.get(['c', threadId.toString(), collection]) as Omit<CollectionDefinition, 'name'> | undefined
+      return stored === undefined ? undefined : { name: collection, ...stored }
+    },
+
+    collections (threadId) {
+      const tid = threadId.toString()
+      const out: CollectionDefinition[] = []
+      for (const key of keysWithPrefix(db, ['c', tid], 2)) out.push(store.definition(threadId, key[2] as string)!)
+      return out
+    },
+
+    define (threadId, definition) {
+      const tid = threadId.toString()
+      const current = store.definition(threadId, definition.name)
+      if (current !== undefined && compareEventKeys(definition.at, current.at) <= 0) return false
+      db.putSync(['c', tid, definition.name], { schema: definition.schema, indexes: definition.indexes, at: definition.at })
+      const sameIndexes = current !== undefined && JSON.stringify(current.indexes) === JSON.stringify(definition.indexes)
+      if (!sameIndexes) rebuildIndexes(tid, definition.name)
+      return true
+    },
+
+    get (threadId, collection, id) {
+      return viewOf(threadId.toString(), collection, id)?.doc
+    },
+
+    fold (threadId, key, event, codec, events) {
+      const tid = threadId.toString()
+      const current = viewOf(tid, event.collection, event.id)
+      const before = current?.doc
+      let after: Entity | undefined
+      let at: EventKey
+      if (current === undefined || compareEventKeys(key, current.at) > 0) {
+        after = codec.apply(before, event)
+        at = key
+      } else {
+        // The event belongs before what this entity has folded: fold its whole history again, in key order.
+        const history = [...events.entityEvents(threadId, event.collection, event.id), { key, event }]
+          .sort((a, b) => compareEventKeys(a.key, b.key))
+        after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
+        at = current.at
+      }
+      const view: StoredView = { at }
+      if (after !== undefined) view.doc = after
+      db.putSync(['v', tid, event.collection, event.id], view)
+      writeIndexEntries(tid, event.collection, event.id, before, after)
+      return { before, after }
+    },
+
+    uniqueConflict (threadId, collection, id, entity) {
+      const tid = threadId.toString()
+      for (const { path, unique } of indexPaths(tid, collection)) {
+        if (unique !== true) continue
+        const value = valueAt(entity, path)
+        if (!isIndexable(value)) continue
+        for (const key of keysWithPrefix(db, ['x', tid, collection, path, value], 5)) {
+          if (key[5] !== id) return path
+        }
+      }
+      return undefined
+    },
+
+    find (threadId, collection, query) {
+      const tid = threadId.toString()
+      const candidates = indexCandidates(tid, collection, query)
+      let rows: Entity[]
+      if (candidates === undefined) {
+        rows = readEntities(tid, collection)
+      } else {
+        rows = []
+        for (const id of candidates.ids) {
+          const doc = viewOf(tid, collection, id)?.doc
+          if (doc !== undefined) rows.push(doc)
+        }
+      }
+      return arrange(rows.filter(doc => queryMatches(doc, query)), query, doc => doc)
+    },
+
+    plan (threadId, collection, query) {
+      const candidates = indexCandidates(threadId.toString(), collection, query)
+      return { using: candidates === undefined ? 'scan' : `index:${candidates.path}` }
+    },
+
+    count (threadId, collection) {
+      return readEntities(threadId.toString(), collection).length
+    },
+
+    * entities (threadId, collection) {
+      const tid = threadId.toString()
+      for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
+        const parts = key as Key
+        if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) return
+        const doc = (value as StoredView).doc
+        if (doc !== undefined) yield [parts[3] as string, doc]
+      }
+    },
+
+    clear (threadId) {
+      const tid = threadId.toString()
+      storage.transactionSync(() => {
+        for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
+      })
+    },
+
+    snapshot (threadId, position) {
+      const tid = threadId.toString()
+      storage.transactionSync(() => {
+        removeByPrefix(['sv', tid])
+        removeByPrefix(['sc', tid])
+        for (const { key, value } of db.getRange({ start: ['v', tid] })) {
+          const parts = key as Key
+          if (parts[0] !== 'v' || parts[1] !== tid) break
+          db.putSync(['sv', tid, parts[2] as string, parts[3] as string], value)
+        }
+        for (const { key, value } of db.getRange({ start: ['c', tid] })) {
+          const parts = key as Key
+          if (parts[0] !== 'c' || parts[1] !== tid) break
+          db.putSync(['sc', tid, parts[2] as string], value)
+        }
+        db.putSync(['s', tid], position)
+      })
+    },
+
+    snapshotPosition (threadId) {
+      return (db.get(['s', threadId.toString()]) as number | undefined) ?? 0
+    },
+
+    restore (threadId) {
+      const tid = threadId.toString()
+      return storage.transactionSync(() => {
+        for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
+        for (const { key, value } of db.getRange({ start: ['sc', tid] })) {
+          const parts = key as Key
+          if (parts[0] !== 'sc' || parts[1] !== tid) break
+          db.putSync(['c', tid, parts[2] as string], value)
+        }
+        for (const { key, value } of db.getRange({ start: ['sv', tid] })) {
+          const parts = key as Key
+          if (parts[0] !== 'sv' || parts[1] !== tid) break
+          db.putSync(['v', tid, parts[2] as string, parts[3] as string], value)
+        }
+        for (const definition of store.collections(threadId)) rebuildIndexes(tid, definition.name)
+        return store.snapshotPosition(threadId)
+      })
+    }
+  }
+  return store
+}
