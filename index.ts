@@ -61,5 +61,27 @@ export { createMetadataBook, type MetadataBook, type MetadataValue, type JsonVal
 export {
   createLogStore,
   type LogStore, type LogStoreInit, type LogInfo, type ThreadInfo, type StoredRecord, type ReadLogOptions,
-  type VerifiedLog, type CreateThreadOptions, type AddLogOptions
+  type VerifiedLog, type CreateThreadOptions, type AddLogOptions, type AcceptedRecord
 } from './storage/log-store.ts'
+
+export {
+  jsonPatchCodec, draftUpdate, canonical,
+  type EventCodec, type Action, type ActionType, type Entity, type JsonValue as EntityValue, type EntityEvent, type CollectionEvent,
+  type StoreEvent, type RecordBody, type IndexDefinition, type Operation
+} from './codecs/event-codec.ts'
+export { Query, Where, type QueryJSON, type Criterion, type Operator, type Comparable, type Sort } from './codecs/query.ts'
+export { InvalidQueryError } from './codecs/errors.ts'
+export {
+  UnknownCollectionError, InvalidSchemaError, SchemaViolationError, EntityExistsError, EntityNotFoundError,
+  UniqueViolationError, TransactionClosedError
+} from './storage/errors.ts'
+export { createStoreEngine, type StoreEngine, type StoreEngineInit, type Change, type Committed } from './storage/store-engine.ts'
+export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/event-store.ts'
+export type { CollectionDefinition, QueryPlan } from './storage/view-store.ts'
+export { createPeer, type Peer, type PeerInit, type NewStoreOptions } from './actors/peer.ts'
+export {
+  type Store, type Collection, type CollectionReader, type CollectionWriter, type KeyValueStore, type DocumentStore,
+  type RegisterOptions, type QueryInput
+} from './actors/store.ts'
+export type { StoreChange, ListenFilter, ChangeCallback } from './actors/thread-runtime.ts'
+export { Client, WriteTransaction, ReadTransaction, type EntitiesReply, type EntityReply, type ListenReply } from './actors/client.ts'

@@ -2,7 +2,7 @@ import type { Draft } from 'immer'
 import { draftUpdate, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
 import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { EntityNotFoundError, UnknownCollectionError } from '../storage/errors.ts'
+import { EntityNotFoundError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
 import type { ChangeCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
@@ -156,6 +156,10 @@ export function createStore (init: StoreInit): Store {
           const base = current(id)
           if (base === undefined) throw new EntityNotFoundError(`cannot update ${collection} ${id}: it does not exist`)
           const { entity } = draftUpdate(base, recipe as (draft: Draft<Entity>) => void)
+          // As the engine checks an update outside a transaction: resolved as a save, a changed ID would
+          // overwrite (or miss) another entity.
+          const field = idFieldOf(definitionOf(collection))
+          if (entity[field] !== id) throw new SchemaViolationError(`an update cannot change ${field}`, [])
           await submit([{ type: 'save', collection, entity }])
           note(id, entity)
           return
@@ -244,7 +248,8 @@ export function createStore (init: StoreInit): Store {
           await runtime.commit([{ type: 'delete', collection, id: key }])
         },
         async query (query = new Query()) {
-          return engine.definition(threadId, collection) === undefined ? [] : engine.find(threadId, collection, Query.parse(query)) as T[]
+          const parsed = Query.parse(query)
+          return engine.definition(threadId, collection) === undefined ? [] : engine.find(threadId, collection, parsed) as T[]
         }
       }
     },

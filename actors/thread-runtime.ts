@@ -83,7 +83,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         : engine.ingestWithin(threadId, job.logId, job.blocks)
       ).then(
         result => sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 }),
-        (error: unknown) => sendBack({ type: 'persist failed', job, error })
+        (error: unknown) => {
+          engine.invalidate()
+          sendBack({ type: 'persist failed', job, error })
+        }
       )
     })
   })

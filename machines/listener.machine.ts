@@ -54,9 +54,11 @@ export const listenerMachine = setup({
     }),
     'subscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'subscribe', listener: self })),
     'unsubscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'unsubscribe', listener: self })),
-    'keep page': assign(({ event }) => {
+    'keep page': assign(({ context, event }) => {
       const { changes, position } = (event as unknown as { output: PageRead }).output
-      return { page: changes, cursor: position }
+      // A page that makes no progress while behind means the events up to the announced position are gone (compacted
+      // away): reading again at once would spin forever without yielding, so the cursor moves up to what is known.
+      return { page: changes, cursor: position > context.cursor ? position : Math.max(context.cursor, context.known) }
     }),
     'clear page': assign({ page: [] }),
     'keep error': assign({ error: ({ event }) => (event as { error?: unknown }).error })

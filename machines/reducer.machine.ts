@@ -24,6 +24,8 @@ export interface ReducerContext {
   snapshotEvery: number
   position: number
   snapshotPosition: number
+  /** Position at which a snapshot last failed: the next automatic one waits `snapshotEvery` events past it. */
+  failedSnapshotAt: number
   requests: ReducerRequest[]
 }
 
@@ -62,17 +64,20 @@ export const reducerMachine = setup({
       else current?.reply({ ok: false, error: done.error })
       enqueue.assign({ requests: rest })
       if (current?.job === 'snapshot' && 'output' in done) enqueue.assign({ snapshotPosition: done.output! })
+      // Retrying at once would spin: a job that fails at once fails again, in a loop of microtasks.
+      if (current?.job === 'snapshot' && !('output' in done)) enqueue.assign({ failedSnapshotAt: context.position })
       // A rebuild numbers the events afresh: its count is the new position.
       if (current?.job === 'rebuild' && 'output' in done) enqueue.assign({ position: done.output! })
     })
   },
   guards: {
     'a job is waiting': ({ context }) => context.requests.length > 0,
-    'snapshot is due': ({ context }) => context.snapshotEvery > 0 && context.position - context.snapshotPosition >= context.snapshotEvery
+    'snapshot is due': ({ context }) => context.snapshotEvery > 0 &&
+      context.position - Math.max(context.snapshotPosition, context.failedSnapshotAt) >= context.snapshotEvery
   }
 }).createMachine({
   id: 'reducer',
-  context: ({ input }) => ({ ...input, requests: [] }),
+  context: ({ input }) => ({ ...input, failedSnapshotAt: 0, requests: [] }),
   on: {
     folded: { actions: 'note position' },
     request: { actions: 'queue request' }

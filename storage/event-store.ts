@@ -35,8 +35,9 @@ interface StoredEvent {
 export interface EventStore {
   /** Position of the latest event, 0 when there is none. */
   position (threadId: ThreadId): number
-  /** Appends an event at the next position; call inside the transaction that folds it. */
-  put (threadId: ThreadId, key: EventKey, event: StoreEvent, entity: Entity | undefined): number
+  /** Stores an event at `position`; call inside the transaction that folds it, then `setPosition` once. */
+  put (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, entity: Entity | undefined): void
+  setPosition (threadId: ThreadId, position: number): void
   /** Events after `position`, in arrival order. */
   after (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
   /** One entity's events in key order. */
@@ -56,15 +57,15 @@ export function createEventStore (storage: Storage): EventStore {
     position (threadId) {
       return (db.get(['n', threadId.toString()]) as number | undefined) ?? 0
     },
-    put (threadId, key, event, entity) {
+    put (threadId, position, key, event, entity) {
       const tid = threadId.toString()
-      const position = store.position(threadId) + 1
       const stored: StoredEvent = { key, event }
       if (entity !== undefined) stored.entity = entity
       db.putSync(['p', tid, position], stored)
       if (event.type !== 'collection') db.putSync(['e', tid, event.collection, event.id, ...key], event)
-      db.putSync(['n', tid], position)
-      return position
+    },
+    setPosition (threadId, position) {
+      db.putSync(['n', threadId.toString()], position)
     },
     after (threadId, position, limit) {
       const tid = threadId.toString()

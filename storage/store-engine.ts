@@ -69,6 +69,8 @@ export interface StoreEngine {
   rebuild (threadId: ThreadId): Promise<number>
   /** Drops events at or before the latest snapshot from the arrival index; returns how many. */
   compact (threadId: ThreadId): Promise<number>
+  /** Forgets cached state after a storage transaction failed to commit. */
+  invalidate (): void
 }
 
 /** The field that names an entity: `ID` when the collection's schema declares it (as the paper's do), else `_id`. */
@@ -135,9 +137,17 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
   const resolve = (threadId: ThreadId, change: Change): Action | CollectionEvent => {
     if (change.type === 'collection') {
+      // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
+      // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
+      if (typeof change.collection !== 'string' || change.collection.length === 0) throw new InvalidSchemaError('a collection needs a name')
+      if (typeof change.schema !== 'object' || change.schema === null || Array.isArray(change.schema)) {
+        throw new InvalidSchemaError(`schema of ${change.collection} is not an object`)
+      }
       compile(change.collection, change.schema)
       for (const index of change.indexes) {
-        if (typeof index.path !== 'string' || index.path.length === 0) throw new InvalidSchemaError(`index of ${change.collection} has no path`)
+        if (typeof index.path !== 'string' || index.path.length === 0 || index.path.split('.').includes('')) {
+          throw new InvalidSchemaError(`index of ${change.collection} has no path`)
+        }
       }
       return { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) }
     }
@@ -180,16 +190,26 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }
   }
 
-  /** Folds one event at `key` and records it; the one path local and remote events share. */
-  const fold = (threadId: ThreadId, key: EventKey, event: StoreEvent): PersistedEvent => {
+  /** Folds one event at `key` and records it at `position`; the one path local and remote events share. */
+  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent): PersistedEvent => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-      const position = events.put(threadId, key, event, undefined)
+      events.put(threadId, position, key, event, undefined)
       return { position, key, event }
     }
     const { after } = views.fold(threadId, key, event, codec, events)
-    const position = events.put(threadId, key, event, after)
+    events.put(threadId, position, key, event, after)
     return { position, key, event, entity: after }
+  }
+
+  /** Runs a write inside the caller's transaction; when it throws, nothing it read may outlive the abort. */
+  const aborting = <T>(write: () => T): T => {
+    try {
+      return write()
+    } catch (error) {
+      views.invalidate()
+      throw error
+    }
   }
 
   const keyOf = (time: Timestamp | undefined, logId: string, index: number): EventKey => [time?.wall ?? 0, time?.counter ?? 0, logId, index]
@@ -197,14 +217,15 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const engine: StoreEngine = {
     codec,
 
-    commitWithin (threadId, logId, changes) {
+    commitWithin: (threadId, logId, changes) => aborting(() => {
       const time = logs.clock.tick()
       const body: StoreEvent[] = []
       const folded: PersistedEvent[] = []
+      let position = events.position(threadId)
       for (const change of changes) {
         const resolved = resolve(threadId, change)
         const event: StoreEvent = resolved.type === 'collection' ? resolved : codec.encode(resolved)
-        const persisted = fold(threadId, keyOf(time, logId, body.length), event)
+        const persisted = fold(threadId, ++position, keyOf(time, logId, body.length), event)
         if (event.type !== 'collection' && persisted.entity !== undefined) {
           const clash = views.uniqueConflict(threadId, event.collection, event.id, persisted.entity)
           if (clash !== undefined) throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
@@ -212,18 +233,23 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         body.push(event)
         folded.push(persisted)
       }
+      events.setPosition(threadId, position)
       const recordBody: RecordBody = { codec: codec.name, events: body }
       const record = logs.appendWithin(threadId, logId, recordBody, time)
       return { record, events: folded }
-    },
+    }),
 
-    ingestWithin (threadId, logId, blocks) {
+    ingestWithin: (threadId, logId, blocks) => aborting(() => {
       const record = logs.acceptWithin(threadId, logId, blocks)
       if (record.content === undefined) return { record, events: [] }
       const body = parseRecordBody(record.content.body)
-      const folded = body.events.map((event, index) => fold(threadId, keyOf(record.content?.time, logId, index), event))
+      const start = events.position(threadId)
+      const folded = body.events.map((event, index) => fold(threadId, start + index + 1, keyOf(record.content?.time, logId, index), event))
+      events.setPosition(threadId, start + folded.length)
       return { record, events: folded }
-    },
+    }),
+
+    invalidate: () => views.invalidate(),
 
     definition: (threadId, collection) => views.definition(threadId, collection),
     collections: threadId => views.collections(threadId),
@@ -232,7 +258,10 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       definitionOf(threadId, collection)
       return views.find(threadId, collection, query)
     },
-    plan: (threadId, collection, query) => views.plan(threadId, collection, query),
+    plan (threadId, collection, query) {
+      definitionOf(threadId, collection)
+      return views.plan(threadId, collection, query)
+    },
     count: (threadId, collection) => views.count(threadId, collection),
     position: threadId => events.position(threadId),
     eventsAfter: (threadId, position, limit) => events.after(threadId, position, limit),
@@ -276,7 +305,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       return await storage.transaction(() => {
         views.clear(threadId)
         events.clear(threadId)
-        for (const { key, event } of all) fold(threadId, key, event)
+        all.forEach(({ key, event }, index) => fold(threadId, index + 1, key, event))
+        events.setPosition(threadId, all.length)
         return all.length
       })
     },

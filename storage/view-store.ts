@@ -1,4 +1,4 @@
-import type { Entity, EventCodec, EntityEvent, IndexDefinition, JsonValue } from '../codecs/event-codec.ts'
+import { canonical, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue } from '../codecs/event-codec.ts'
 import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
@@ -56,6 +56,8 @@ export interface ViewStore {
   snapshotPosition (threadId: ThreadId): number
   /** Replaces the views with the latest snapshot's, rebuilding indexes; returns its position. */
   restore (threadId: ThreadId): number
+  /** Forgets cached definitions; called when a transaction that may have read uncommitted ones aborts. */
+  invalidate (): void
 }
 
 type Key = Array<string | number | boolean>
@@ -85,8 +87,22 @@ export function createViewStore (storage: Storage): ViewStore {
   const viewOf = (tid: string, collection: string, id: string): StoredView | undefined =>
     db.get(['v', tid, collection, id]) as StoredView | undefined
 
+  // Definitions are read for every event folded; decoding them each time would cost more than the fold. The cache
+  // is only ever filled by reads and emptied by writes, and `invalidate` empties it when a transaction aborts.
+  const definitions = new Map<string, CollectionDefinition | null>()
+  const definitionOf = (tid: string, collection: string): CollectionDefinition | undefined => {
+    const slot = `${tid}\u0000${collection}`
+    let definition = definitions.get(slot)
+    if (definition === undefined) {
+      const stored = db.get(['c', tid, collection]) as Omit<CollectionDefinition, 'name'> | undefined
+      definition = stored === undefined ? null : { name: collection, ...stored }
+      definitions.set(slot, definition)
+    }
+    return definition ?? undefined
+  }
+
   const indexPaths = (tid: string, collection: string): readonly IndexDefinition[] =>
-    (db.get(['c', tid, collection]) as CollectionDefinition | undefined)?.indexes ?? []
+    definitionOf(tid, collection)?.indexes ?? []
 
   const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): void => {
     for (const { path } of indexPaths(tid, collection)) {
@@ -153,8 +169,7 @@ export function createViewStore (storage: Storage): ViewStore {
 
   const store: ViewStore = {
     definition (threadId, collection) {
-      const stored = db.get(['c', threadId.toString(), collection]) as Omit<CollectionDefinition, 'name'> | undefined
-      return stored === undefined ? undefined : { name: collection, ...stored }
+      return definitionOf(threadId.toString(), collection)
     },
 
     collections (threadId) {
@@ -168,7 +183,9 @@ export function createViewStore (storage: Storage): ViewStore {
       const tid = threadId.toString()
       const current = store.definition(threadId, definition.name)
       if (current !== undefined && compareEventKeys(definition.at, current.at) <= 0) return false
-      db.putSync(['c', tid, definition.name], { schema: definition.schema, indexes: definition.indexes, at: definition.at })
+      // The author holds the schema as it was written, every other peer as dag-cbor ordered it: store one form.
+      db.putSync(['c', tid, definition.name], { schema: canonical(definition.schema), indexes: definition.indexes, at: definition.at })
+      definitions.delete(`${tid}\u0000${definition.name}`)
       const sameIndexes = current !== undefined && JSON.stringify(current.indexes) === JSON.stringify(definition.indexes)
       if (!sameIndexes) rebuildIndexes(tid, definition.name)
       return true
@@ -188,11 +205,14 @@ export function createViewStore (storage: Storage): ViewStore {
         after = codec.apply(before, event)
         at = key
       } else {
-        // The event belongs before what this entity has folded: fold its whole history again, in key order.
-        const history = [...events.entityEvents(threadId, event.collection, event.id), { key, event }]
-          .sort((a, b) => compareEventKeys(a.key, b.key))
+        // The event belongs before what this entity has folded: fold its whole history again, in key order. A
+        // restore re-folds events the history already holds (and later ones): each key counts once, and the view
+        // stands at the latest key it folded.
+        const history = events.entityEvents(threadId, event.collection, event.id).filter(entry => compareEventKeys(entry.key, key) !== 0)
+        history.push({ key, event })
+        history.sort((a, b) => compareEventKeys(a.key, b.key))
         after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
-        at = current.at
+        at = history.at(-1)!.key
       }
       const view: StoredView = { at }
       if (after !== undefined) view.doc = after
@@ -207,8 +227,8 @@ export function createViewStore (storage: Storage): ViewStore {
         if (unique !== true) continue
         const value = valueAt(entity, path)
         if (!isIndexable(value)) continue
-        for (const key of keysWithPrefix(db, ['x', tid, collection, path, value], 5)) {
-          if (key[5] !== id) return path
+        for (const key of db.getKeys({ start: ['x', tid, collection, path, value], end: ['x', tid, collection, path, value, '\uffff'], limit: 2 })) {
+          if ((key as Key)[5] !== id) return path
         }
       }
       return undefined
@@ -250,6 +270,7 @@ export function createViewStore (storage: Storage): ViewStore {
     },
 
     clear (threadId) {
+      definitions.clear()
       const tid = threadId.toString()
       storage.transactionSync(() => {
         for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
@@ -280,6 +301,7 @@ export function createViewStore (storage: Storage): ViewStore {
     },
 
     restore (threadId) {
+      definitions.clear()
       const tid = threadId.toString()
       return storage.transactionSync(() => {
         for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
@@ -293,9 +315,14 @@ export function createViewStore (storage: Storage): ViewStore {
           if (parts[0] !== 'sv' || parts[1] !== tid) break
           db.putSync(['v', tid, parts[2] as string, parts[3] as string], value)
         }
+        definitions.clear()
         for (const definition of store.collections(threadId)) rebuildIndexes(tid, definition.name)
         return store.snapshotPosition(threadId)
       })
+    },
+
+    invalidate () {
+      definitions.clear()
     }
   }
   return store

@@ -1,6 +1,10 @@
 import { cpus } from 'node:os'
 import { run as runLog } from './log.bench.ts'
+import { run as runStore } from './store.bench.ts'
 
 /** `npm run bench`: every benchmark, one after another, with the machine it ran on. */
 console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown cpu'}`)
+console.log('\n== Log ==')
 await runLog()
+console.log('\n== Store ==')
+await runStore()

@@ -1,0 +1,213 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { CollectionWriter, Store } from '../../actors/store.ts'
+import { Query } from '../../codecs/query.ts'
+import { TransactionClosedError } from '../../storage/errors.ts'
+import { dumpStore, tempPeer, within, type TempPeer } from '../helpers/temp-peer.ts'
+
+const schema = {
+  type: 'object',
+  properties: { _id: { type: 'string' }, name: { type: 'string' }, n: { type: 'integer' } },
+  required: ['n']
+}
+
+describe('store transactions', () => {
+  let temp: TempPeer
+  let db: Store
+
+  const recordCount = (): number => temp.peer.logs.records(db.id, db.logId).length
+
+  before(async () => {
+    temp = await tempPeer()
+    db = await temp.peer.newStore()
+    await db.registerSchema('Item', schema, { indexes: [{ path: 'n' }] })
+    await db.registerSchema('Counter', schema)
+  })
+
+  after(async () => {
+    await temp?.dispose()
+  })
+
+  it('sees its own writes through has, findById and find, while others see committed state only', async () => {
+    const items = db.collection('Item')
+    const [existing, doomed] = await items.create([{ name: 'existing', n: 1 }, { name: 'doomed', n: 2 }])
+    const records = recordCount()
+    const result = await db.writeTransaction('Item', async tx => {
+      const [fresh] = await tx.create([{ name: 'fresh', n: 3 }])
+      assert.equal(await tx.has([fresh!]), true)
+      assert.deepEqual(await tx.findById(fresh!), { _id: fresh, name: 'fresh', n: 3 })
+      // Outside the transaction nothing has happened yet.
+      assert.equal(await items.has([fresh!]), false)
+      assert.equal(await items.findById(fresh!), undefined)
+
+      await tx.save([{ _id: existing!, name: 'existing', n: 10 }])
+      assert.equal((await tx.findById(existing!))?.n, 10)
+      assert.equal((await items.findById(existing!))?.n, 1)
+
+      await tx.update(fresh!, draft => { draft.n = 30 })
+      assert.equal((await tx.findById(fresh!))?.n, 30)
+
+      await tx.delete([doomed!])
+      assert.equal(await tx.has([doomed!]), false)
+      assert.equal(await tx.findById(doomed!), undefined)
+      assert.equal(await tx.has([existing!, fresh!]), true)
+      assert.equal(await tx.has([existing!, doomed!]), false)
+      assert.equal(await items.has([doomed!]), true)
+
+      const found = await tx.find(Query.where('n').ge(10).orderByDesc('n'))
+      assert.deepEqual(found.map(item => item.name), ['fresh', 'existing'])
+      assert.deepEqual((await tx.find(new Query().orderBy('n'))).map(item => item.name), ['existing', 'fresh'])
+      assert.deepEqual((await tx.find(Query.where('n').eq(2))), [])
+      assert.deepEqual((await tx.find(new Query().orderBy('n').limit(1))).map(item => item.name), ['existing'])
+      assert.deepEqual((await items.find(new Query().orderBy('n'))).map(item => item.name), ['existing', 'doomed'])
+      return fresh
+    })
+
+    // All of it committed, as one record.
+    assert.equal(recordCount(), records + 1)
+    assert.deepEqual(await items.findById(result!), { _id: result, name: 'fresh', n: 30 })
+    assert.equal((await items.findById(existing!))?.n, 10)
+    assert.equal(await items.has([doomed!]), false)
+    assert.deepEqual((await items.find(new Query().orderBy('n'))).map(item => item.name), ['existing', 'fresh'])
+    await items.delete([existing!, result!])
+  })
+
+  it('commits nothing and appends no record for a transaction that only reads', async () => {
+    const records = recordCount()
+    const before = dumpStore(temp.peer)
+    const count = await db.writeTransaction('Item', async tx => (await tx.find()).length)
+    assert.equal(count, 0)
+    assert.equal(recordCount(), records)
+    assert.equal(dumpStore(temp.peer), before)
+  })
+
+  it('aborts on an error thrown in the body: the error comes back and nothing changes', async () => {
+    const items = db.collection('Item')
+    const [kept] = await items.create([{ name: 'kept', n: 5 }])
+    const before = dumpStore(temp.peer)
+    const records = recordCount()
+    const failure = new Error('the body gives up')
+    let created: string | undefined
+    await assert.rejects(db.writeTransaction('Item', async tx => {
+      ;[created] = await tx.create([{ name: 'never', n: 6 }])
+      await tx.save([{ _id: kept!, name: 'kept', n: 50 }])
+      await tx.delete([kept!])
+      await new Promise(resolve => setTimeout(resolve, 5))
+      throw failure
+    }), error => error === failure)
+    assert.equal(dumpStore(temp.peer), before)
+    assert.equal(recordCount(), records)
+    assert.equal(await items.has([created!]), false)
+    assert.deepEqual(await items.findById(kept!), { _id: kept, name: 'kept', n: 5 })
+
+    // The lock was released: the next transaction and plain writes go through.
+    await db.writeTransaction('Item', async tx => { await tx.save([{ _id: kept!, name: 'kept', n: 51 }]) })
+    await within(items.update(kept!, draft => { draft.n = 52 }), 'an update after an aborted transaction')
+    assert.equal((await items.findById(kept!))?.n, 52)
+    await items.delete([kept!])
+  })
+
+  it('refuses a handle used after its transaction ended, and changes nothing', async () => {
+    let leaked: CollectionWriter | undefined
+    await db.writeTransaction('Item', async tx => { leaked = tx })
+    const before = dumpStore(temp.peer)
+    await assert.rejects(leaked!.create([{ name: 'late', n: 1 }]), (error: unknown) =>
+      error instanceof TransactionClosedError && error.code === TransactionClosedError.code)
+    assert.equal(dumpStore(temp.peer), before)
+  })
+
+  it('is serializable: 20 concurrent read-modify-write transactions on one counter end at 20', async () => {
+    const counters = db.collection('Counter')
+    const [id] = await counters.create([{ name: 'counter', n: 0 }])
+    const results = await within(Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      return await db.writeTransaction('Counter', async tx => {
+        const counter = await tx.findById(id!)
+        // Give the others every chance to interleave.
+        await new Promise(resolve => setTimeout(resolve, i % 3))
+        await tx.save([{ ...counter!, n: (counter!.n as number) + 1 }])
+        return counter!.n as number
+      })
+    })), '20 concurrent write transactions', 5000)
+    assert.equal((await counters.findById(id!))?.n, 20)
+    // Every transaction read a different value: each saw all the ones committed before it.
+    assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i))
+  })
+
+  it('serializes transactions with plain updates and creates issued meanwhile', async () => {
+    const counters = db.collection('Counter')
+    const [id] = await counters.create([{ name: 'mixed', n: 0 }])
+    const work: Array<Promise<unknown>> = []
+    for (let i = 0; i < 10; i++) {
+      work.push(db.writeTransaction('Counter', async tx => {
+        const counter = await tx.findById(id!)
+        await new Promise(resolve => setImmediate(resolve))
+        await tx.update(id!, draft => { draft.n = (counter!.n as number) + 1 })
+      }))
+      work.push(counters.update(id!, draft => { draft.n = (draft.n as number) + 1 }))
+      work.push(counters.create([{ name: `side ${i}`, n: 1000 + i }]))
+    }
+    await within(Promise.all(work), '10 transactions, 10 updates and 10 creates', 5000)
+    assert.equal((await counters.findById(id!))?.n, 20)
+    assert.equal((await counters.find(Query.where('n').ge(1000))).length, 10)
+  })
+
+  it('holds plain writes issued during a write transaction until it ends', async () => {
+    const items = db.collection('Item')
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    let bodyRunning!: () => void
+    const running = new Promise<void>(resolve => { bodyRunning = resolve })
+    const transaction = db.writeTransaction('Item', async tx => {
+      bodyRunning()
+      await gate
+      assert.deepEqual(await tx.find(Query.where('name').eq('outsider')), [])
+      await tx.create([{ _id: 'insider', name: 'insider', n: 100 }])
+    })
+    await within(running, 'the transaction body to start')
+    let outsiderDone = false
+    const outsider = items.create([{ _id: 'outsider', name: 'outsider', n: 101 }]).then(() => { outsiderDone = true })
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.equal(outsiderDone, false, 'a plain create went through while a write transaction held the lock')
+    assert.equal(await items.has(['outsider']), false)
+    release()
+    await within(Promise.all([transaction, outsider]), 'the transaction and the plain create')
+    assert.equal(await items.has(['insider', 'outsider']), true)
+    await items.delete(['insider', 'outsider'])
+  })
+
+  it('reads committed state only in a read transaction, even while a write transaction is open', async () => {
+    const items = db.collection('Item')
+    const [id] = await items.create([{ name: 'read me', n: 7 }])
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    let written!: () => void
+    const wrote = new Promise<void>(resolve => { written = resolve })
+    const writer = db.writeTransaction('Item', async tx => {
+      await tx.save([{ _id: id!, name: 'read me', n: 70 }])
+      await tx.create([{ _id: 'uncommitted', name: 'uncommitted', n: 8 }])
+      written()
+      await gate
+    })
+    await within(wrote, 'the write transaction to collect its writes')
+    const seen = await within(db.readTransaction('Item', async tx => ({
+      item: await tx.findById(id!),
+      has: await tx.has(['uncommitted']),
+      all: (await tx.find(new Query().orderBy('n'))).map(item => item.n)
+    })), 'a read transaction while a write transaction is open')
+    assert.deepEqual(seen, { item: { _id: id, name: 'read me', n: 7 }, has: false, all: [7] })
+    release()
+    await within(writer, 'the write transaction to commit')
+    const after = await db.readTransaction('Item', async tx => ({
+      item: await tx.findById(id!),
+      has: await tx.has(['uncommitted'])
+    }))
+    assert.deepEqual(after, { item: { _id: id, name: 'read me', n: 70 }, has: true })
+    await items.delete([id!, 'uncommitted'])
+  })
+
+  it('returns the read transaction body\'s value and passes its error back', async () => {
+    assert.equal(await db.readTransaction('Item', async () => 42), 42)
+    const failure = new Error('reader fails')
+    await assert.rejects(db.readTransaction('Item', async () => { throw failure }), error => error === failure)
+  })
+})
