@@ -177,8 +177,16 @@ export function createStore (init: StoreInit): Store {
     if (changes.length > 0) await runtime.commit(changes)
   }
 
+  // One registration per collection, however many first writes race to it.
+  const registering = new Map<string, Promise<void>>()
   const ensureCollection = async (name: string): Promise<void> => {
-    if (engine.definition(threadId, name) === undefined) await store.registerSchema(name, ANY_OBJECT)
+    if (engine.definition(threadId, name) !== undefined) return
+    let registered = registering.get(name)
+    if (registered === undefined) {
+      registered = store.registerSchema(name, ANY_OBJECT).finally(() => registering.delete(name))
+      registering.set(name, registered)
+    }
+    await registered
   }
 
   const store: Store = {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate'
 import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
@@ -7,7 +8,7 @@ import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
-import { TransactionClosedError } from '../storage/errors.ts'
+import { NestedWriteError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { Storage } from '../storage/storage.ts'
 
@@ -69,6 +70,9 @@ function matches (filter: ListenFilter, change: StoreChange): boolean {
   return true
 }
 
+/** The thread whose write-transaction body is running in the current async context, if any. */
+const insideWriteTransaction = new AsyncLocalStorage<AnyActorRef>()
+
 export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const { storage, engine, threadId, logId } = init
   const bodies = new Map<string, TransactionBody<unknown>>()
@@ -97,7 +101,9 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       if (input.self.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
       input.self.send({ type: 'collect', changes })
     }
-    results.set(input.self.id, await body(collect))
+    const run = (): Promise<unknown> => body(collect)
+    const kind = (input.self.getSnapshot().context as { kind: TransactionKind }).kind
+    results.set(input.self.id, await (kind === 'write' ? insideWriteTransaction.run(actor, run) : run()))
   })
 
   const commitChanges = fromPromise<unknown, { dispatcher: AnyActorRef, changes: unknown[], holder: AnyActorRef }>(({ input }) =>
@@ -123,17 +129,29 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   })
 
   const deliverPage = fromPromise<void, { changes: unknown[] }>(async ({ input, self }) => {
-    const listener = listeners.get(self._parent!.id)
-    if (listener === undefined) return
-    for (const change of input.changes as StoreChange[]) await listener.callback(change)
+    for (const change of input.changes as StoreChange[]) {
+      // Looked up for every change: a listener stopped in the middle of a page gets nothing more.
+      const listener = listeners.get(self._parent!.id)
+      if (listener === undefined) return
+      await listener.callback(change)
+    }
   })
+
+  /** The position every listener has read up to; a compaction keeps everything after it. */
+  const slowestCursor = (): number => {
+    let slowest = Number.MAX_SAFE_INTEGER
+    for (const [id, child] of Object.entries(actor.getSnapshot().children)) {
+      if (id.startsWith('listener:')) slowest = Math.min(slowest, (child as AnyActorRef).getSnapshot().context.cursor as number)
+    }
+    return slowest
+  }
 
   const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input }) => {
     switch (input.job) {
       case 'snapshot': return await engine.snapshot(threadId)
       case 'restore': return await engine.restore(threadId)
       case 'rebuild': return await engine.rebuild(threadId)
-      case 'compact': return await engine.compact(threadId)
+      case 'compact': return await engine.compact(threadId, slowestCursor())
     }
   })
 
@@ -166,14 +184,24 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
   return {
     threadId,
-    commit: changes => dispatch({ type: 'commit', changes }),
+    async commit (changes) {
+      if (insideWriteTransaction.getStore() === actor) {
+        throw new NestedWriteError('a write made from inside a write transaction\'s body, but not through it, would wait forever for the transaction to end: write through the transaction')
+      }
+      return await dispatch({ type: 'commit', changes })
+    },
     ingest: (fromLog, blocks) => dispatch({ type: 'ingest', logId: fromLog, blocks }),
 
     async transaction (kind, body) {
+      if (kind === 'write' && insideWriteTransaction.getStore() === actor) {
+        throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
+      }
       const id = `transaction:${++nextId}`
       bodies.set(id, body as TransactionBody<unknown>)
       try {
         actor.send({ type: 'begin transaction', id, kind })
+        // Sent from inside another transaction's body, the event waits until the thread finishes its current step.
+        await waitFor(actor, snapshot => snapshot.children[id] !== undefined, { timeout: Infinity })
         const transaction = child(id)
         const done = await waitFor(transaction, snapshot => snapshot.status === 'done', { timeout: Infinity })
         if (done.value === 'aborted') throw done.context.error

@@ -66,8 +66,6 @@ export const reducerMachine = setup({
       if (current?.job === 'snapshot' && 'output' in done) enqueue.assign({ snapshotPosition: done.output! })
       // Retrying at once would spin: a job that fails at once fails again, in a loop of microtasks.
       if (current?.job === 'snapshot' && !('output' in done)) enqueue.assign({ failedSnapshotAt: context.position })
-      // A rebuild numbers the events afresh: its count is the new position.
-      if (current?.job === 'rebuild' && 'output' in done) enqueue.assign({ position: done.output! })
     })
   },
   guards: {

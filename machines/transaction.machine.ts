@@ -84,7 +84,7 @@ export const transactionMachine = setup({
           { target: 'aborted', actions: 'keep error' }
         ]
       },
-      on: { collect: { actions: 'collect changes' } }
+      on: { collect: { guard: 'is a write transaction', actions: 'collect changes' } }
     },
     committing: {
       description: 'The dispatcher persists the changes as one record, or refuses them all.',

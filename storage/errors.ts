@@ -152,3 +152,11 @@ export class TransactionClosedError extends ThreadsError {
     super('TransactionClosedError', TransactionClosedError.code, message, options)
   }
 }
+
+/** A write to a thread made from inside one of its write transactions' bodies without going through it. */
+export class NestedWriteError extends ThreadsError {
+  static readonly code = 'ERR_NESTED_WRITE'
+  constructor (message: string, options?: ErrorOptions) {
+    super('NestedWriteError', NestedWriteError.code, message, options)
+  }
+}

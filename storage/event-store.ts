@@ -1,4 +1,4 @@
-import type { Entity, StoreEvent } from '../codecs/event-codec.ts'
+import type { Entity, EntityEvent, StoreEvent } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { Storage } from './storage.ts'
 
@@ -38,6 +38,8 @@ export interface EventStore {
   /** Stores an event at `position`; call inside the transaction that folds it, then `setPosition` once. */
   put (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, entity: Entity | undefined): void
   setPosition (threadId: ThreadId, position: number): void
+  /** Stores an event in its entity's history only (a rebuild re-derives histories without new arrivals). */
+  putHistory (threadId: ThreadId, key: EventKey, event: EntityEvent): void
   /** Events after `position`, in arrival order. */
   after (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
   /** One entity's events in key order. */
@@ -62,7 +64,10 @@ export function createEventStore (storage: Storage): EventStore {
       const stored: StoredEvent = { key, event }
       if (entity !== undefined) stored.entity = entity
       db.putSync(['p', tid, position], stored)
-      if (event.type !== 'collection') db.putSync(['e', tid, event.collection, event.id, ...key], event)
+      if (event.type !== 'collection') store.putHistory(threadId, key, event)
+    },
+    putHistory (threadId, key, event) {
+      db.putSync(['e', threadId.toString(), event.collection, event.id, ...key], event)
     },
     setPosition (threadId, position) {
       db.putSync(['n', threadId.toString()], position)

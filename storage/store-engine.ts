@@ -65,10 +65,13 @@ export interface StoreEngine {
   snapshotPosition (threadId: ThreadId): number
   /** Rebuilds the views from the latest snapshot and the events after it; returns how many events were folded. */
   restore (threadId: ThreadId): Promise<number>
-  /** Rebuilds events and views from the logs alone; returns how many events were folded. */
+  /** Rebuilds the views from the logs alone; returns how many events were folded. */
   rebuild (threadId: ThreadId): Promise<number>
-  /** Drops events at or before the latest snapshot from the arrival index; returns how many. */
-  compact (threadId: ThreadId): Promise<number>
+  /**
+   * Drops events at or before the latest snapshot from the arrival index, but none after `keepAfter` (the
+   * slowest listener's cursor); returns how many.
+   */
+  compact (threadId: ThreadId, keepAfter?: number): Promise<number>
   /** Forgets cached state after a storage transaction failed to commit. */
   invalidate (): void
 }
@@ -93,6 +96,28 @@ function idOf (definition: CollectionDefinition, entity: Entity, action: string)
     throw new SchemaViolationError(`${action} in ${definition.name}: entity has no ${idFieldOf(definition)}`, [])
   }
   return id
+}
+
+/** Where `value` stops being plain JSON (a Date, a Map, NaN, undefined, a class instance…), if it does. */
+function jsonProblem (value: unknown, path: string): string | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path || '/'} is ${value}`
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return `${path}/${i} is a hole`
+      const problem = jsonProblem(value[i], `${path}/${i}`)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
+    for (const [key, item] of Object.entries(value)) {
+      const problem = jsonProblem(item, `${path}/${key}`)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  return `${path || '/'} is ${value === undefined ? 'undefined' : typeof value === 'object' ? (value as object).constructor?.name ?? 'an object' : typeof value}`
 }
 
 export function createStoreEngine (init: StoreEngineInit): StoreEngine {
@@ -127,6 +152,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   const assertValid = (threadId: ThreadId, definition: CollectionDefinition, entity: Entity): void => {
+    const notJson = jsonProblem(entity, '')
+    if (notJson !== undefined) throw new SchemaViolationError(`entity is not plain JSON: ${notJson}`, [notJson])
     const validate = validatorOf(threadId, definition)
     if (!validate(entity)) {
       const problems = (validate.errors ?? []).map(error => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`)
@@ -292,27 +319,34 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     },
 
     async rebuild (threadId) {
-      const all: Array<{ key: EventKey, event: StoreEvent }> = []
-      for (const log of logs.getThread(threadId).logs) {
-        for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
-          for (const record of page) {
-            const content = logs.content(record)
-            parseRecordBody(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
+      // Inside the transaction, so no commit can land between reading the logs and replacing the views. Arrival
+      // positions stay as they were: listeners' cursors and the snapshot still mean what they meant.
+      return await storage.transaction(() => {
+        const all: Array<{ key: EventKey, event: StoreEvent }> = []
+        for (const log of logs.getThread(threadId).logs) {
+          for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
+            for (const record of page) {
+              const content = logs.content(record)
+              parseRecordBody(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
+            }
           }
         }
-      }
-      all.sort((a, b) => compareEventKeys(a.key, b.key))
-      return await storage.transaction(() => {
+        all.sort((a, b) => compareEventKeys(a.key, b.key))
         views.clear(threadId)
-        events.clear(threadId)
-        all.forEach(({ key, event }, index) => fold(threadId, index + 1, key, event))
-        events.setPosition(threadId, all.length)
+        for (const { key, event } of all) {
+          if (event.type === 'collection') {
+            views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
+          } else {
+            events.putHistory(threadId, key, event)
+            views.fold(threadId, key, event, codec, events)
+          }
+        }
         return all.length
       })
     },
 
-    async compact (threadId) {
-      return await storage.transaction(() => events.compact(threadId, views.snapshotPosition(threadId)))
+    async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {
+      return await storage.transaction(() => events.compact(threadId, Math.min(keepAfter, views.snapshotPosition(threadId))))
     }
   }
   return engine

@@ -161,12 +161,7 @@ describe('store listeners', () => {
     stopped.stop()
   })
 
-  // Known fault, in actors/thread-runtime.ts (`deliver page`): the callback is looked up once per page, so a listener
-  // unsubscribed while a page is being delivered still receives the rest of that page. Marked todo until it is fixed
-  // there (look the listener up again before each change); it passes once it is.
-  it('delivers nothing more after unsubscribing from a slow listener in the middle of a batch', {
-    todo: 'thread-runtime delivers the rest of a page after unsubscribe'
-  }, async () => {
+  it('delivers nothing more after unsubscribing from a slow listener in the middle of a batch', async () => {
     const changes: string[] = []
     let stop: () => void = () => {}
     let stoppedAt = -1

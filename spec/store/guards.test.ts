@@ -1,0 +1,57 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Store } from '../../actors/store.ts'
+import { NestedWriteError, SchemaViolationError } from '../../storage/errors.ts'
+import { dumpStore, tempPeer, within, type TempPeer } from '../helpers/temp-peer.ts'
+
+describe('guards around the write path', () => {
+  let temp: TempPeer
+  let db: Store
+
+  before(async () => {
+    temp = await tempPeer()
+    db = await temp.peer.newStore()
+    await db.registerSchema('Note', { type: 'object' })
+  })
+
+  after(async () => { await temp.dispose() })
+
+  it('refuses a write that bypasses the transaction from inside its body, instead of waiting forever', async () => {
+    const notes = db.collection('Note')
+    const before = dumpStore(temp.peer)
+    await assert.rejects(within(db.writeTransaction('Note', async tx => {
+      await tx.create([{ text: 'through the transaction' }])
+      await notes.create([{ text: 'around it' }])
+    }), 'the transaction to settle'), (e: unknown) => e instanceof NestedWriteError && e.code === 'ERR_NESTED_WRITE')
+    await assert.rejects(within(db.writeTransaction('Note', async () => {
+      await db.writeTransaction('Note', async tx => { await tx.create([{ text: 'nested' }]) })
+    }), 'the transaction to settle'), NestedWriteError)
+    assert.equal(dumpStore(temp.peer), before)
+    await within(notes.create([{ text: 'the thread still works' }]), 'a write after the refusals')
+    const reads = await db.writeTransaction('Note', async () => await db.readTransaction('Note', async tx => await tx.find()))
+    assert.equal(reads.length, 1, 'a read transaction inside a write transaction is fine')
+  })
+
+  it('refuses entities that are not plain JSON, naming where, and changes nothing', async () => {
+    const notes = db.collection('Note')
+    const before = dumpStore(temp.peer)
+    for (const [entity, where] of [
+      [{ when: new Date(0) }, '/when is Date'],
+      [{ nested: { count: Number.NaN } }, '/nested/count is NaN'],
+      [{ list: [1, undefined] }, '/list/1 is undefined'],
+      [{ map: new Map() }, '/map is Map']
+    ] as const) {
+      await assert.rejects(notes.create([entity as never]), (e: unknown) =>
+        e instanceof SchemaViolationError && e.code === 'ERR_SCHEMA_VIOLATION' && e.problems[0] === where, where)
+    }
+    assert.equal(dumpStore(temp.peer), before)
+  })
+
+  it('registers a key-value collection once however many first writes race to it', async () => {
+    const kv = db.kv('race')
+    await Promise.all(Array.from({ length: 10 }, (_, i) => kv.put(`k${i}`, i)))
+    assert.equal(db.collections().filter(collection => collection.name === 'kv:race').length, 1)
+    const records = temp.peer.logs.head(db.id, db.logId).counter
+    assert.equal(records, 1 + 1 + 1 + 10, 'the schema, one note, one registration, ten puts')
+  })
+})
