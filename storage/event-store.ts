@@ -21,63 +21,66 @@ export interface PersistedEvent {
   readonly entity?: Entity
 }
 
-interface StoredEvent {
-  key: EventKey
-  event: StoreEvent
-  entity?: Entity
+/** One record's events in the arrival index, stored at the position of its last event. */
+interface StoredBatch {
+  /** The position of the batch's first event. */
+  first: number
+  events: Array<{ key: EventKey, event: StoreEvent, entity?: Entity }>
 }
 
 /**
  * Events of each thread, twice indexed: by arrival position, which listeners and snapshots count in, and per entity
  * in key order, which a re-fold reads when an event arrives "in the past" of what an entity has folded. Both
- * are derived from the logs and rebuilt with the views.
+ * are derived from the logs. Positions count events; the arrival index keeps a record's events together.
  */
 export interface EventStore {
   /** Position of the latest event, 0 when there is none. */
   position (threadId: ThreadId): number
-  /** Stores an event at `position`; call inside the transaction that folds it, then `setPosition` once. */
-  put (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, entity: Entity | undefined): void
-  setPosition (threadId: ThreadId, position: number): void
-  /** Stores an event in its entity's history only (a rebuild re-derives histories without new arrivals). */
+  /** Stores one record's events after the current position; call inside the transaction that folds them. */
+  putBatch (threadId: ThreadId, events: readonly PersistedEvent[]): void
+  /** Stores an event in its entity's history (the view store does, as it folds). */
   putHistory (threadId: ThreadId, key: EventKey, event: EntityEvent): void
-  /** Events after `position`, in arrival order. */
+  /** Events after `position`, in arrival order, whole records at a time, about `limit` of them. */
   after (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
   /** One entity's events in key order. */
   entityEvents (threadId: ThreadId, collection: string, id: string): Array<{ key: EventKey, event: StoreEvent }>
-  /** Drops events at or before `position` from the arrival index (compaction); the per-entity history stays. */
+  /** Drops events at or before `position` from the arrival index (compaction); histories stay. Returns how many. */
   compact (threadId: ThreadId, position: number): number
-  /** Forgets every event of the thread (before a rebuild). */
-  clear (threadId: ThreadId): void
 }
 
 export function createEventStore (storage: Storage): EventStore {
-  const db = storage.valueDatabase<StoredEvent | StoreEvent | number>('events')
-  // Key layout: ['n', tid] → last position; ['p', tid, position] → stored event, with the entity it left;
-  // ['e', tid, collection, id, wall, counter, logId, index] → the event again, so compacting the arrival index
-  // never costs a later re-fold its history.
+  const db = storage.valueDatabase<StoredBatch | StoreEvent | number>('events')
+  // Key layout: ['n', tid] → last position; ['p', tid, last position of a record] → that record's events, each with
+  // the entity it left; ['e', tid, collection, id, wall, counter, logId, index] → one event of an entity's history,
+  // so compacting the arrival index never costs a later re-fold its history.
   const store: EventStore = {
     position (threadId) {
       return (db.get(['n', threadId.toString()]) as number | undefined) ?? 0
     },
-    put (threadId, position, key, event, entity) {
+    putBatch (threadId, persisted) {
+      if (persisted.length === 0) return
       const tid = threadId.toString()
-      const stored: StoredEvent = { key, event }
-      if (entity !== undefined) stored.entity = entity
-      db.putSync(['p', tid, position], stored)
-      if (event.type !== 'collection') store.putHistory(threadId, key, event)
+      const last = persisted.at(-1)!.position
+      const batch: StoredBatch = {
+        first: persisted[0]!.position,
+        events: persisted.map(({ key, event, entity }) => entity === undefined ? { key, event } : { key, event, entity })
+      }
+      db.putSync(['p', tid, last], batch)
+      db.putSync(['n', tid], last)
     },
     putHistory (threadId, key, event) {
       db.putSync(['e', threadId.toString(), event.collection, event.id, ...key], event)
     },
-    setPosition (threadId, position) {
-      db.putSync(['n', threadId.toString()], position)
-    },
     after (threadId, position, limit) {
       const tid = threadId.toString()
       const out: PersistedEvent[] = []
-      for (const { key, value } of db.getRange({ start: ['p', tid, position + 1], end: ['p', tid, Number.MAX_SAFE_INTEGER], limit })) {
-        const stored = value as StoredEvent
-        out.push({ position: (key as [string, string, number])[2], key: stored.key, event: stored.event, entity: stored.entity })
+      for (const { value } of db.getRange({ start: ['p', tid, position + 1], end: ['p', tid, Number.MAX_SAFE_INTEGER] })) {
+        const batch = value as StoredBatch
+        batch.events.forEach(({ key, event, entity }, index) => {
+          const at = batch.first + index
+          if (at > position) out.push({ position: at, key, event, entity })
+        })
+        if (out.length >= limit) break
       }
       return out
     },
@@ -93,20 +96,11 @@ export function createEventStore (storage: Storage): EventStore {
     compact (threadId, position) {
       const tid = threadId.toString()
       let removed = 0
-      for (const key of db.getKeys({ start: ['p', tid, 0], end: ['p', tid, position + 1] })) {
+      for (const { key, value } of db.getRange({ start: ['p', tid, 0], end: ['p', tid, position + 1] })) {
         db.removeSync(key)
-        removed++
+        removed += (value as StoredBatch).events.length
       }
       return removed
-    },
-    clear (threadId) {
-      const tid = threadId.toString()
-      storage.transactionSync(() => {
-        for (const prefix of [['p', tid], ['e', tid]]) {
-          for (const key of db.getKeys({ start: prefix, end: [...prefix, '\uffff'] })) db.removeSync(key)
-        }
-        db.removeSync(['n', tid])
-      })
     }
   }
   return store

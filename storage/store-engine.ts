@@ -217,15 +217,13 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }
   }
 
-  /** Folds one event at `key` and records it at `position`; the one path local and remote events share. */
+  /** Folds one event at `key`; the one path local and remote events share. The caller records the batch. */
   const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent): PersistedEvent => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-      events.put(threadId, position, key, event, undefined)
       return { position, key, event }
     }
     const { after } = views.fold(threadId, key, event, codec, events)
-    events.put(threadId, position, key, event, after)
     return { position, key, event, entity: after }
   }
 
@@ -260,7 +258,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         body.push(event)
         folded.push(persisted)
       }
-      events.setPosition(threadId, position)
+      events.putBatch(threadId, folded)
       const recordBody: RecordBody = { codec: codec.name, events: body }
       const record = logs.appendWithin(threadId, logId, recordBody, time)
       return { record, events: folded }
@@ -272,7 +270,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       const body = parseRecordBody(record.content.body)
       const start = events.position(threadId)
       const folded = body.events.map((event, index) => fold(threadId, start + index + 1, keyOf(record.content?.time, logId, index), event))
-      events.setPosition(threadId, start + folded.length)
+      events.putBatch(threadId, folded)
       return { record, events: folded }
     }),
 
@@ -337,7 +335,6 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
           if (event.type === 'collection') {
             views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
           } else {
-            events.putHistory(threadId, key, event)
             views.fold(threadId, key, event, codec, events)
           }
         }

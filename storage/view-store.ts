@@ -21,6 +21,8 @@ interface StoredView {
   /** Absent for a deleted entity: the tombstone keeps the key its deletion was folded at. */
   doc?: Entity
   at: EventKey
+  /** The entity's only event is its create, not yet written to its history: the view stands for it. */
+  implied?: true
 }
 
 export interface FoldResult {
@@ -200,21 +202,28 @@ export function createViewStore (storage: Storage): ViewStore {
       const current = viewOf(tid, event.collection, event.id)
       const before = current?.doc
       let after: Entity | undefined
-      let at: EventKey
-      if (current === undefined || compareEventKeys(key, current.at) > 0) {
-        after = codec.apply(before, event)
-        at = key
+      const view: StoredView = { at: key }
+      if (current === undefined && event.type === 'create') {
+        // Most entities are created and never touched again: their history is the view itself until a second
+        // event arrives, so the create is written to the history only then.
+        after = codec.apply(undefined, event)
+        view.implied = true
       } else {
-        // The event belongs before what this entity has folded: fold its whole history again, in key order. A
-        // restore re-folds events the history already holds (and later ones): each key counts once, and the view
-        // stands at the latest key it folded.
-        const history = events.entityEvents(threadId, event.collection, event.id).filter(entry => compareEventKeys(entry.key, key) !== 0)
-        history.push({ key, event })
-        history.sort((a, b) => compareEventKeys(a.key, b.key))
-        after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
-        at = history.at(-1)!.key
+        if (current?.implied === true && current.doc !== undefined) {
+          events.putHistory(threadId, current.at, codec.encode({ type: 'create', collection: event.collection, id: event.id, entity: current.doc }))
+        }
+        events.putHistory(threadId, key, event)
+        if (current === undefined || compareEventKeys(key, current.at) > 0) {
+          after = codec.apply(before, event)
+        } else {
+          // The event belongs before what this entity has folded: fold its whole history again, in key order. A
+          // restore re-folds events the history already holds (and later ones): each key counts once, and the
+          // view stands at the latest key it folded.
+          const history = events.entityEvents(threadId, event.collection, event.id)
+          after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
+          view.at = history.at(-1)!.key
+        }
       }
-      const view: StoredView = { at }
       if (after !== undefined) view.doc = after
       db.putSync(['v', tid, event.collection, event.id], view)
       writeIndexEntries(tid, event.collection, event.id, before, after)

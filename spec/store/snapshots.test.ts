@@ -34,12 +34,13 @@ function dumpViews (storage: Storage, threadId: ThreadId): string {
   return JSON.stringify(out)
 }
 
-/** Positions held in the arrival index of one thread. */
+/** Positions held in the arrival index of one thread (a record's events are stored together, under its last). */
 function arrivalPositions (storage: Storage, threadId: ThreadId): number[] {
   const tid = threadId.toString()
   const out: number[] = []
-  for (const key of storage.valueDatabase<unknown>('events').getKeys({ start: ['p', tid, 0], end: ['p', tid, Number.MAX_SAFE_INTEGER] })) {
-    out.push((key as [string, string, number])[2])
+  for (const { key, value } of storage.valueDatabase<unknown>('events').getRange({ start: ['p', tid, 0], end: ['p', tid, Number.MAX_SAFE_INTEGER] })) {
+    const last = (key as [string, string, number])[2]
+    for (let at = (value as { first: number }).first; at <= last; at++) out.push(at)
   }
   return out
 }
