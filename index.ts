@@ -65,7 +65,7 @@ export {
 } from './storage/log-store.ts'
 
 export {
-  jsonPatchCodec, draftUpdate, canonical,
+  jsonPatchCodec, draftUpdate, canonical, encodeRecordBody, parseRecordBody,
   type EventCodec, type Action, type ActionType, type Entity, type JsonValue as EntityValue, type EntityEvent, type CollectionEvent,
   type StoreEvent, type RecordBody, type IndexDefinition, type Operation
 } from './codecs/event-codec.ts'

@@ -60,6 +60,18 @@ export interface RecordBody {
   readonly events: readonly StoreEvent[]
 }
 
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The dag-cbor node a record's body block holds: `{ codec, events }` with the events as UTF-8 JSON bytes.
+ * Entities are plain JSON already, and V8's JSON is several times cheaper than building a dag-cbor map for every
+ * patch, on the way in and on every re-read (rebuilds, peers catching up).
+ */
+export function encodeRecordBody (body: RecordBody): { codec: string, events: Uint8Array } {
+  return { codec: body.codec, events: utf8.encode(JSON.stringify(body.events)) }
+}
+
 /** dag-cbor's map key order: shorter keys first, then bytewise. */
 function byDagCborKeyOrder (a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
@@ -136,9 +148,16 @@ const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
 /** Checks a decoded record body's shape before anything folds it. */
 export function parseRecordBody (value: unknown): RecordBody {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('record body is not a map')
-  const { codec, events } = value as { codec?: unknown, events?: unknown }
+  const { codec, events: bytes } = value as { codec?: unknown, events?: unknown }
   if (typeof codec !== 'string') throw new MalformedBlockError('record body names no codec')
-  if (!Array.isArray(events)) throw new MalformedBlockError('record body carries no events')
+  if (!(bytes instanceof Uint8Array)) throw new MalformedBlockError('record body carries no events')
+  let events: unknown
+  try {
+    events = JSON.parse(fromUtf8.decode(bytes))
+  } catch (cause) {
+    throw new MalformedBlockError('record body events are not UTF-8 JSON', { cause })
+  }
+  if (!Array.isArray(events)) throw new MalformedBlockError('record body events are not a list')
   for (const event of events as unknown[]) {
     if (typeof event !== 'object' || event === null) throw new MalformedBlockError('record body event is not a map')
     const { type, collection } = event as { type?: unknown, collection?: unknown, id?: unknown, patch?: unknown }

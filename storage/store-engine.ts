@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
-  draftUpdate, jsonPatchCodec, parseRecordBody,
-  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+  draftUpdate, encodeRecordBody, jsonPatchCodec, parseRecordBody,
+  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type StoreEvent
 } from '../codecs/event-codec.ts'
 import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
@@ -259,8 +259,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         folded.push(persisted)
       }
       events.putBatch(threadId, folded)
-      const recordBody: RecordBody = { codec: codec.name, events: body }
-      const record = logs.appendWithin(threadId, logId, recordBody, time)
+      const record = logs.appendWithin(threadId, logId, encodeRecordBody({ codec: codec.name, events: body }), time)
       return { record, events: folded }
     }),
 
