@@ -329,14 +329,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
           }
         }
         all.sort((a, b) => compareEventKeys(a.key, b.key))
-        views.clear(threadId)
-        for (const { key, event } of all) {
-          if (event.type === 'collection') {
-            views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-          } else {
-            views.fold(threadId, key, event, codec, events)
-          }
-        }
+        views.rebuild(threadId, all, codec, events)
         return all.length
       })
     },

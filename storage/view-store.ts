@@ -1,4 +1,4 @@
-import { canonical, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue } from '../codecs/event-codec.ts'
+import { canonical, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
@@ -50,8 +50,11 @@ export interface ViewStore {
   count (threadId: ThreadId, collection: string): number
   /** Every live entity of a collection, in ID order. */
   entities (threadId: ThreadId, collection: string): Iterable<[string, Entity]>
-  /** Forgets every view, definition and index of the thread (before a rebuild or a restore). */
-  clear (threadId: ThreadId): void
+  /**
+   * Replaces the thread's views, definitions and indexes with the fold of `sorted` (every event, in key order),
+   * writing only what differs from what is stored; histories are filled in as a fold would.
+   */
+  rebuild (threadId: ThreadId, sorted: ReadonlyArray<{ key: EventKey, event: StoreEvent }>, codec: EventCodec, events: EventStore): void
   /** Copies the views and definitions into snapshot `position`, replacing an older snapshot. */
   snapshot (threadId: ThreadId, position: number): void
   /** The position of the latest snapshot, 0 when there is none. */
@@ -278,12 +281,69 @@ export function createViewStore (storage: Storage): ViewStore {
       }
     },
 
-    clear (threadId) {
-      definitions.clear()
+    rebuild (threadId, sorted, codec, events) {
       const tid = threadId.toString()
-      storage.transactionSync(() => {
-        for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
-      })
+      // The same fold as `fold`, in memory: every event comes in key order, so none is ever "in the past".
+      const folded = new Map<string, { collection: string, id: string, view: StoredView }>()
+      const defined = new Map<string, Omit<CollectionDefinition, 'name'>>()
+      for (const { key, event } of sorted) {
+        if (event.type === 'collection') {
+          defined.set(event.collection, { schema: canonical(event.schema), indexes: event.indexes, at: key })
+          continue
+        }
+        const slot = JSON.stringify([event.collection, event.id])
+        const current = folded.get(slot)?.view
+        const view: StoredView = { at: key }
+        let after: Entity | undefined
+        if (current === undefined && event.type === 'create') {
+          after = codec.apply(undefined, event)
+          view.implied = true
+        } else {
+          if (current?.implied === true && current.doc !== undefined) {
+            events.putHistory(threadId, current.at, codec.encode({ type: 'create', collection: event.collection, id: event.id, entity: current.doc }))
+          }
+          events.putHistory(threadId, key, event)
+          after = codec.apply(current?.doc, event)
+        }
+        if (after !== undefined) view.doc = after
+        folded.set(slot, { collection: event.collection, id: event.id, view })
+      }
+      const expectedIndex = new Set<string>()
+      for (const { collection, id, view } of folded.values()) {
+        if (view.doc === undefined) continue
+        for (const { path } of defined.get(collection)?.indexes ?? []) {
+          const value = valueAt(view.doc, path)
+          if (isIndexable(value)) expectedIndex.add(JSON.stringify([collection, path, value, id]))
+        }
+      }
+      // Write the difference: a rebuild of views that were right writes nothing.
+      const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+      for (const { key, value } of db.getRange({ start: ['c', tid] })) {
+        const parts = key as Key
+        if (parts[0] !== 'c' || parts[1] !== tid) break
+        const expected = defined.get(parts[2] as string)
+        if (expected === undefined) db.removeSync(key as Key)
+        else if (!same(value, expected)) db.putSync(key as Key, expected)
+        defined.delete(parts[2] as string)
+      }
+      for (const [collection, definition] of defined) db.putSync(['c', tid, collection], definition)
+      for (const { key, value } of db.getRange({ start: ['v', tid] })) {
+        const parts = key as Key
+        if (parts[0] !== 'v' || parts[1] !== tid) break
+        const slot = JSON.stringify([parts[2], parts[3]])
+        const expected = folded.get(slot)?.view
+        if (expected === undefined) db.removeSync(key as Key)
+        else if (!same(value, expected)) db.putSync(key as Key, expected)
+        folded.delete(slot)
+      }
+      for (const { collection, id, view } of folded.values()) db.putSync(['v', tid, collection, id], view)
+      for (const key of db.getKeys({ start: ['x', tid] })) {
+        const parts = key as Key
+        if (parts[0] !== 'x' || parts[1] !== tid) break
+        if (!expectedIndex.delete(JSON.stringify(parts.slice(2)))) db.removeSync(parts)
+      }
+      for (const entry of expectedIndex) db.putSync(['x', tid, ...JSON.parse(entry) as Key], 1)
+      definitions.clear()
     },
 
     snapshot (threadId, position) {
