@@ -73,6 +73,17 @@ function isIndexable (value: JsonValue | Comparable | undefined): value is Index
   return typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
 }
 
+/** Structural equality of stored values (plain data: objects, arrays, strings, numbers, booleans, null). */
+function same (a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => same(item, b[i]))
+  if (Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  return keys.every(key => same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+}
+
 /** Iterates keys from `start` while they keep `prefix`. */
 function * keysWithPrefix (db: ValueDatabase<unknown>, start: Key, prefixLength: number): Generator<Key> {
   const prefix = start.slice(0, prefixLength)
@@ -317,7 +328,6 @@ export function createViewStore (storage: Storage): ViewStore {
         }
       }
       // Write the difference: a rebuild of views that were right writes nothing.
-      const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
       for (const { key, value } of db.getRange({ start: ['c', tid] })) {
         const parts = key as Key
         if (parts[0] !== 'c' || parts[1] !== tid) break
