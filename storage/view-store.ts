@@ -183,6 +183,58 @@ export function createViewStore (storage: Storage): ViewStore {
     return out
   }
 
+  /** The entries under `prefix`, keyed by the rest of their key. */
+  const entriesUnder = (prefix: Key): Map<string, { rest: Key, value: unknown }> => {
+    const entries = new Map<string, { rest: Key, value: unknown }>()
+    for (const { key, value } of db.getRange({ start: prefix })) {
+      const parts = key as Key
+      if (!prefix.every((part, i) => parts[i] === part)) break
+      const rest = parts.slice(prefix.length)
+      entries.set(JSON.stringify(rest), { rest, value })
+    }
+    return entries
+  }
+
+  /** Makes the entries under `prefix` exactly `expected`, writing only what differs (usually little or nothing). */
+  const writeDifference = (prefix: Key, expected: Map<string, { rest: Key, value: unknown }>): void => {
+    for (const { key, value } of db.getRange({ start: prefix })) {
+      const parts = key as Key
+      if (!prefix.every((part, i) => parts[i] === part)) break
+      const slot = JSON.stringify(parts.slice(prefix.length))
+      const wanted = expected.get(slot)
+      if (wanted === undefined) db.removeSync(parts)
+      else if (!same(value, wanted.value)) db.putSync(parts, wanted.value)
+      expected.delete(slot)
+    }
+    for (const { rest, value } of expected.values()) db.putSync([...prefix, ...rest], value)
+  }
+
+  /** Makes the thread's definitions, views and index entries exactly these. */
+  const replaceViews = (
+    tid: string,
+    views: Map<string, { collection: string, id: string, view: StoredView }>,
+    defined: Map<string, Omit<CollectionDefinition, 'name'>>
+  ): void => {
+    const definitionEntries = new Map<string, { rest: Key, value: unknown }>()
+    for (const [collection, definition] of defined) definitionEntries.set(JSON.stringify([collection]), { rest: [collection], value: definition })
+    const viewEntries = new Map<string, { rest: Key, value: unknown }>()
+    const indexEntries = new Map<string, { rest: Key, value: unknown }>()
+    for (const [slot, { collection, id, view }] of views) {
+      viewEntries.set(slot, { rest: [collection, id], value: view })
+      if (view.doc === undefined) continue
+      for (const { path } of defined.get(collection)?.indexes ?? []) {
+        const value = valueAt(view.doc, path)
+        if (!isIndexable(value)) continue
+        const rest: Key = [collection, path, value, id]
+        indexEntries.set(JSON.stringify(rest), { rest, value: 1 })
+      }
+    }
+    writeDifference(['c', tid], definitionEntries)
+    writeDifference(['v', tid], viewEntries)
+    writeDifference(['x', tid], indexEntries)
+    definitions.clear()
+  }
+
   const store: ViewStore = {
     definition (threadId, collection) {
       return definitionOf(threadId.toString(), collection)
@@ -319,58 +371,14 @@ export function createViewStore (storage: Storage): ViewStore {
         if (after !== undefined) view.doc = after
         folded.set(slot, { collection: event.collection, id: event.id, view })
       }
-      const expectedIndex = new Set<string>()
-      for (const { collection, id, view } of folded.values()) {
-        if (view.doc === undefined) continue
-        for (const { path } of defined.get(collection)?.indexes ?? []) {
-          const value = valueAt(view.doc, path)
-          if (isIndexable(value)) expectedIndex.add(JSON.stringify([collection, path, value, id]))
-        }
-      }
-      // Write the difference: a rebuild of views that were right writes nothing.
-      for (const { key, value } of db.getRange({ start: ['c', tid] })) {
-        const parts = key as Key
-        if (parts[0] !== 'c' || parts[1] !== tid) break
-        const expected = defined.get(parts[2] as string)
-        if (expected === undefined) db.removeSync(key as Key)
-        else if (!same(value, expected)) db.putSync(key as Key, expected)
-        defined.delete(parts[2] as string)
-      }
-      for (const [collection, definition] of defined) db.putSync(['c', tid, collection], definition)
-      for (const { key, value } of db.getRange({ start: ['v', tid] })) {
-        const parts = key as Key
-        if (parts[0] !== 'v' || parts[1] !== tid) break
-        const slot = JSON.stringify([parts[2], parts[3]])
-        const expected = folded.get(slot)?.view
-        if (expected === undefined) db.removeSync(key as Key)
-        else if (!same(value, expected)) db.putSync(key as Key, expected)
-        folded.delete(slot)
-      }
-      for (const { collection, id, view } of folded.values()) db.putSync(['v', tid, collection, id], view)
-      for (const key of db.getKeys({ start: ['x', tid] })) {
-        const parts = key as Key
-        if (parts[0] !== 'x' || parts[1] !== tid) break
-        if (!expectedIndex.delete(JSON.stringify(parts.slice(2)))) db.removeSync(parts)
-      }
-      for (const entry of expectedIndex) db.putSync(['x', tid, ...JSON.parse(entry) as Key], 1)
-      definitions.clear()
+      replaceViews(tid, folded, defined)
     },
 
     snapshot (threadId, position) {
       const tid = threadId.toString()
       storage.transactionSync(() => {
-        removeByPrefix(['sv', tid])
-        removeByPrefix(['sc', tid])
-        for (const { key, value } of db.getRange({ start: ['v', tid] })) {
-          const parts = key as Key
-          if (parts[0] !== 'v' || parts[1] !== tid) break
-          db.putSync(['sv', tid, parts[2] as string, parts[3] as string], value)
-        }
-        for (const { key, value } of db.getRange({ start: ['c', tid] })) {
-          const parts = key as Key
-          if (parts[0] !== 'c' || parts[1] !== tid) break
-          db.putSync(['sc', tid, parts[2] as string], value)
-        }
+        writeDifference(['sv', tid], entriesUnder(['v', tid]))
+        writeDifference(['sc', tid], entriesUnder(['c', tid]))
         db.putSync(['s', tid], position)
       })
     },
@@ -380,22 +388,15 @@ export function createViewStore (storage: Storage): ViewStore {
     },
 
     restore (threadId) {
-      definitions.clear()
       const tid = threadId.toString()
       return storage.transactionSync(() => {
-        for (const kind of ['v', 'c', 'x']) removeByPrefix([kind, tid])
-        for (const { key, value } of db.getRange({ start: ['sc', tid] })) {
-          const parts = key as Key
-          if (parts[0] !== 'sc' || parts[1] !== tid) break
-          db.putSync(['c', tid, parts[2] as string], value)
+        const views = new Map<string, { collection: string, id: string, view: StoredView }>()
+        for (const { rest: [collection, id], value } of entriesUnder(['sv', tid]).values()) {
+          views.set(JSON.stringify([collection, id]), { collection: collection as string, id: id as string, view: value as StoredView })
         }
-        for (const { key, value } of db.getRange({ start: ['sv', tid] })) {
-          const parts = key as Key
-          if (parts[0] !== 'sv' || parts[1] !== tid) break
-          db.putSync(['v', tid, parts[2] as string, parts[3] as string], value)
-        }
-        definitions.clear()
-        for (const definition of store.collections(threadId)) rebuildIndexes(tid, definition.name)
+        const defined = new Map<string, Omit<CollectionDefinition, 'name'>>()
+        for (const { rest: [collection], value } of entriesUnder(['sc', tid]).values()) defined.set(collection as string, value as Omit<CollectionDefinition, 'name'>)
+        replaceViews(tid, views, defined)
         return store.snapshotPosition(threadId)
       })
     },
