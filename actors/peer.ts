@@ -89,7 +89,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     },
 
     async close () {
-      for (const runtime of runtimes.values()) runtime.stop()
+      await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
       runtimes.clear()
       stores.clear()
       logs.addrs.close()

@@ -5,7 +5,7 @@ import type { ThreadId } from '../codecs/thread-id.ts'
 import { EntityNotFoundError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
-import type { ChangeCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
+import type { ChangeCallback, ListenerErrorCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
 
 /**
  * The store interface of the paper: collections of JSON-schema entities in one thread, with transactions,
@@ -66,8 +66,12 @@ export interface Store {
   collections (): CollectionDefinition[]
   writeTransaction<R> (collection: string, body: (tx: CollectionWriter) => Promise<R>): Promise<R>
   readTransaction<R> (collection: string, body: (tx: CollectionReader) => Promise<R>): Promise<R>
-  /** Calls `callback` for every change the filter matches, in order, from now on; returns a function that stops. */
-  listen (filter: ListenFilter, callback: ChangeCallback): () => void
+  /**
+   * Calls `callback` for every change the filter matches, in order, from now on, waiting for it before the next;
+   * returns a function that stops. A callback that throws stops its listener and the error goes to `onError`
+   * (or, without one, to a process warning).
+   */
+  listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
   kv (name: string): KeyValueStore
   documents<T extends Entity = Entity> (name: string): DocumentStore<T>
   /** Copies the views at the current position; returns it. Also taken every `snapshotEvery` events. */
@@ -220,7 +224,7 @@ export function createStore (init: StoreInit): Store {
       return await runtime.transaction('read', async () => await body(committedReader(collection)))
     },
 
-    listen: (filter, callback) => runtime.listen(filter, callback),
+    listen: (filter, callback, onError) => runtime.listen(filter, callback, onError),
 
     kv (name) {
       const collection = `kv:${name}`

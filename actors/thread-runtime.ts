@@ -8,7 +8,7 @@ import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
-import { NestedWriteError, TransactionClosedError } from '../storage/errors.ts'
+import { EventsMissingError, NestedWriteError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { Storage } from '../storage/storage.ts'
 
@@ -50,17 +50,25 @@ export interface ThreadRuntimeInit {
 /** The handle a transaction body writes through; the runtime turns its writes into `collect` events. */
 export type TransactionBody<T> = (collect: (changes: Change[]) => void) => Promise<T>
 
+/** Called when a listener's callback throws (or its events went missing); the listener has stopped. */
+export type ListenerErrorCallback = (error: unknown) => void
+
 export interface ThreadRuntime {
   readonly threadId: ThreadId
   commit (changes: Change[]): Promise<Committed>
   ingest (logId: string, blocks: RecordBlocks): Promise<Committed>
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
-  listen (filter: ListenFilter, callback: ChangeCallback): () => void
+  listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
   run (job: ReducerJob): Promise<number>
-  stop (): void
+  /**
+   * Lets jobs already handed to storage finish (up to `graceMs`), stops the thread's actors, and rejects whatever
+   * still waits with `StorageClosedError`. Every later call is refused the same way.
+   */
+  close (graceMs?: number): Promise<void>
 }
 
 const PAGE = 256
+const CLOSE_GRACE_MS = 10_000
 
 function matches (filter: ListenFilter, change: StoreChange): boolean {
   if (filter.collection !== undefined && filter.collection !== change.collection) return false
@@ -70,15 +78,28 @@ function matches (filter: ListenFilter, change: StoreChange): boolean {
   return true
 }
 
-/** The thread whose write-transaction body is running in the current async context, if any. */
-const insideWriteTransaction = new AsyncLocalStorage<AnyActorRef>()
+/** The write transaction whose body is running in the current async context, and its thread. */
+const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, transaction: AnyActorRef }>()
 
 export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const { storage, engine, threadId, logId } = init
   const bodies = new Map<string, TransactionBody<unknown>>()
   const results = new Map<string, unknown>()
   const listeners = new Map<string, { filter: ListenFilter, callback: ChangeCallback }>()
+  // Everything a caller still awaits, so closing can answer it.
+  const waiting = new Set<(error: Error) => void>()
+  let closed = false
   let nextId = 0
+
+  const assertOpen = (): void => {
+    if (closed) throw new StorageClosedError(`the store of thread ${threadId.toString()} is closed`)
+  }
+
+  /** True while a write transaction of this thread runs its body (and so holds the lock) in this async context. */
+  const inOwnWriteTransaction = (): boolean => {
+    const inside = insideWriteTransaction.getStore()
+    return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
+  }
 
   const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown> }>(({ sendBack, receive }) => {
     receive(({ job }) => {
@@ -96,14 +117,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   })
 
   const runBody = fromPromise<void, { self: AnyActorRef }>(async ({ input }) => {
-    const body = bodies.get(input.self.id)!
+    const transaction = input.self
+    const body = bodies.get(transaction.id)!
     const collect = (changes: Change[]): void => {
-      if (input.self.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
-      input.self.send({ type: 'collect', changes })
+      if (transaction.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
+      transaction.send({ type: 'collect', changes })
     }
+    const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
     const run = (): Promise<unknown> => body(collect)
-    const kind = (input.self.getSnapshot().context as { kind: TransactionKind }).kind
-    results.set(input.self.id, await (kind === 'write' ? insideWriteTransaction.run(actor, run) : run()))
+    results.set(transaction.id, await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run()))
   })
 
   const commitChanges = fromPromise<unknown, { dispatcher: AnyActorRef, changes: unknown[], holder: AnyActorRef }>(({ input }) =>
@@ -116,9 +138,12 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       })
     }))
 
-  const readPage = fromPromise<PageRead, { cursor: number }>(async ({ input, self }) => {
+  const readPage = fromPromise<PageRead, { cursor: number, known: number }>(async ({ input, self }) => {
     const listener = listeners.get(self._parent!.id)
     const events = engine.eventsAfter(threadId, input.cursor, PAGE)
+    if (events.length === 0 && input.cursor < input.known) {
+      throw new EventsMissingError(`events ${input.cursor + 1}–${input.known} of thread ${threadId.toString()} are gone from the arrival index`)
+    }
     const changes: StoreChange[] = []
     for (const { position, event, entity } of events) {
       if (event.type === 'collection') continue
@@ -137,11 +162,12 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     }
   })
 
-  /** The position every listener has read up to; a compaction keeps everything after it. */
+  /** The position every running listener has read up to; a compaction keeps everything after it. */
   const slowestCursor = (): number => {
     let slowest = Number.MAX_SAFE_INTEGER
     for (const [id, child] of Object.entries(actor.getSnapshot().children)) {
-      if (id.startsWith('listener:')) slowest = Math.min(slowest, (child as AnyActorRef).getSnapshot().context.cursor as number)
+      const listener = (child as AnyActorRef).getSnapshot()
+      if (id.startsWith('listener:') && listener.status === 'active') slowest = Math.min(slowest, listener.context.cursor as number)
     }
     return slowest
   }
@@ -177,57 +203,102 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
   const child = (id: string): AnyActorRef => actor.getSnapshot().children[id] as AnyActorRef
 
-  const dispatch = <T extends Committed>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, blocks: RecordBlocks }): Promise<T> =>
-    new Promise((resolve, reject) => {
-      child('dispatcher').send({ ...event, reply: (outcome: Outcome<Committed>) => { outcome.ok ? resolve(outcome.result as T) : reject(outcome.error) } })
+  /** A promise for a reply, answered by `reply` or, if the thread closes first, with `StorageClosedError`. */
+  const awaitReply = <T>(send: (reply: (outcome: Outcome<T>) => void) => void): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      waiting.add(reject)
+      send(outcome => {
+        waiting.delete(reject)
+        outcome.ok ? resolve(outcome.result) : reject(outcome.error)
+      })
     })
+
+  const dispatch = <T extends Committed>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, blocks: RecordBlocks }): Promise<T> =>
+    awaitReply<T>(reply => { child('dispatcher').send({ ...event, reply }) })
 
   return {
     threadId,
+
     async commit (changes) {
-      if (insideWriteTransaction.getStore() === actor) {
+      assertOpen()
+      if (inOwnWriteTransaction()) {
         throw new NestedWriteError('a write made from inside a write transaction\'s body, but not through it, would wait forever for the transaction to end: write through the transaction')
       }
       return await dispatch({ type: 'commit', changes })
     },
-    ingest: (fromLog, blocks) => dispatch({ type: 'ingest', logId: fromLog, blocks }),
+
+    async ingest (fromLog, blocks) {
+      assertOpen()
+      return await dispatch({ type: 'ingest', logId: fromLog, blocks })
+    },
 
     async transaction (kind, body) {
-      if (kind === 'write' && insideWriteTransaction.getStore() === actor) {
-        throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
+      assertOpen()
+      if (inOwnWriteTransaction()) {
+        if (kind === 'write') throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
+        // A read inside a write transaction's body already sees the state the lock keeps still.
+        return await body(() => { throw new TransactionClosedError('a read transaction cannot write') })
       }
       const id = `transaction:${++nextId}`
       bodies.set(id, body as TransactionBody<unknown>)
+      let rejectOnClose: ((error: Error) => void) | undefined
       try {
         actor.send({ type: 'begin transaction', id, kind })
         // Sent from inside another transaction's body, the event waits until the thread finishes its current step.
         await waitFor(actor, snapshot => snapshot.children[id] !== undefined, { timeout: Infinity })
-        const transaction = child(id)
-        const done = await waitFor(transaction, snapshot => snapshot.status === 'done', { timeout: Infinity })
+        const closing = new Promise<never>((_resolve, reject) => { rejectOnClose = reject })
+        waiting.add(rejectOnClose!)
+        const done = await Promise.race([waitFor(child(id), snapshot => snapshot.status === 'done', { timeout: Infinity }), closing])
+          .catch((error: unknown) => {
+            if (closed) throw new StorageClosedError(`the store of thread ${threadId.toString()} closed before this transaction ended`)
+            throw error
+          })
         if (done.value === 'aborted') throw done.context.error
         return results.get(id) as Awaited<ReturnType<typeof body>>
       } finally {
+        if (rejectOnClose !== undefined) waiting.delete(rejectOnClose)
         bodies.delete(id)
         results.delete(id)
+        if (!closed) actor.send({ type: 'end transaction', id })
       }
     },
 
-    listen (filter, callback) {
+    listen (filter, callback, onError) {
+      assertOpen()
       const id = `listener:${++nextId}`
       listeners.set(id, { filter, callback })
       actor.send({ type: 'listen', id, cursor: engine.position(threadId) })
-      return () => {
-        listeners.delete(id)
+      const stop = (): void => {
+        if (!listeners.delete(id) || closed) return
         actor.send({ type: 'unlisten', id })
       }
+      const listener = child(id)
+      const watch = listener.subscribe({
+        complete: () => {
+          watch.unsubscribe()
+          const { value, context } = listener.getSnapshot() as { value: string, context: { error: unknown } }
+          if (value !== 'failed') return
+          stop()
+          if (onError !== undefined) onError(context.error)
+          else process.emitWarning(context.error instanceof Error ? context.error : new Error(String(context.error)), 'ListenerStopped')
+        }
+      })
+      return stop
     },
 
-    run: job => new Promise((resolve, reject) => {
-      child('reducer').send({ type: 'request', request: { job, reply: (outcome: { ok: true, result: number } | { ok: false, error: unknown }) => { outcome.ok ? resolve(outcome.result) : reject(outcome.error) } } })
-    }),
+    async run (job) {
+      assertOpen()
+      return await awaitReply<number>(reply => { child('reducer').send({ type: 'request', request: { job, reply } }) })
+    },
 
-    stop () {
+    async close (graceMs = CLOSE_GRACE_MS) {
+      if (closed) return
+      closed = true
+      await waitFor(child('dispatcher'), snapshot => snapshot.context.inFlight === 0, { timeout: graceMs }).catch(() => {})
       actor.stop()
+      const error = new StorageClosedError(`the store of thread ${threadId.toString()} closed before this finished`)
+      for (const reject of waiting) reject(error)
+      waiting.clear()
     }
   }
 }

@@ -84,6 +84,8 @@ function byDagCborKeyOrder (a: string, b: string): number {
  */
 export function canonical<T extends JsonValue> (value: T): T {
   if (Array.isArray(value)) return value.map(item => canonical(item)) as T
+  // JSON has one zero: the writer must hold what every reader of the record's JSON will.
+  if (Object.is(value, -0)) return 0 as T
   if (typeof value !== 'object' || value === null) return value
   const out: { [key: string]: JsonValue } = {}
   for (const key of Object.keys(value).sort(byDagCborKeyOrder)) out[key] = canonical((value as { [key: string]: JsonValue })[key]!)
@@ -145,6 +147,11 @@ export function draftUpdate (entity: Entity, recipe: (draft: Draft<Entity>) => v
 
 const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
 
+/** A dotted path of non-empty field names: what indexes and queries address. */
+export function isFieldPath (path: unknown): path is string {
+  return typeof path === 'string' && path.length > 0 && path.split('.').every(part => part.length > 0)
+}
+
 /** Checks a decoded record body's shape before anything folds it. */
 export function parseRecordBody (value: unknown): RecordBody {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('record body is not a map')
@@ -164,7 +171,11 @@ export function parseRecordBody (value: unknown): RecordBody {
     if (typeof collection !== 'string' || collection.length === 0) throw new MalformedBlockError('event names no collection')
     if (type === 'collection') {
       const { schema, indexes } = event as { schema?: unknown, indexes?: unknown }
-      if (typeof schema !== 'object' || schema === null || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
+      if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
+      for (const index of indexes as unknown[]) {
+        const { path, unique } = (index ?? {}) as { path?: unknown, unique?: unknown }
+        if (!isFieldPath(path) || (unique !== undefined && typeof unique !== 'boolean')) throw new MalformedBlockError('collection event has a malformed index')
+      }
       continue
     }
     if (typeof type !== 'string' || !ACTION_TYPES.has(type)) throw new MalformedBlockError(`unknown event type ${String(type)}`)

@@ -1,5 +1,5 @@
 import { InvalidQueryError } from './errors.ts'
-import type { Entity, JsonValue } from './event-codec.ts'
+import { isFieldPath, type Entity, type JsonValue } from './event-codec.ts'
 
 /**
  * Queries in the paper's builder form:
@@ -34,6 +34,7 @@ export interface QueryJSON {
 }
 
 const OPERATORS = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le'])
+const QUERY_KEYS = new Set<string>(['ands', 'ors', 'sort', 'skip', 'limit'])
 const MAX_DEPTH = 32
 
 export class Where {
@@ -114,6 +115,9 @@ export class Query {
 function parseQuery (value: unknown, depth: number): QueryJSON {
   if (depth > MAX_DEPTH) throw new InvalidQueryError(`query nests deeper than ${MAX_DEPTH}`)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidQueryError('a query is an object')
+  if (value instanceof Where) throw new InvalidQueryError(`query on ${value.path} has no comparison (eq, ne, gt, ge, lt, le)`)
+  const unknown = Object.keys(value).filter(key => !QUERY_KEYS.has(key))
+  if (unknown.length > 0) throw new InvalidQueryError(`unknown query fields: ${unknown.join(', ')}`)
   const { ands = [], ors = [], sort, skip, limit } = value as Record<string, unknown>
   if (!Array.isArray(ands) || !Array.isArray(ors)) throw new InvalidQueryError('query ands and ors are lists')
   const parsed: QueryJSON = {
@@ -127,9 +131,7 @@ function parseQuery (value: unknown, depth: number): QueryJSON {
 }
 
 function parsePath (path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0 || path.split('.').some(part => part.length === 0)) {
-    throw new InvalidQueryError(`not a field path: ${JSON.stringify(path)}`)
-  }
+  if (!isFieldPath(path)) throw new InvalidQueryError(`not a field path: ${JSON.stringify(path)}`)
   return path
 }
 
@@ -174,12 +176,29 @@ function rank (value: JsonValue | undefined): number {
   return RANK[typeof value as 'boolean' | 'number' | 'string' | 'object']
 }
 
+/**
+ * Strings in Unicode code point order, which is also UTF-8 byte order: the order LMDB keeps index keys in, so an
+ * index range and a scan agree (JavaScript's `<` compares UTF-16 units and puts '😀' before '\uE000').
+ */
+export function compareStrings (a: string, b: string): number {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    // Surrogates (U+D800–DFFF) stand for code points above every BMP unit; lift them above U+FFFF to compare.
+    const rank = (unit: number): number => (unit >= 0xd800 && unit <= 0xdfff ? unit + 0x10000 : unit)
+    return rank(x) - rank(y)
+  }
+  return a.length - b.length
+}
+
 /** One total order over JSON values: missing < null < booleans < numbers < strings < arrays and objects. */
 export function compareValues (a: JsonValue | undefined, b: JsonValue | undefined): number {
   const byRank = rank(a) - rank(b)
   if (byRank !== 0) return byRank
   if (typeof a === 'number' && typeof b === 'number') return a - b
-  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
+  if (typeof a === 'string' && typeof b === 'string') return compareStrings(a, b)
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b)
   if (rank(a) === RANK.object) {
     const sa = JSON.stringify(a)

@@ -41,7 +41,8 @@ export const listenerMachine = setup({
     input: {} as ListenerInput
   },
   actors: {
-    'read page': fromPromise<PageRead, { cursor: number }>(async () => {
+    /** Reads the page after `cursor`; fails when events up to `known` are no longer there to read. */
+    'read page': fromPromise<PageRead, { cursor: number, known: number }>(async () => {
       throw new Error('reading is provided by actors/')
     }),
     'deliver page': fromPromise<void, { changes: unknown[] }>(async () => {
@@ -54,18 +55,19 @@ export const listenerMachine = setup({
     }),
     'subscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'subscribe', listener: self })),
     'unsubscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'unsubscribe', listener: self })),
-    'keep page': assign(({ context, event }) => {
+    'keep page': assign(({ event }) => {
       const { changes, position } = (event as unknown as { output: PageRead }).output
-      // A page that makes no progress while behind means the events up to the announced position are gone (compacted
-      // away): reading again at once would spin forever without yielding, so the cursor moves up to what is known.
-      return { page: changes, cursor: position > context.cursor ? position : Math.max(context.cursor, context.known) }
+      return { page: changes, cursor: position }
     }),
     'clear page': assign({ page: [] }),
+    'note stall': assign({ error: ({ context }) => new Error(`events after ${context.cursor} up to ${context.known} could not be read`) }),
     'keep error': assign({ error: ({ event }) => (event as { error?: unknown }).error })
   },
   guards: {
     'behind': ({ context }) => context.cursor < context.known,
-    'page has changes': ({ event }) => (event as unknown as { output: PageRead }).output.changes.length > 0
+    'page has changes': ({ event }) => (event as unknown as { output: PageRead }).output.changes.length > 0,
+    // Reading again from the same cursor would return the same page forever: fail instead of spinning.
+    'page made no progress': ({ context, event }) => (event as unknown as { output: PageRead }).output.position <= context.cursor
   }
 }).createMachine({
   id: 'listener',
@@ -85,8 +87,9 @@ export const listenerMachine = setup({
       description: 'Reads the next page of persisted events after the cursor.',
       invoke: {
         src: 'read page',
-        input: ({ context }) => ({ cursor: context.cursor }),
+        input: ({ context }) => ({ cursor: context.cursor, known: context.known }),
         onDone: [
+          { guard: 'page made no progress', target: 'failed', actions: 'note stall' },
           { guard: 'page has changes', target: 'delivering', actions: 'keep page' },
           { target: 'idle', actions: 'keep page' }
         ],

@@ -29,6 +29,7 @@ export type ThreadEvent =
   | { type: 'listen', id: string, cursor: number }
   | { type: 'unlisten', id: string }
   | { type: 'begin transaction', id: string, kind: TransactionKind }
+  | { type: 'end transaction', id: string }
 
 export const threadMachine = setup({
   types: {
@@ -59,6 +60,9 @@ export const threadMachine = setup({
       if (listener === undefined) return
       enqueue.sendTo(listener, { type: 'stop' })
       enqueue.stopChild(event.id)
+    }),
+    'stop transaction': enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'end transaction') enqueue.stopChild(event.id)
     }),
     'start transaction': enqueueActions(({ event, enqueue, self }) => {
       if (event.type !== 'begin transaction') return
@@ -91,6 +95,7 @@ export const threadMachine = setup({
     folded: { actions: 'tell the reducer' },
     listen: { actions: 'start listener' },
     unlisten: { actions: 'stop listener' },
-    'begin transaction': { actions: 'start transaction' }
+    'begin transaction': { actions: 'start transaction' },
+    'end transaction': { actions: 'stop transaction' }
   }
 })

@@ -4,7 +4,8 @@ import { assign, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate'
  * One interactive transaction. A write transaction first takes the dispatcher's lock, so it reads committed state
  * that nothing else changes while its body runs; the body's writes are collected, then committed as one job. A
  * body that throws, or a commit that fails (a schema or unique violation), aborts it and changes nothing. A read
- * transaction takes no lock and has nothing to commit.
+ * transaction takes no lock, so it never waits for writers: each of its reads sees the state committed at that
+ * moment (read committed), and it has nothing to commit.
  */
 
 export type TransactionKind = 'read' | 'write'

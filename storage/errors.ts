@@ -160,3 +160,11 @@ export class NestedWriteError extends ThreadsError {
     super('NestedWriteError', NestedWriteError.code, message, options)
   }
 }
+
+/** A listener found events it had not read gone from the thread's arrival index. */
+export class EventsMissingError extends ThreadsError {
+  static readonly code = 'ERR_EVENTS_MISSING'
+  constructor (message: string, options?: ErrorOptions) {
+    super('EventsMissingError', EventsMissingError.code, message, options)
+  }
+}

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
-  draftUpdate, encodeRecordBody, jsonPatchCodec, parseRecordBody,
-  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type StoreEvent
+  draftUpdate, encodeRecordBody, isFieldPath, jsonPatchCodec, parseRecordBody,
+  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
-import type { QueryJSON } from '../codecs/query.ts'
+import { valueAt, type QueryJSON } from '../codecs/query.ts'
+import { MalformedBlockError } from '../codecs/errors.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import {
-  EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, UniqueViolationError,
+  EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, StorageClosedError, UniqueViolationError,
   UnknownCollectionError
 } from './errors.ts'
 import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
@@ -145,8 +146,16 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     return validate
   }
 
-  const definitionOf = (threadId: ThreadId, collection: string): CollectionDefinition => {
+  /** The committed definition, for readers; throws `UnknownCollectionError` when there is none. */
+  const committedDefinition = (threadId: ThreadId, collection: string): CollectionDefinition => {
     const definition = views.definition(threadId, collection)
+    if (definition === undefined) throw new UnknownCollectionError(`no collection ${JSON.stringify(collection)} in thread ${threadId.toString()}`)
+    return definition
+  }
+
+  /** The definition a write resolves against, inside its transaction. */
+  const definitionOf = (threadId: ThreadId, collection: string): CollectionDefinition => {
+    const definition = views.definitionWithin(threadId, collection)
     if (definition === undefined) throw new UnknownCollectionError(`no collection ${JSON.stringify(collection)} in thread ${threadId.toString()}`)
     return definition
   }
@@ -161,6 +170,25 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }
   }
 
+  /** A unique index cannot be declared over values that are already taken twice. */
+  const assertNoDuplicates = (threadId: ThreadId, collection: string, path: string): void => {
+    const seen = new Set<string>()
+    for (const [, entity] of views.entities(threadId, collection)) {
+      const value = valueAt(entity, path)
+      if (value === undefined || value === null || typeof value === 'object') continue
+      const slot = JSON.stringify(value)
+      if (seen.has(slot)) throw new UniqueViolationError(`${collection}: existing entities already share a ${path}, so it cannot be unique`, path)
+      seen.add(slot)
+    }
+  }
+
+  /** A record body this engine can fold: well formed, and written with its codec. */
+  const bodyOf = (value: unknown): RecordBody => {
+    const body = parseRecordBody(value)
+    if (body.codec !== codec.name) throw new MalformedBlockError(`record written with codec ${JSON.stringify(body.codec)}; this store folds ${codec.name}`)
+    return body
+  }
+
   /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
   const resolve = (threadId: ThreadId, change: Change): Action | CollectionEvent => {
     if (change.type === 'collection') {
@@ -172,9 +200,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       }
       compile(change.collection, change.schema)
       for (const index of change.indexes) {
-        if (typeof index.path !== 'string' || index.path.length === 0 || index.path.split('.').includes('')) {
-          throw new InvalidSchemaError(`index of ${change.collection} has no path`)
-        }
+        if (!isFieldPath(index.path)) throw new InvalidSchemaError(`index of ${change.collection} has no path`)
+        if (index.unique === true) assertNoDuplicates(threadId, change.collection, index.path)
       }
       return { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) }
     }
@@ -227,6 +254,12 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     return { position, key, event, entity: after }
   }
 
+  /** Runs a read of committed state, refusing with a typed error once storage is closed. */
+  const reading = <T>(read: () => T): T => {
+    if (storage.closed) throw new StorageClosedError(`storage at ${storage.path} is closed`)
+    return read()
+  }
+
   /** Runs a write inside the caller's transaction; when it throws, nothing it read may outlive the abort. */
   const aborting = <T>(write: () => T): T => {
     try {
@@ -266,7 +299,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     ingestWithin: (threadId, logId, blocks) => aborting(() => {
       const record = logs.acceptWithin(threadId, logId, blocks)
       if (record.content === undefined) return { record, events: [] }
-      const body = parseRecordBody(record.content.body)
+      const body = bodyOf(record.content.body)
       const start = events.position(threadId)
       const folded = body.events.map((event, index) => fold(threadId, start + index + 1, keyOf(record.content?.time, logId, index), event))
       events.putBatch(threadId, folded)
@@ -275,20 +308,20 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
 
     invalidate: () => views.invalidate(),
 
-    definition: (threadId, collection) => views.definition(threadId, collection),
-    collections: threadId => views.collections(threadId),
-    get: (threadId, collection, id) => views.get(threadId, collection, id),
-    find (threadId, collection, query) {
-      definitionOf(threadId, collection)
+    definition: (threadId, collection) => reading(() => views.definition(threadId, collection)),
+    collections: threadId => reading(() => views.collections(threadId)),
+    get: (threadId, collection, id) => reading(() => views.get(threadId, collection, id)),
+    find: (threadId, collection, query) => reading(() => {
+      committedDefinition(threadId, collection)
       return views.find(threadId, collection, query)
-    },
-    plan (threadId, collection, query) {
-      definitionOf(threadId, collection)
+    }),
+    plan: (threadId, collection, query) => reading(() => {
+      committedDefinition(threadId, collection)
       return views.plan(threadId, collection, query)
-    },
-    count: (threadId, collection) => views.count(threadId, collection),
-    position: threadId => events.position(threadId),
-    eventsAfter: (threadId, position, limit) => events.after(threadId, position, limit),
+    }),
+    count: (threadId, collection) => reading(() => views.count(threadId, collection)),
+    position: threadId => reading(() => events.position(threadId)),
+    eventsAfter: (threadId, position, limit) => reading(() => events.after(threadId, position, limit)),
 
     async snapshot (threadId) {
       return await storage.transaction(() => {
@@ -301,7 +334,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     snapshotPosition: threadId => views.snapshotPosition(threadId),
 
     async restore (threadId) {
-      return await storage.transaction(() => {
+      return await storage.transaction(() => aborting(() => {
         const from = views.restore(threadId)
         let folded = 0
         for (let batch = events.after(threadId, from, 1000); batch.length > 0; batch = events.after(threadId, batch.at(-1)!.position, 1000)) {
@@ -312,26 +345,26 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
           }
         }
         return folded
-      })
+      }))
     },
 
     async rebuild (threadId) {
       // Inside the transaction, so no commit can land between reading the logs and replacing the views. Arrival
       // positions stay as they were: listeners' cursors and the snapshot still mean what they meant.
-      return await storage.transaction(() => {
+      return await storage.transaction(() => aborting(() => {
         const all: Array<{ key: EventKey, event: StoreEvent }> = []
         for (const log of logs.getThread(threadId).logs) {
           for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
             for (const record of page) {
               const content = logs.content(record)
-              parseRecordBody(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
+              bodyOf(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
             }
           }
         }
         all.sort((a, b) => compareEventKeys(a.key, b.key))
         views.rebuild(threadId, all, codec, events)
         return all.length
-      })
+      }))
     },
 
     async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {

@@ -36,7 +36,10 @@ export interface QueryPlan {
 }
 
 export interface ViewStore {
+  /** The committed definition. */
   definition (threadId: ThreadId, collection: string): CollectionDefinition | undefined
+  /** The definition as the running write transaction sees it; only inside `storage.transaction`. */
+  definitionWithin (threadId: ThreadId, collection: string): CollectionDefinition | undefined
   collections (threadId: ThreadId): CollectionDefinition[]
   /** Applies a collection definition if it is the latest; rebuilds the collection's indexes when they change. */
   define (threadId: ThreadId, definition: CollectionDefinition): boolean
@@ -103,25 +106,31 @@ export function createViewStore (storage: Storage): ViewStore {
   const viewOf = (tid: string, collection: string, id: string): StoredView | undefined =>
     db.get(['v', tid, collection, id]) as StoredView | undefined
 
-  // Definitions are read for every event folded; decoding them each time would cost more than the fold. The cache
-  // is only ever filled by reads and emptied by writes, and `invalidate` empties it when a transaction aborts.
+  const readDefinition = (tid: string, collection: string): CollectionDefinition | undefined => {
+    const stored = db.get(['c', tid, collection]) as Omit<CollectionDefinition, 'name'> | undefined
+    return stored === undefined ? undefined : { name: collection, ...stored }
+  }
+
+  // Definitions are read for every event folded; decoding them each time would cost more than the fold. Only
+  // writes, inside their storage transactions, use the cache: it follows the state those transactions see, is
+  // emptied by every definition written, and by `invalidate` when a transaction fails. Readers outside a
+  // transaction read what is committed, never the cache.
   const definitions = new Map<string, CollectionDefinition | null>()
-  const definitionOf = (tid: string, collection: string): CollectionDefinition | undefined => {
+  const definitionWithin = (tid: string, collection: string): CollectionDefinition | undefined => {
     const slot = `${tid}\u0000${collection}`
     let definition = definitions.get(slot)
     if (definition === undefined) {
-      const stored = db.get(['c', tid, collection]) as Omit<CollectionDefinition, 'name'> | undefined
-      definition = stored === undefined ? null : { name: collection, ...stored }
+      definition = readDefinition(tid, collection) ?? null
       definitions.set(slot, definition)
     }
     return definition ?? undefined
   }
 
-  const indexPaths = (tid: string, collection: string): readonly IndexDefinition[] =>
-    definitionOf(tid, collection)?.indexes ?? []
+  const indexPathsWithin = (tid: string, collection: string): readonly IndexDefinition[] =>
+    definitionWithin(tid, collection)?.indexes ?? []
 
   const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): void => {
-    for (const { path } of indexPaths(tid, collection)) {
+    for (const { path } of indexPathsWithin(tid, collection)) {
       const old = before === undefined ? undefined : valueAt(before, path)
       const next = after === undefined ? undefined : valueAt(after, path)
       if (isIndexable(old) && (!isIndexable(next) || compareValues(old, next) !== 0)) db.removeSync(['x', tid, collection, path, old, id])
@@ -135,7 +144,7 @@ export function createViewStore (storage: Storage): ViewStore {
 
   const rebuildIndexes = (tid: string, collection: string): void => {
     removeByPrefix(['x', tid, collection])
-    for (const { path } of indexPaths(tid, collection)) {
+    for (const { path } of indexPathsWithin(tid, collection)) {
       for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
         const parts = key as Key
         if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
@@ -149,7 +158,7 @@ export function createViewStore (storage: Storage): ViewStore {
   /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
   const indexCandidates = (tid: string, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
     if (query.ors.length > 0) return undefined
-    const indexed = new Set(indexPaths(tid, collection).map(index => index.path))
+    const indexed = new Set((readDefinition(tid, collection)?.indexes ?? []).map(index => index.path))
     const usable = query.ands.filter(criterion => indexed.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
@@ -237,7 +246,11 @@ export function createViewStore (storage: Storage): ViewStore {
 
   const store: ViewStore = {
     definition (threadId, collection) {
-      return definitionOf(threadId.toString(), collection)
+      return readDefinition(threadId.toString(), collection)
+    },
+
+    definitionWithin (threadId, collection) {
+      return definitionWithin(threadId.toString(), collection)
     },
 
     collections (threadId) {
@@ -249,7 +262,7 @@ export function createViewStore (storage: Storage): ViewStore {
 
     define (threadId, definition) {
       const tid = threadId.toString()
-      const current = store.definition(threadId, definition.name)
+      const current = definitionWithin(tid, definition.name)
       if (current !== undefined && compareEventKeys(definition.at, current.at) <= 0) return false
       // The author holds the schema as it was written, every other peer as dag-cbor ordered it: store one form.
       db.putSync(['c', tid, definition.name], { schema: canonical(definition.schema), indexes: definition.indexes, at: definition.at })
@@ -298,12 +311,12 @@ export function createViewStore (storage: Storage): ViewStore {
 
     uniqueConflict (threadId, collection, id, entity) {
       const tid = threadId.toString()
-      for (const { path, unique } of indexPaths(tid, collection)) {
+      for (const { path, unique } of indexPathsWithin(tid, collection)) {
         if (unique !== true) continue
         const value = valueAt(entity, path)
         if (!isIndexable(value)) continue
-        for (const key of db.getKeys({ start: ['x', tid, collection, path, value], end: ['x', tid, collection, path, value, '\uffff'], limit: 2 })) {
-          if ((key as Key)[5] !== id) return path
+        for (const key of keysWithPrefix(db, ['x', tid, collection, path, value], 5)) {
+          if (key[5] !== id) return path
         }
       }
       return undefined

@@ -1,0 +1,138 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encodeBlock } from '../../codecs/block.ts'
+import { MalformedBlockError, InvalidQueryError } from '../../codecs/errors.ts'
+import { encodeRecordBody, parseRecordBody } from '../../codecs/event-codec.ts'
+import { Query, Where } from '../../codecs/query.ts'
+import { StorageClosedError, UniqueViolationError } from '../../storage/errors.ts'
+import { tempPeer, until, within } from '../helpers/temp-peer.ts'
+
+/** Failure and shutdown paths of the store: what happens when callbacks throw, peers close, inputs are odd. */
+describe('store lifecycle and edges', () => {
+  it('reports a listener whose callback throws, stops it, and lets compaction past it', async () => {
+    const temp = await tempPeer()
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      const errors: unknown[] = []
+      const seen: string[] = []
+      db.listen({ collection: 'Note' }, change => {
+        seen.push(change.id)
+        throw new Error('callback broke')
+      }, error => { errors.push(error) })
+      await db.collection('Note').create([{ _id: 'a' }, { _id: 'b' }])
+      await until(() => errors.length === 1, 'the listener error')
+      assert.match(String(errors[0]), /callback broke/)
+      assert.deepEqual(seen, ['a'], 'stopped at the change that threw')
+      await db.collection('Note').create([{ _id: 'c' }])
+      await db.snapshot()
+      assert.equal(await db.compact(), 4, 'a stopped listener holds nothing back')
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('closes with work waiting: what was handed over settles, the rest is refused with a typed error', async () => {
+    const temp = await tempPeer()
+    const db = await temp.peer.newStore()
+    await db.registerSchema('Note', { type: 'object' })
+    let release!: () => void
+    const holding = new Promise<void>(resolve => { release = resolve })
+    const transaction = db.writeTransaction('Note', async () => { await holding })
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const queued = db.collection('Note').create([{ text: 'behind the lock' }])
+    const closing = temp.peer.close()
+    const closed = (e: unknown): boolean => e instanceof StorageClosedError && e.code === 'ERR_STORAGE_CLOSED'
+    await assert.rejects(within(queued, 'the queued write to settle'), closed)
+    await assert.rejects(within(transaction, 'the open transaction to settle'), closed)
+    release()
+    await within(closing, 'close to finish')
+    await assert.rejects(db.collection('Note').create([{ text: 'after close' }]), closed)
+    assert.throws(() => db.listen({}, () => {}), closed)
+    await temp.dispose()
+  })
+
+  it('stops every transaction actor once its transaction ends', async () => {
+    let children: string[] = []
+    const temp = await tempPeer({
+      inspect: event => {
+        const snapshot = (event as { snapshot?: { children?: Record<string, unknown> } }).snapshot
+        if (event.type === '@xstate.snapshot' && String((event.actorRef as { id?: string }).id).startsWith('thread:')) children = Object.keys(snapshot?.children ?? {})
+      }
+    })
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      for (let i = 0; i < 40; i++) await db.writeTransaction('Note', async tx => { await tx.create([{ i }]) })
+      for (let i = 0; i < 5; i++) await db.readTransaction('Note', async tx => await tx.find())
+      await assert.rejects(db.writeTransaction('Note', async () => { throw new Error('abort') }), /abort/)
+      assert.equal((await db.collection('Note').find()).length, 40)
+      await until(() => children.length === 2, 'transaction actors to be stopped')
+      assert.deepEqual(children.sort(), ['dispatcher', 'reducer'])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('refuses a unique index over values existing entities already share', async () => {
+    const temp = await tempPeer()
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('User', { type: 'object' })
+      await db.collection('User').create([{ email: 'same@x' }, { email: 'same@x' }])
+      await assert.rejects(db.registerSchema('User', { type: 'object' }, { indexes: [{ path: 'email', unique: true }] }), (e: unknown) =>
+        e instanceof UniqueViolationError && e.code === 'ERR_UNIQUE_VIOLATION' && e.path === 'email')
+      await db.registerSchema('User', { type: 'object' }, { indexes: [{ path: 'email' }] })
+      assert.equal(db.collection('User').plan(Query.where('email').eq('same@x')).using, 'index:email')
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('answers range queries over non-ASCII text the same through an index and by scanning', async () => {
+    const temp = await tempPeer()
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Word', { type: 'object' }, { indexes: [{ path: 'text' }] })
+      await db.registerSchema('Plain', { type: 'object' })
+      const words = ['apple', 'zebra', 'é', '中文', '\uE000', '😀', '😀z', 'ÿ']
+      await db.collection('Word').create(words.map(text => ({ text })))
+      await db.collection('Plain').create(words.map(text => ({ text })))
+      for (const query of [Query.where('text').lt('\uE000'), Query.where('text').gt('😀'), Query.where('text').ge('é'), Query.where('text').le('中文')]) {
+        const indexed = (await db.collection('Word').find(query)).map(w => w.text).sort()
+        const scanned = (await db.collection('Plain').find(query)).map(w => w.text).sort()
+        assert.equal(db.collection('Word').plan(query).using, 'index:text')
+        assert.deepEqual(indexed, scanned, JSON.stringify(query.toJSON()))
+      }
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('keeps one zero: -0 is stored and found as 0', async () => {
+    const temp = await tempPeer()
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('N', { type: 'object' }, { indexes: [{ path: 'n' }] })
+      await db.collection('N').create([{ _id: 'z', n: -0 }])
+      assert.ok(Object.is((await db.collection('N').findById('z'))!.n, 0))
+      assert.deepEqual((await db.collection('N').find(Query.where('n').eq(0))).map(e => e._id), ['z'])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('refuses queries that compare nothing or carry unknown fields', () => {
+    assert.throws(() => Query.parse(Query.where('age')), (e: unknown) => e instanceof InvalidQueryError && /no comparison/.test((e as Error).message))
+    assert.throws(() => Query.parse(new Where('age')), InvalidQueryError)
+    assert.throws(() => Query.parse({ where: { age: 1 } }), (e: unknown) => e instanceof InvalidQueryError && /unknown query fields: where/.test((e as Error).message))
+  })
+
+  it('refuses record bodies with malformed collection indexes or another codec', () => {
+    const body = (events: unknown[]): unknown => encodeRecordBody({ codec: 'json-patch', events: events as never })
+    for (const indexes of [[null], [{}], [{ path: '' }], [{ path: 'a..b' }], [{ path: 'a', unique: 'yes' }]]) {
+      assert.throws(() => parseRecordBody(body([{ type: 'collection', collection: 'C', schema: {}, indexes }])), MalformedBlockError, JSON.stringify(indexes))
+    }
+    assert.throws(() => parseRecordBody({ codec: 'json-patch', events: encodeBlock([]).bytes.subarray(0, 0) }), MalformedBlockError)
+  })
+})
