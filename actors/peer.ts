@@ -1,5 +1,6 @@
 import type { InspectionEvent, Observer } from 'xstate'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import { ThreadKey } from '../codecs/thread-key.ts'
 import { UnknownThreadError } from '../storage/errors.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
@@ -32,6 +33,11 @@ export interface Peer {
   newStore (options?: NewStoreOptions): Promise<Store>
   /** A store this peer holds, by thread ID (or its string). */
   store (id: ThreadId | string): Promise<Store>
+  /**
+   * The store of a thread known from elsewhere by its ID and key, with a log of our own in it: how a peer joins a
+   * thread shared out of band. Opening one this peer already holds returns it.
+   */
+  openStore (id: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
   stores (): ThreadId[]
   close (): Promise<void>
@@ -52,6 +58,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     let store = stores.get(tid)
     if (store === undefined) {
       const runtime = startThread({
+        logs,
         storage,
         engine,
         threadId,
@@ -60,7 +67,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         inspect: init.inspect
       })
       runtimes.set(tid, runtime)
-      store = createStore({ runtime, engine, logId })
+      store = createStore({ runtime, engine, logId, key: logs.getThread(threadId).key })
       stores.set(tid, store)
     }
     return store
@@ -82,6 +89,17 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const logId = logs.hasThread(threadId) ? logs.metadata.get(threadId, OWN_LOG) : undefined
       if (typeof logId !== 'string') throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
       return open(threadId, logId)
+    },
+
+    async openStore (id, options) {
+      const threadId = ThreadId.from(id)
+      const key = typeof options.key === 'string' ? ThreadKey.fromString(options.key) : options.key
+      await logs.addThread(threadId, key)
+      const existing = logs.metadata.get(threadId, OWN_LOG)
+      if (typeof existing === 'string') return open(threadId, existing)
+      const log = await logs.createLog(threadId)
+      await storage.transaction(() => logs.metadata.put(threadId, OWN_LOG, log.id))
+      return open(threadId, log.id)
     },
 
     stores () {

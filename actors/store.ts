@@ -1,7 +1,9 @@
 import type { Draft } from 'immer'
 import { draftUpdate, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
 import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
+import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
+import type { ThreadKey } from '../codecs/thread-key.ts'
 import { EntityNotFoundError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
@@ -61,6 +63,8 @@ export interface Store {
   readonly id: ThreadId
   /** Our own log in the store's thread. */
   readonly logId: string
+  /** The thread's key, to share out of band with peers that should read (and write) it. */
+  readonly key: ThreadKey
   registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
   collection<T extends Entity = Entity> (name: string): Collection<T>
   collections (): CollectionDefinition[]
@@ -80,18 +84,24 @@ export interface Store {
   compact (): Promise<number>
   /** Rebuilds the views from the logs alone, or from the latest snapshot and the events after it. */
   rebuild (options?: { from?: 'log' | 'snapshot' }): Promise<number>
+  /**
+   * Takes in a record of another log of this thread, through the same dispatcher as local writes: it is
+   * verified, linked to that log's head, folded into the views and announced to listeners, or refused whole.
+   */
+  ingest (logId: string, blocks: RecordBlocks): Promise<void>
 }
 
 export interface StoreInit {
   runtime: ThreadRuntime
   engine: StoreEngine
   logId: string
+  key: ThreadKey
 }
 
 const ANY_OBJECT: Entity = { type: 'object' }
 
 export function createStore (init: StoreInit): Store {
-  const { runtime, engine, logId } = init
+  const { runtime, engine, logId, key } = init
   const threadId = runtime.threadId
 
   const definitionOf = (collection: string): CollectionDefinition => {
@@ -196,6 +206,7 @@ export function createStore (init: StoreInit): Store {
   const store: Store = {
     id: threadId,
     logId,
+    key,
 
     async registerSchema (name, schema, options = {}) {
       await runtime.commit([{ type: 'collection', collection: name, schema, indexes: options.indexes ?? [] }])
@@ -268,7 +279,11 @@ export function createStore (init: StoreInit): Store {
 
     snapshot: () => runtime.run('snapshot'),
     compact: () => runtime.run('compact'),
-    rebuild: (options = {}) => runtime.run(options.from === 'snapshot' ? 'restore' : 'rebuild')
+    rebuild: (options = {}) => runtime.run(options.from === 'snapshot' ? 'restore' : 'rebuild'),
+
+    async ingest (fromLog, blocks) {
+      await runtime.ingest(fromLog, blocks)
+    }
   }
   return store
 }

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate'
+import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
@@ -10,6 +11,7 @@ import { threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
 import { EventsMissingError, NestedWriteError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
+import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 
 /**
@@ -39,6 +41,7 @@ export type ChangeCallback = (change: StoreChange) => void | Promise<void>
 
 export interface ThreadRuntimeInit {
   storage: Storage
+  logs: LogStore
   engine: StoreEngine
   threadId: ThreadId
   /** Our own log in the thread, which local commits append to. */
@@ -229,6 +232,8 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async ingest (fromLog, blocks) {
       assertOpen()
+      // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
+      if (init.logs.keys.publicKey(threadId, fromLog) === undefined) await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
       return await dispatch({ type: 'ingest', logId: fromLog, blocks })
     },
 

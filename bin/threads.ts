@@ -3,74 +3,90 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createLogStore, openStorage, type LogStore, type Storage } from '../index.ts'
+import { createPeer, Query, type Peer, type Store } from '../index.ts'
 
 /**
- * The `threads` command. `threads demo` shows the log layer at work: a writer and a reader, each with its own
- * LMDB environment, the writer authoring signed, encrypted records and the reader accepting them only after
- * checking each one, then reading them back.
+ * The `threads` command. `threads demo` runs two peers, each with its own LMDB environment: one creates a store
+ * and shares its ID and key, both write to it at once, and each takes in the other's signed, encrypted records
+ * until their views agree. Records travel by hand here, between two peers in one process.
  */
 
 const USAGE = `Usage: threads <command> [options]
 
 Commands:
-  demo [--records N] [--path DIR]   a writer and a reader, each with its own LMDB environment
-  help                              this text`
+  demo [--people N] [--path DIR]   two peers writing to one store and converging
+  help                             this text`
 
-interface Peer {
-  readonly name: string
-  readonly storage: Storage
-  readonly logs: LogStore
+const PERSON = {
+  type: 'object',
+  properties: { name: { type: 'string' }, age: { type: 'integer', minimum: 0 }, city: { type: 'string' } },
+  required: ['name', 'age']
 }
+const CITIES = ['Lisbon', 'Oslo', 'Quito', 'Hanoi']
 
-async function openPeer (root: string, name: string): Promise<Peer> {
-  const storage = await openStorage({ path: join(root, name) })
-  return { name, storage, logs: createLogStore({ storage }) }
+/** Hands `from`'s records that `to` does not hold yet over to `to`, in log order; returns how many. */
+async function carry (from: Peer, fromStore: Store, to: Peer, toStore: Store): Promise<number> {
+  const held = to.logs.hasThread(fromStore.id) && to.logs.keys.publicKey(fromStore.id, fromStore.logId) !== undefined
+    ? to.logs.head(fromStore.id, fromStore.logId).counter
+    : 0
+  const records = from.logs.records(fromStore.id, fromStore.logId, { from: held + 1 })
+  for (const record of records) await toStore.ingest(fromStore.logId, record.blocks)
+  return records.length
 }
 
 async function demo (args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { records: { type: 'string', default: '1000' }, path: { type: 'string' } } })
-  const count = Number.parseInt(values.records, 10)
-  if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) throw new Error(`--records takes a whole number from 1 to 1000000, got ${values.records}`)
+  const { values } = parseArgs({ args, options: { people: { type: 'string', default: '500' }, path: { type: 'string' } } })
+  const count = Number.parseInt(values.people, 10)
+  if (!Number.isSafeInteger(count) || count < 1 || count > 100_000) throw new Error(`--people takes a whole number from 1 to 100000, got ${values.people}`)
   const root = values.path ?? await mkdtemp(join(tmpdir(), 'threads-demo-'))
   const say = (line: string): void => { console.log(line) }
-  const alice = await openPeer(root, 'alice')
-  const bob = await openPeer(root, 'bob')
+  const alice = await createPeer({ path: join(root, 'alice') })
+  const bob = await createPeer({ path: join(root, 'bob') })
   try {
-    const thread = await alice.logs.createThread()
-    const log = await alice.logs.createLog(thread.id)
-    say(`alice created thread ${thread.id.toString()}`)
-    say(`      with her log ${log.id}`)
+    const aliceDb = await alice.newStore()
+    await aliceDb.registerSchema('Person', PERSON, { indexes: [{ path: 'age' }, { path: 'city' }] })
+    say(`alice created store ${aliceDb.id.toString()}`)
+    say(`      with a Person collection indexed on age and city, and her log ${aliceDb.logId}`)
+
+    const bobDb = await bob.openStore(aliceDb.id, { key: aliceDb.key.toString() })
+    say(`bob opened it with the ID and key alice shared out of band, and a log of his own ${bobDb.logId}`)
+    await carry(alice, aliceDb, bob, bobDb)
+    say(`bob took in alice's first record: the collection definitions travel in the thread, so his Person collection works`)
+    const heard: string[] = []
+    const stop = bobDb.listen({ collection: 'Person', actions: ['create'] }, change => { heard.push(change.id) })
 
     const started = performance.now()
-    const appended = await Promise.all(Array.from({ length: count }, (_, n) =>
-      alice.logs.append(thread.id, log.id, { entry: n, note: `note ${n} from alice` })))
+    const people = (who: string, offset: number): Array<Record<string, string | number>> =>
+      Array.from({ length: count }, (_, n) => ({ name: `${who} friend ${n}`, age: (offset + n * 7) % 90, city: CITIES[n % CITIES.length]! }))
+    await Promise.all([
+      ...people('alice', 0).map(person => aliceDb.collection('Person').create([person])),
+      ...people('bob', 3).map(person => bobDb.collection('Person').create([person]))
+    ])
     const wrote = performance.now() - started
-    say(`alice appended ${count} records (built, encrypted, signed, committed) in ${wrote.toFixed(0)} ms: ${Math.round(count / (wrote / 1000))} records/s`)
+    say(`both wrote ${count} people at once, one signed, encrypted record per create: ${Math.round((2 * count) / (wrote / 1000))} commits/s`)
 
-    await bob.logs.addThread(thread.id, thread.key)
-    await bob.logs.addLog(thread.id, log.publicKey)
-    say(`bob got the thread key out of band (${thread.key.toString().slice(0, 12)}…) and alice's log ID`)
+    const [firstAlice] = await aliceDb.collection('Person').find(Query.where('name').eq('alice friend 0'))
+    await Promise.all([
+      aliceDb.collection('Person').update(firstAlice!._id as string, draft => { draft.city = 'Accra' }),
+      bobDb.collection('Person').create([{ name: 'carol', age: 33, city: 'Lima' }])
+    ])
 
-    const received = performance.now()
-    for (const record of appended) await bob.logs.accept(thread.id, log.id, record.blocks)
-    const took = performance.now() - received
-    say(`bob accepted ${count} records, each decrypted, verified and linked to his head first, in ${took.toFixed(0)} ms`)
+    const toBob = await carry(alice, aliceDb, bob, bobDb)
+    const toAlice = await carry(bob, bobDb, alice, aliceDb)
+    say(`alice's ${toBob} records went to bob, bob's ${toAlice} to alice: each verified, linked and folded by the dispatcher`)
 
-    const forged = { ...appended[0]!.blocks, body: appended[1]!.blocks.body }
-    await bob.logs.accept(thread.id, log.id, forged).then(
-      () => { throw new Error('a forged record was accepted') },
-      (error: Error & { code?: string }) => say(`bob refused a forged record: ${error.name} (${error.code})`))
-
-    const verified = bob.logs.verifyLog(thread.id, log.id)
-    const last = bob.logs.records(thread.id, log.id, { direction: 'backward', limit: 1 })[0]!
-    const content = bob.logs.content(last)
-    say(`bob verified alice's log end to end: ${verified.records} records, head ${verified.head.cid?.toString()}`)
-    say(`bob reads the last entry: ${JSON.stringify(content.body)} at clock ${content.time?.wall}.${content.time?.counter}`)
-    say(`edges agree: ${alice.logs.edge(thread.id) === bob.logs.edge(thread.id)}`)
+    const query = Query.where('age').ge(60).and('age').lt(66).orderBy('name')
+    const [seenByAlice, seenByBob] = [await aliceDb.collection('Person').find(query), await bobDb.collection('Person').find(query)]
+    say(`people aged 60–65: alice sees ${seenByAlice.length}, bob sees ${seenByBob.length} (${bobDb.collection('Person').plan(query).using})`)
+    const same = JSON.stringify(await aliceDb.collection('Person').find()) === JSON.stringify(await bobDb.collection('Person').find())
+    say(`their views are ${same ? 'identical' : 'DIFFERENT'}: ${(await aliceDb.collection('Person').find()).length} people each`)
+    say(`alice's edit arrived too: ${JSON.stringify((await bobDb.collection('Person').findById(firstAlice!._id as string))?.city)}`)
+    say(`bob's listener heard ${heard.length} creates, his and alice's, in the order they reached him`)
+    stop()
+    if (!same) process.exitCode = 1
   } finally {
-    await alice.storage.close()
-    await bob.storage.close()
+    await alice.close()
+    await bob.close()
     if (values.path === undefined) await rm(root, { recursive: true, force: true })
   }
 }

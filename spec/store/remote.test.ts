@@ -1,0 +1,76 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Store } from '../../actors/store.ts'
+import type { StoreChange } from '../../actors/thread-runtime.ts'
+import { ThreadsError } from '../../codecs/errors.ts'
+import { Query } from '../../codecs/query.ts'
+import { ReplayedRecordError } from '../../storage/errors.ts'
+import { flipByte } from '../helpers/tamper.ts'
+import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+
+/** Records from another peer's log enter through the dispatcher like local writes: same fold, same listeners. */
+describe('records from another log', () => {
+  let alice: TempPeer
+  let bob: TempPeer
+  let aliceDb: Store
+  let bobDb: Store
+
+  /** Hands every record of `from`'s own log that `to` lacks over, in log order. */
+  const carry = async (from: TempPeer, fromDb: Store, to: Store): Promise<number> => {
+    const have = to === bobDb ? bob.peer.logs.head(fromDb.id, fromDb.logId).counter : alice.peer.logs.head(fromDb.id, fromDb.logId).counter
+    const records = from.peer.logs.records(fromDb.id, fromDb.logId, { from: have + 1 })
+    for (const record of records) await to.ingest(fromDb.logId, record.blocks)
+    return records.length
+  }
+
+  const people = async (db: Store): Promise<unknown[]> => await db.collection('Person').find(Query.where('age').ge(0).orderBy('name'))
+
+  before(async () => {
+    alice = await tempPeer()
+    bob = await tempPeer()
+    aliceDb = await alice.peer.newStore()
+    await aliceDb.registerSchema('Person', { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } } }, { indexes: [{ path: 'age' }] })
+    await aliceDb.collection('Person').create([{ _id: 'ann', name: 'Ann', age: 30 }, { _id: 'bo', name: 'Bo', age: 40 }])
+    await aliceDb.collection('Person').update('ann', draft => { draft.age = 31 })
+    bobDb = await bob.peer.openStore(aliceDb.id, { key: aliceDb.key.toString() })
+  })
+
+  after(async () => {
+    await alice.dispose()
+    await bob.dispose()
+  })
+
+  it('folds another peer\'s records into the same views, collections included, and tells listeners', async () => {
+    const heard: StoreChange[] = []
+    const stop = bobDb.listen({ collection: 'Person' }, change => { heard.push(change) })
+    assert.equal(await carry(alice, aliceDb, bobDb), 3)
+    assert.deepEqual(await people(bobDb), await people(aliceDb))
+    assert.equal(bobDb.collection('Person').plan(Query.where('age').eq(31)).using, 'index:age', 'the collection and its index came with the records')
+    await until(() => heard.length === 3, 'three changes')
+    assert.deepEqual(heard.map(change => [change.action, change.id, change.entity?.age]), [['create', 'ann', 30], ['create', 'bo', 40], ['save', 'ann', 31]])
+    stop()
+  })
+
+  it('lets both peers write and converge once each has the other\'s records', async () => {
+    await bobDb.collection('Person').create([{ _id: 'cy', name: 'Cy', age: 50 }])
+    await bobDb.collection('Person').update('bo', draft => { draft.age = 41 })
+    await aliceDb.collection('Person').update('bo', draft => { draft.name = 'Bob' })
+    await carry(bob, bobDb, aliceDb)
+    await carry(alice, aliceDb, bobDb)
+    assert.deepEqual(await people(bobDb), await people(aliceDb))
+    const bo = await aliceDb.collection('Person').findById('bo')
+    assert.deepEqual({ name: bo?.name, age: bo?.age }, { name: 'Bob', age: 41 }, 'both edits of bo survive, in clock order')
+  })
+
+  it('refuses a tampered or replayed record through the dispatcher and changes nothing', async () => {
+    await aliceDb.collection('Person').create([{ _id: 'dee', name: 'Dee', age: 60 }])
+    const [record] = alice.peer.logs.records(aliceDb.id, aliceDb.logId, { direction: 'backward', limit: 1 })
+    const before = dumpStore(bob.peer)
+    await assert.rejects(bobDb.ingest(aliceDb.logId, { ...record!.blocks, body: flipByte(record!.blocks.body, 10) }), ThreadsError)
+    const replay = alice.peer.logs.record(aliceDb.id, aliceDb.logId, 1)!
+    await assert.rejects(bobDb.ingest(aliceDb.logId, replay.blocks), (e: unknown) => e instanceof ReplayedRecordError)
+    assert.equal(dumpStore(bob.peer), before)
+    await bobDb.ingest(aliceDb.logId, record!.blocks)
+    assert.equal((await bobDb.collection('Person').findById('dee'))?.age, 60)
+  })
+})
