@@ -92,6 +92,10 @@ export function canonical<T extends JsonValue> (value: T): T {
   return out as T
 }
 
+function isEntity (value: unknown): value is Entity {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
 function applyTolerantly (state: Entity, patch: readonly Operation[]): Entity {
   let document: unknown = state
   for (const operation of patch) {
@@ -102,7 +106,7 @@ function applyTolerantly (state: Entity, patch: readonly Operation[]): Entity {
       // every peer's fold the same.
     }
   }
-  return canonical(typeof document === 'object' && document !== null && !Array.isArray(document) ? document as Entity : state)
+  return canonical(isEntity(document) ? document : state)
 }
 
 export const jsonPatchCodec: EventCodec = {
@@ -119,8 +123,12 @@ export const jsonPatchCodec: EventCodec = {
   },
   apply (state, event) {
     switch (event.type) {
-      case 'create':
+      case 'create': {
+        // What this codec writes for a create: one replacement of the whole document, which needs no patching.
+        const only = event.patch?.length === 1 ? event.patch[0] : undefined
+        if (only?.op === 'replace' && only.path === '' && isEntity(only.value)) return canonical(only.value)
         return applyTolerantly({}, event.patch ?? [])
+      }
       case 'save':
         return state === undefined ? undefined : applyTolerantly(state, event.patch ?? [])
       case 'delete':

@@ -204,15 +204,21 @@ export function createViewStore (storage: Storage): ViewStore {
     return entries
   }
 
-  /** Makes the entries under `prefix` exactly `expected`, writing only what differs (usually little or nothing). */
-  const writeDifference = (prefix: Key, expected: Map<string, { rest: Key, value: unknown }>): void => {
-    for (const { key, value } of db.getRange({ start: prefix })) {
+  /**
+   * Makes the entries under `prefix` exactly `expected`, writing only what differs (usually little or nothing).
+   * Index entries carry no value worth reading (`keysOnly`): their keys say everything.
+   */
+  const writeDifference = (prefix: Key, expected: Map<string, { rest: Key, value: unknown }>, keysOnly = false): void => {
+    const entries: Iterable<{ key: unknown, value?: unknown }> = keysOnly
+      ? (function * () { for (const key of db.getKeys({ start: prefix })) yield { key } })()
+      : db.getRange({ start: prefix })
+    for (const { key, value } of entries) {
       const parts = key as Key
       if (!prefix.every((part, i) => parts[i] === part)) break
       const slot = JSON.stringify(parts.slice(prefix.length))
       const wanted = expected.get(slot)
       if (wanted === undefined) db.removeSync(parts)
-      else if (!same(value, wanted.value)) db.putSync(parts, wanted.value)
+      else if (!keysOnly && !same(value, wanted.value)) db.putSync(parts, wanted.value)
       expected.delete(slot)
     }
     for (const { rest, value } of expected.values()) db.putSync([...prefix, ...rest], value)
@@ -240,7 +246,7 @@ export function createViewStore (storage: Storage): ViewStore {
     }
     writeDifference(['c', tid], definitionEntries)
     writeDifference(['v', tid], viewEntries)
-    writeDifference(['x', tid], indexEntries)
+    writeDifference(['x', tid], indexEntries, true)
     definitions.clear()
   }
 
