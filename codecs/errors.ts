@@ -91,3 +91,19 @@ export class InvalidQueryError extends ThreadsError {
     super('InvalidQueryError', InvalidQueryError.code, message, options)
   }
 }
+
+/** A protocol message that is not of the documented form. */
+export class MalformedMessageError extends ThreadsError {
+  static readonly code = 'ERR_MALFORMED_MESSAGE'
+  constructor (message: string, options?: ErrorOptions) {
+    super('MalformedMessageError', MalformedMessageError.code, message, options)
+  }
+}
+
+/** A protocol message (or its length prefix) over the frame limit; refused before it is buffered. */
+export class MessageTooLargeError extends ThreadsError {
+  static readonly code = 'ERR_MESSAGE_TOO_LARGE'
+  constructor (message: string, options?: ErrorOptions) {
+    super('MessageTooLargeError', MessageTooLargeError.code, message, options)
+  }
+}

@@ -1,0 +1,250 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { asBytes, asCid, asMap, cidOf, type Block } from './block.ts'
+import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
+import type { RecordBlocks } from './record.ts'
+import { ThreadId } from './thread-id.ts'
+import { decodeUvarint, encodeUvarint } from './varint.ts'
+
+/**
+ * Messages of the `/threads/1.0.0` request protocol: one request and one response per stream, each a dag-cbor
+ * map framed by its uvarint length. Everything read off the network passes `decodeRequest` or `decodeResponse`,
+ * which check size first and shape second, so a handler only ever sees a well-formed message.
+ *
+ * A request about a thread carries a proof that its sender holds the thread's service key: an HMAC under that
+ * key over the sender's peer ID and the thread ID, so a proof seen by one peer is worth nothing to another.
+ */
+
+export const PROTOCOL = '/threads/1.0.0'
+/** The largest frame either side reads; a longer length prefix is refused before anything is buffered. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+/** Records per log in one `records` response; a puller asks again from where a page ended. */
+export const MAX_RECORDS_PER_PAGE = 1000
+
+export interface LogRange {
+  readonly logId: string
+  /** The first counter wanted (1 for a log's first record). */
+  readonly from: number
+  readonly limit: number
+}
+
+export interface LogSummary {
+  readonly logId: string
+  readonly counter: number
+  readonly head?: Block['cid']
+  readonly addrs: readonly Uint8Array[]
+}
+
+export interface ThreadEdge {
+  readonly threadId: ThreadId
+  /** Hash of the thread's heads as the responder holds them. */
+  readonly heads: string
+}
+
+export type Request =
+  | { readonly type: 'get-edges', readonly threads: ReadonlyArray<{ threadId: ThreadId, proof: Uint8Array }> }
+  | { readonly type: 'get-logs', readonly threadId: ThreadId, readonly proof: Uint8Array }
+  | { readonly type: 'get-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logs: readonly LogRange[] }
+  | { readonly type: 'push-record', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly record: RecordBlocks }
+
+export type Response =
+  | { readonly type: 'edges', readonly edges: readonly ThreadEdge[] }
+  | { readonly type: 'logs', readonly logs: readonly LogSummary[] }
+  | { readonly type: 'records', readonly logs: ReadonlyArray<{ logId: string, records: readonly RecordBlocks[] }> }
+  | { readonly type: 'ok' }
+  | { readonly type: 'error', readonly code: string, readonly message: string }
+
+const PROOF_CONTEXT = 'threads/service-key-proof/v1'
+
+/** The proof that `peerId` holds `serviceKey` for `threadId`. */
+export function serviceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId): Uint8Array {
+  return new Uint8Array(createHmac('sha256', serviceKey).update(PROOF_CONTEXT).update(peerId).update(threadId.bytes).digest())
+}
+
+export function verifyServiceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId, proof: Uint8Array): boolean {
+  const expected = serviceKeyProof(serviceKey, peerId, threadId)
+  return proof.length === expected.length && timingSafeEqual(proof, expected)
+}
+
+/** A message as it goes on the wire: its length as a uvarint, then its dag-cbor bytes. */
+export function frame (message: Request | Response): Uint8Array {
+  const body = dagCbor.encode(toWire(message))
+  if (body.length > MAX_FRAME_BYTES) throw new MessageTooLargeError(`a ${message.type} message of ${body.length} bytes is over the ${MAX_FRAME_BYTES}-byte frame limit`)
+  const prefix = encodeUvarint(body.length)
+  const out = new Uint8Array(prefix.length + body.length)
+  out.set(prefix)
+  out.set(body, prefix.length)
+  return out
+}
+
+/**
+ * Reads one frame from the start of `buffer`: the frame's bytes and how many bytes it took, or `undefined` while
+ * the frame is incomplete. A length over `limit` is refused as soon as the prefix is read.
+ */
+export function readFrame (buffer: Uint8Array, limit = MAX_FRAME_BYTES): { bytes: Uint8Array, used: number } | undefined {
+  const length = decodeUvarint(buffer, 0, 5)
+  if (length === undefined) {
+    if (buffer.length >= 5) throw new MalformedMessageError('frame length prefix is not a uvarint')
+    return undefined
+  }
+  if (length[0] > limit) throw new MessageTooLargeError(`a frame of ${length[0]} bytes is over the ${limit}-byte limit`)
+  const end = length[1] + length[0]
+  if (buffer.length < end) return undefined
+  return { bytes: buffer.subarray(length[1], end), used: end }
+}
+
+function toWire (message: Request | Response): unknown {
+  switch (message.type) {
+    case 'get-edges': return { type: message.type, threads: message.threads.map(({ threadId, proof }) => ({ thread: threadId.bytes, proof })) }
+    case 'get-logs': return { type: message.type, thread: message.threadId.bytes, proof: message.proof }
+    case 'get-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, logs: message.logs.map(range => ({ ...range })) }
+    case 'push-record': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, record: blocksToWire(message.record) }
+    case 'edges': return { type: message.type, edges: message.edges.map(edge => ({ thread: edge.threadId.bytes, heads: edge.heads })) }
+    case 'logs': return { type: message.type, logs: message.logs.map(log => log.head === undefined ? { logId: log.logId, counter: log.counter, addrs: log.addrs } : { ...log }) }
+    case 'records': return { type: message.type, logs: message.logs.map(log => ({ logId: log.logId, records: log.records.map(blocksToWire) })) }
+    case 'ok': return { type: message.type }
+    case 'error': return { type: message.type, code: message.code, message: message.message }
+  }
+}
+
+function blocksToWire (blocks: RecordBlocks): Uint8Array[] {
+  return [blocks.record.bytes, blocks.event.bytes, blocks.header.bytes, blocks.body.bytes]
+}
+
+/** Record blocks named by the hashes of their own bytes: whatever they claim is checked when they are verified. */
+function blocksFromWire (value: unknown): RecordBlocks {
+  if (!Array.isArray(value) || value.length !== 4) throw new MalformedMessageError('a record is four blocks')
+  const [record, event, header, body] = value.map((bytes, i) => {
+    const owned = asBytes(bytes, `record block ${i}`)
+    return { cid: cidOf(owned), bytes: owned }
+  }) as [Block, Block, Block, Block]
+  return { record, event, header, body }
+}
+
+function decodeFrame (bytes: Uint8Array): Record<string, unknown> {
+  if (bytes.length > MAX_FRAME_BYTES) throw new MessageTooLargeError(`a message of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES}-byte limit`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (cause) {
+    throw new MalformedMessageError('message is not dag-cbor', { cause })
+  }
+  return shaped(() => asMap(value, 'message'))
+}
+
+function text (value: unknown, what: string, max = 256): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new MalformedMessageError(`${what} is not a string of 1–${max} characters`)
+  return value
+}
+
+function count (value: unknown, what: string, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) throw new MalformedMessageError(`${what} is not a whole number from ${min} to ${max}`)
+  return value as number
+}
+
+function list (value: unknown, what: string, max: number): unknown[] {
+  if (!Array.isArray(value) || value.length > max) throw new MalformedMessageError(`${what} is not a list of at most ${max}`)
+  return value
+}
+
+function threadOf (value: unknown): ThreadId {
+  try {
+    return ThreadId.fromBytes(asBytes(value, 'thread'))
+  } catch (cause) {
+    throw new MalformedMessageError('message names no valid thread', { cause })
+  }
+}
+
+function proofOf (value: unknown): Uint8Array {
+  try {
+    return asBytes(value, 'proof', 32)
+  } catch (cause) {
+    throw new MalformedMessageError('message carries no 32-byte proof', { cause })
+  }
+}
+
+/** Wraps shape errors of the block helpers as message errors, so every refusal of a message has one code. */
+function shaped<T> (read: () => T): T {
+  try {
+    return read()
+  } catch (cause) {
+    if (cause instanceof MalformedMessageError || cause instanceof MessageTooLargeError) throw cause
+    throw new MalformedMessageError(cause instanceof Error ? cause.message : 'message is malformed', { cause })
+  }
+}
+
+export function decodeRequest (bytes: Uint8Array): Request {
+  const message = decodeFrame(bytes)
+  return shaped(() => {
+    switch (message.type) {
+      case 'get-edges':
+        return {
+          type: 'get-edges',
+          threads: list(message.threads, 'threads', 10_000).map(entry => {
+            const fields = asMap(entry, 'thread entry')
+            return { threadId: threadOf(fields.thread), proof: proofOf(fields.proof) }
+          })
+        }
+      case 'get-logs':
+        return { type: 'get-logs', threadId: threadOf(message.thread), proof: proofOf(message.proof) }
+      case 'get-records':
+        return {
+          type: 'get-records',
+          threadId: threadOf(message.thread),
+          proof: proofOf(message.proof),
+          logs: list(message.logs, 'logs', 10_000).map(entry => {
+            const fields = asMap(entry, 'log range')
+            return { logId: text(fields.logId, 'log ID'), from: count(fields.from, 'from', 1, Number.MAX_SAFE_INTEGER), limit: count(fields.limit, 'limit', 1, MAX_RECORDS_PER_PAGE) }
+          })
+        }
+      case 'push-record':
+        return { type: 'push-record', threadId: threadOf(message.thread), proof: proofOf(message.proof), logId: text(message.log, 'log ID'), record: blocksFromWire(message.record) }
+      default:
+        throw new MalformedMessageError(`unknown request type ${JSON.stringify(String(message.type)).slice(0, 40)}`)
+    }
+  })
+}
+
+export function decodeResponse (bytes: Uint8Array): Response {
+  const message = decodeFrame(bytes)
+  return shaped(() => {
+    switch (message.type) {
+      case 'edges':
+        return {
+          type: 'edges',
+          edges: list(message.edges, 'edges', 10_000).map(entry => {
+            const fields = asMap(entry, 'edge')
+            return { threadId: threadOf(fields.thread), heads: text(fields.heads, 'heads hash', 64) }
+          })
+        }
+      case 'logs':
+        return {
+          type: 'logs',
+          logs: list(message.logs, 'logs', 10_000).map(entry => {
+            const fields = asMap(entry, 'log')
+            const summary: LogSummary = {
+              logId: text(fields.logId, 'log ID'),
+              counter: count(fields.counter, 'counter', 0, Number.MAX_SAFE_INTEGER),
+              addrs: list(fields.addrs, 'addresses', 64).map(addr => asBytes(addr, 'address')),
+              ...(fields.head === undefined ? {} : { head: asCid(fields.head, 'head') })
+            }
+            return summary
+          })
+        }
+      case 'records':
+        return {
+          type: 'records',
+          logs: list(message.logs, 'logs', 10_000).map(entry => {
+            const fields = asMap(entry, 'log records')
+            return { logId: text(fields.logId, 'log ID'), records: list(fields.records, 'records', MAX_RECORDS_PER_PAGE).map(blocksFromWire) }
+          })
+        }
+      case 'ok':
+        return { type: 'ok' }
+      case 'error':
+        return { type: 'error', code: text(message.code, 'error code', 64), message: text(message.message, 'error message', 1024) }
+      default:
+        throw new MalformedMessageError(`unknown response type ${JSON.stringify(String(message.type)).slice(0, 40)}`)
+    }
+  })
+}
