@@ -107,3 +107,11 @@ export class MessageTooLargeError extends ThreadsError {
     super('MessageTooLargeError', MessageTooLargeError.code, message, options)
   }
 }
+
+/** A request about a thread whose proof does not show the sender holds the thread's service key. */
+export class InvalidProofError extends ThreadsError {
+  static readonly code = 'ERR_INVALID_PROOF'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InvalidProofError', InvalidProofError.code, message, options)
+  }
+}

@@ -1,0 +1,82 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { InvalidProofError } from '../../codecs/errors.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { encodeUvarint } from '../../codecs/varint.ts'
+import { frame, PROTOCOL, serviceKeyProof, verifyServiceKeyProof, type Request } from '../../codecs/wire.ts'
+import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
+import { request, RequestFailedError, serveRequests, type RequestServer } from '../../net/requests.ts'
+import { tempStorage } from '../helpers/temp-storage.ts'
+
+/** Two real libp2p nodes on TCP loopback, one serving requests, one asking. */
+describe('the /threads/1.0.0 request protocol', () => {
+  const threadId = ThreadId.create()
+  const key = ThreadKey.random()
+  const limits = { timeoutMs: 300, maxFrameBytes: 64 * 1024, maxStreamsPerPeer: 8 }
+  let server: ThreadsNode
+  let client: ThreadsNode
+  let serving: RequestServer
+
+  before(async () => {
+    server = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    client = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    serving = await serveRequests(server, async (message, peer) => {
+      if (message.type !== 'get-logs') return { type: 'ok' }
+      if (!verifyServiceKeyProof(key.service, peer.toString(), message.threadId, message.proof)) throw new InvalidProofError('no proof of the service key')
+      return { type: 'logs', logs: [{ logId: 'log-1', counter: 7, addrs: [] }] }
+    }, limits)
+    for (const addr of server.getMultiaddrs()) assert.equal(addr.toString().startsWith('/ip4/127.0.0.1/tcp/'), true, 'loopback only')
+  })
+
+  after(async () => {
+    await serving.stop()
+    await client.stop()
+    await server.stop()
+  })
+
+  const ask = async (message: Request) => await request(client, server.getMultiaddrs()[0]!, message, limits)
+  const raw = async (bytes: Uint8Array, hold = false): Promise<void> => {
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0]!, PROTOCOL)
+    stream.send(bytes)
+    if (hold) return
+    for await (const chunk of stream) { void chunk }
+  }
+  const refused = (code: string): number => serving.refusals.get(client.peerId.toString())?.get(code) ?? 0
+
+  it('answers a request that proves the service key', async () => {
+    const response = await ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, client.peerId.toString(), threadId) })
+    assert.deepEqual(response, { type: 'logs', logs: [{ logId: 'log-1', counter: 7, addrs: [] }] })
+  })
+
+  it('refuses a proof made for another peer, with the code, and counts it', async () => {
+    await assert.rejects(ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, server.peerId.toString(), threadId) }), (e: unknown) =>
+      e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF')
+    assert.equal(refused('ERR_INVALID_PROOF'), 1)
+  })
+
+  it('counts garbage, oversized and stalled streams, and goes on serving', async () => {
+    await raw(frame({ type: 'ok' }).map((byte, i) => (i > 0 ? 0xff : byte)))
+    await raw(encodeUvarint(limits.maxFrameBytes + 1))
+    await raw(encodeUvarint(100), true)
+    const deadline = Date.now() + 3000
+    while (refused('ERR_REQUEST_FAILED') < 1 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.equal(refused('ERR_MALFORMED_MESSAGE'), 1)
+    assert.equal(refused('ERR_MESSAGE_TOO_LARGE'), 1)
+    assert.equal(refused('ERR_REQUEST_FAILED'), 1, 'the stalled stream timed out')
+    const response = await ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, client.peerId.toString(), threadId) })
+    assert.equal(response.type, 'logs')
+  })
+
+  it('keeps a peer\'s identity across restarts', async () => {
+    const temp = await tempStorage()
+    try {
+      const first = await peerKey(temp.storage)
+      const again = await peerKey(await temp.reopen())
+      assert.deepEqual(again.publicKey.raw, first.publicKey.raw)
+    } finally {
+      await temp.dispose()
+    }
+  })
+})
