@@ -1,10 +1,14 @@
 import type { InspectionEvent, Observer } from 'xstate'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { parseThreadAddress } from '../codecs/address.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { UnknownThreadError } from '../storage/errors.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
+import { startNetwork, threadAddressOf } from './network.ts'
 import { createStore, type Store } from './store.ts'
 import { startThread, type ThreadRuntime } from './thread-runtime.ts'
 
@@ -20,6 +24,10 @@ export interface PeerInit {
   snapshotEvery?: number
   /** Receives every inspection event of every actor of the peer (an XState inspector). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
+  listen?: string[]
+  /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
+  network?: boolean
 }
 
 export interface NewStoreOptions {
@@ -29,15 +37,22 @@ export interface NewStoreOptions {
 export interface Peer {
   readonly storage: Storage
   readonly logs: LogStore
+  /** The libp2p peer ID; undefined without networking. */
+  readonly peerId: string | undefined
+  /** Where this peer listens, each ending in `/p2p/<peerId>`. */
+  readonly addresses: Multiaddr[]
+  /** What this peer's server refused, per remote peer and error code. */
+  readonly refusals: RefusalCounts
   /** A new thread with a log of our own in it, as a store. */
   newStore (options?: NewStoreOptions): Promise<Store>
   /** A store this peer holds, by thread ID (or its string). */
   store (id: ThreadId | string): Promise<Store>
   /**
-   * The store of a thread known from elsewhere by its ID and key, with a log of our own in it: how a peer joins a
-   * thread shared out of band. Opening one this peer already holds returns it.
+   * The store of a thread known from elsewhere, with a log of our own in it: how a peer joins a thread shared out
+   * of band. Given a thread address (`/ip4/…/p2p/<peer>/thread/<tid>`), it pulls the thread from that peer first.
+   * Opening one this peer already holds returns it.
    */
-  openStore (id: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
+  openStore (idOrAddress: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
   stores (): ThreadId[]
   close (): Promise<void>
@@ -52,6 +67,18 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
   const engine: StoreEngine = createStoreEngine({ storage, logs })
   const runtimes = new Map<string, ThreadRuntime>()
   const stores = new Map<string, Store>()
+  const network = init.network === false
+    ? undefined
+    : await startNetwork({
+      storage,
+      logs,
+      listen: init.listen,
+      ingest: async (threadId, logId, record) => {
+        const runtime = runtimes.get(threadId.toString())
+        if (runtime === undefined) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
+        await runtime.ingest(logId, record)
+      }
+    })
 
   const open = (threadId: ThreadId, logId: string): Store => {
     const tid = threadId.toString()
@@ -64,11 +91,24 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         threadId,
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
-        inspect: init.inspect
+        inspect: init.inspect,
+        onCommitted: network === undefined ? undefined : ({ record }) => { void network.push(threadId, logId, record.blocks) }
       })
       runtimes.set(tid, runtime)
-      store = createStore({ runtime, engine, logId, key: logs.getThread(threadId).key })
+      store = createStore({
+        runtime,
+        engine,
+        logId,
+        key: logs.getThread(threadId).key,
+        address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
+        sync: async () => network === undefined ? 0 : await network.pullAll(threadId)
+      })
       stores.set(tid, store)
+      if (network !== undefined) {
+        void network.advertise(threadId, logId)
+        // Whatever known peers wrote while this store was closed.
+        void network.pullAll(threadId).catch(() => 0)
+      }
     }
     return store
   }
@@ -76,6 +116,9 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
   const peer: Peer = {
     storage,
     logs,
+    peerId: network?.peerId,
+    get addresses () { return network?.addresses() ?? [] },
+    get refusals () { return network?.refusals ?? new Map() },
 
     async newStore (options = {}) {
       const thread = await logs.createThread({ variant: options.variant })
@@ -91,15 +134,26 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       return open(threadId, logId)
     },
 
-    async openStore (id, options) {
-      const threadId = ThreadId.from(id)
+    async openStore (idOrAddress, options) {
+      const address = typeof idOrAddress === 'string' && idOrAddress.startsWith('/') ? parseThreadAddress(idOrAddress) : undefined
+      const threadId = address?.threadId ?? ThreadId.from(idOrAddress)
       const key = typeof options.key === 'string' ? ThreadKey.fromString(options.key) : options.key
       await logs.addThread(threadId, key)
       const existing = logs.metadata.get(threadId, OWN_LOG)
-      if (typeof existing === 'string') return open(threadId, existing)
-      const log = await logs.createLog(threadId)
-      await storage.transaction(() => logs.metadata.put(threadId, OWN_LOG, log.id))
-      return open(threadId, log.id)
+      let logId: string
+      if (typeof existing === 'string') {
+        logId = existing
+      } else {
+        const log = await logs.createLog(threadId)
+        await storage.transaction(() => logs.metadata.put(threadId, OWN_LOG, log.id))
+        logId = log.id
+      }
+      const store = open(threadId, logId)
+      if (address !== undefined && network !== undefined) {
+        await network.pull(threadId, address.peer)
+        await network.announce(threadId, logId, address.peer)
+      }
+      return store
     },
 
     stores () {
@@ -107,6 +161,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     },
 
     async close () {
+      await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
       runtimes.clear()
       stores.clear()

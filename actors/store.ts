@@ -65,6 +65,8 @@ export interface Store {
   readonly logId: string
   /** The thread's key, to share out of band with peers that should read (and write) it. */
   readonly key: ThreadKey
+  /** Where other peers reach this store: `/ip4/…/tcp/…/p2p/<peer>/thread/<tid>`; undefined without networking. */
+  readonly address: string | undefined
   registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
   collection<T extends Entity = Entity> (name: string): Collection<T>
   collections (): CollectionDefinition[]
@@ -89,6 +91,8 @@ export interface Store {
    * verified, linked to that log's head, folded into the views and announced to listeners, or refused whole.
    */
   ingest (logId: string, blocks: RecordBlocks): Promise<void>
+  /** Pulls from every peer known to hold a log of this thread whatever it has that this peer lacks. */
+  sync (): Promise<number>
 }
 
 export interface StoreInit {
@@ -96,6 +100,8 @@ export interface StoreInit {
   engine: StoreEngine
   logId: string
   key: ThreadKey
+  address: () => string | undefined
+  sync: () => Promise<number>
 }
 
 const ANY_OBJECT: Entity = { type: 'object' }
@@ -207,6 +213,8 @@ export function createStore (init: StoreInit): Store {
     id: threadId,
     logId,
     key,
+    get address () { return init.address() },
+    sync: init.sync,
 
     async registerSchema (name, schema, options = {}) {
       await runtime.commit([{ type: 'collection', collection: name, schema, indexes: options.indexes ?? [] }])

@@ -48,6 +48,8 @@ export interface ThreadRuntimeInit {
   logId: string
   snapshotEvery: number
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /** Told of every local commit once it is durable, to send its record on to other peers. */
+  onCommitted?: (committed: Committed) => void
 }
 
 /** The handle a transaction body writes through; the runtime turns its writes into `collect` events. */
@@ -110,7 +112,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         ? engine.commitWithin(threadId, logId, job.changes as Change[])
         : engine.ingestWithin(threadId, job.logId, job.blocks)
       ).then(
-        result => sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 }),
+        result => {
+          if (job.kind === 'commit') init.onCommitted?.(result)
+          sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 })
+        },
         (error: unknown) => {
           engine.invalidate()
           sendBack({ type: 'persist failed', job, error })

@@ -46,6 +46,8 @@ export type Request =
   | { readonly type: 'get-logs', readonly threadId: ThreadId, readonly proof: Uint8Array }
   | { readonly type: 'get-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logs: readonly LogRange[] }
   | { readonly type: 'push-record', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly record: RecordBlocks }
+  /** A peer announcing one of its logs in the thread, and where it can be reached. */
+  | { readonly type: 'push-log', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly addrs: readonly Uint8Array[] }
 
 export type Response =
   | { readonly type: 'edges', readonly edges: readonly ThreadEdge[] }
@@ -99,6 +101,7 @@ function toWire (message: Request | Response): unknown {
     case 'get-logs': return { type: message.type, thread: message.threadId.bytes, proof: message.proof }
     case 'get-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, logs: message.logs.map(range => ({ ...range })) }
     case 'push-record': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, record: blocksToWire(message.record) }
+    case 'push-log': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, addrs: message.addrs }
     case 'edges': return { type: message.type, edges: message.edges.map(edge => ({ thread: edge.threadId.bytes, heads: edge.heads })) }
     case 'logs': return { type: message.type, logs: message.logs.map(log => log.head === undefined ? { logId: log.logId, counter: log.counter, addrs: log.addrs } : { ...log }) }
     case 'records': return { type: message.type, logs: message.logs.map(log => ({ logId: log.logId, records: log.records.map(blocksToWire) })) }
@@ -199,6 +202,14 @@ export function decodeRequest (bytes: Uint8Array): Request {
         }
       case 'push-record':
         return { type: 'push-record', threadId: threadOf(message.thread), proof: proofOf(message.proof), logId: text(message.log, 'log ID'), record: blocksFromWire(message.record) }
+      case 'push-log':
+        return {
+          type: 'push-log',
+          threadId: threadOf(message.thread),
+          proof: proofOf(message.proof),
+          logId: text(message.log, 'log ID'),
+          addrs: list(message.addrs, 'addresses', 64).map(addr => asBytes(addr, 'address'))
+        }
       default:
         throw new MalformedMessageError(`unknown request type ${JSON.stringify(String(message.type)).slice(0, 40)}`)
     }

@@ -22,7 +22,8 @@ const requests: Request[] = [
   { type: 'get-edges', threads: [{ threadId, proof }] },
   { type: 'get-logs', threadId, proof },
   { type: 'get-records', threadId, proof, logs: [{ logId: logKey.publicKey.logId, from: 1, limit: 100 }] },
-  { type: 'push-record', threadId, proof, logId: logKey.publicKey.logId, record: blocks }
+  { type: 'push-record', threadId, proof, logId: logKey.publicKey.logId, record: blocks },
+  { type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1])] }
 ]
 const responses: Response[] = [
   { type: 'edges', edges: [{ threadId, heads: 'ab'.repeat(16) }] },

@@ -66,9 +66,9 @@ export async function within<T> (promise: Promise<T>, what: string, ms = 2000): 
 }
 
 /** Polls `condition` until it holds; rejects after `ms` naming `what`. */
-export async function until (condition: () => boolean, what: string, ms = 2000): Promise<void> {
+export async function until (condition: () => boolean | Promise<boolean>, what: string, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 5))
   }

@@ -1,0 +1,153 @@
+import type { PeerId } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { threadAddress } from '../codecs/address.ts'
+import { Ed25519PublicKey } from '../codecs/ed25519.ts'
+import type { RecordBlocks } from '../codecs/record.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
+import { MissingAncestorError } from '../storage/errors.ts'
+import type { LogStore } from '../storage/log-store.ts'
+import type { Storage } from '../storage/storage.ts'
+import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
+import { serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
+import { pullThread, pushLog, pushRecord } from '../net/sync.ts'
+import { createThreadService } from '../net/thread-service.ts'
+
+/**
+ * A peer's network side: its libp2p node, the `/threads/1.0.0` server, and the moves sync is made of: pulling a
+ * thread from a peer, pushing a new record to the thread's other peers, and remembering where logs live. Records
+ * that arrive go to the store's dispatcher (`ingest`), exactly like local writes.
+ */
+
+export interface NetworkInit {
+  storage: Storage
+  logs: LogStore
+  listen?: string[]
+  /** Takes a record of `logId` into the thread's store, through its dispatcher. */
+  ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
+}
+
+export interface Network {
+  readonly node: ThreadsNode
+  readonly peerId: string
+  /** Where this peer listens, each ending in `/p2p/<peerId>`. */
+  addresses (): Multiaddr[]
+  /** What the server refused, per peer and error code. */
+  readonly refusals: RefusalCounts
+  /** Records that this peer's own log lives at its addresses. */
+  advertise (threadId: ThreadId, logId: string): Promise<void>
+  /** Pulls from one peer (by address or ID) every record of the thread it has and we lack; returns how many. */
+  pull (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number>
+  /** Announces our own log of the thread, and our addresses, to one peer, so it pushes to us. */
+  announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
+  /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
+  pullAll (threadId: ThreadId): Promise<number>
+  /** Pushes a record of our own log to every peer known to hold a log of the thread. */
+  push (threadId: ThreadId, logId: string, record: RecordBlocks): Promise<void>
+  stop (): Promise<void>
+}
+
+function peerOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().findLast(component => component.name === 'p2p')?.value
+}
+
+export async function startNetwork (init: NetworkInit): Promise<Network> {
+  const { logs, storage } = init
+  const node = await createThreadsNode({ privateKey: await peerKey(storage), listen: init.listen })
+  await node.start()
+  const self = node.peerId.toString()
+
+  const addresses = (): Multiaddr[] => node.getMultiaddrs().map(addr => peerOf(addr) === undefined ? addr.encapsulate(`/p2p/${self}`) : addr)
+
+  /** One address per peer that holds a log of the thread, other than this peer. */
+  const peersOf = (threadId: ThreadId): Multiaddr[] => {
+    const byPeer = new Map<string, Multiaddr>()
+    for (const logId of logs.keys.logs(threadId)) {
+      for (const addr of logs.addrs.addrs(threadId, logId)) {
+        const peer = peerOf(addr)
+        if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
+      }
+    }
+    return [...byPeer.values()]
+  }
+
+  /** Remembers the addresses a peer gave for its logs, so pushes and later pulls can find them. */
+  const remember = async (threadId: ThreadId, listed: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>): Promise<void> => {
+    for (const { logId, addrs } of listed) {
+      const parsed = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } })
+      if (parsed.length > 0 && logs.keys.publicKey(threadId, logId) !== undefined) logs.addrs.addAddrs(threadId, logId, parsed, ADDRESS_TTL)
+    }
+  }
+
+  const network: Network = {
+    node,
+    peerId: self,
+    addresses,
+    get refusals () { return server.refusals },
+
+    async advertise (threadId, logId) {
+      logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
+    },
+
+    async pull (threadId, from) {
+      const pulled = await pullThread({
+        node,
+        logs,
+        peer: from,
+        threadId,
+        key: logs.getThread(threadId).key,
+        take: async (logId, record) => { await init.ingest(threadId, logId, record) }
+      })
+      await remember(threadId, pulled.logs)
+      return pulled.records
+    },
+
+    async announce (threadId, logId, to) {
+      await pushLog({ node, peer: to, threadId, key: logs.getThread(threadId).key, logId, addrs: addresses().map(addr => addr.bytes) })
+    },
+
+    async pullAll (threadId) {
+      const pulled = await Promise.allSettled(peersOf(threadId).map(addr => network.pull(threadId, addr)))
+      return pulled.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
+    },
+
+    async push (threadId, logId, record) {
+      const key = logs.getThread(threadId).key
+      await Promise.allSettled(peersOf(threadId).map(addr => pushRecord({ node, peer: addr, threadId, key, logId, record })))
+    },
+
+    async stop () {
+      await server.stop()
+      await node.stop()
+    }
+  }
+
+  const server: RequestServer = await serveRequests(node, createThreadService({
+    logs,
+    async takeLog (threadId, logId, addrs, peer) {
+      if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
+      // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
+      const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
+      if (own.length > 0) logs.addrs.addAddrs(threadId, logId, own, ADDRESS_TTL)
+    },
+    async takeRecord (threadId, logId, record, peer) {
+      try {
+        await init.ingest(threadId, logId, record)
+      } catch (error) {
+        // A record whose ancestors have not reached us yet: fetch them (and it) from the peer that pushed it.
+        if (!(error instanceof MissingAncestorError)) throw error
+        await network.pull(threadId, peer)
+      }
+      const known = await node.peerStore.get(peer).catch(() => undefined)
+      const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
+      if (reachable.length > 0) logs.addrs.addAddrs(threadId, logId, reachable, ADDRESS_TTL)
+    }
+  }))
+  return network
+}
+
+/** The address of a thread at this peer: one of its addresses with `/thread/<tid>` on the end. */
+export function threadAddressOf (network: Network, threadId: ThreadId): Multiaddr | undefined {
+  const [first] = network.addresses()
+  return first === undefined ? undefined : threadAddress(first, threadId)
+}

@@ -1,0 +1,86 @@
+import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { RecordBlocks } from '../codecs/record.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import type { ThreadKey } from '../codecs/thread-key.ts'
+import { MAX_RECORDS_PER_PAGE, serviceKeyProof } from '../codecs/wire.ts'
+import type { LogStore } from '../storage/log-store.ts'
+import type { ThreadsNode } from './node.ts'
+import { request, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.ts'
+
+/**
+ * The client side of sync, as plain effects: pull a thread's logs from a peer (asking only from the counter this
+ * peer holds, a page at a time) and push a record to a peer. What calls them, when, and how often is control flow
+ * for the sync layer above.
+ */
+
+export type TakeRecord = (logId: string, record: RecordBlocks) => Promise<void>
+
+export interface PullInit {
+  node: ThreadsNode
+  logs: LogStore
+  peer: PeerId | Multiaddr
+  threadId: ThreadId
+  key: ThreadKey
+  take: TakeRecord
+  limits?: RequestLimits
+}
+
+export interface Pulled {
+  /** Records taken in. */
+  readonly records: number
+  /** The peer's logs with the addresses it gave for them. */
+  readonly logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>
+}
+
+export async function pullThread (init: PullInit): Promise<Pulled> {
+  const { node, logs, threadId } = init
+  const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
+  const proof = serviceKeyProof(init.key.service, node.peerId.toString(), threadId)
+  const listed = await request(node, init.peer, { type: 'get-logs', threadId, proof }, limits)
+  if (listed.type !== 'logs') return { records: 0, logs: [] }
+  let taken = 0
+  for (const remote of listed.logs) {
+    const held = logs.keys.publicKey(threadId, remote.logId) === undefined ? 0 : logs.head(threadId, remote.logId).counter
+    for (let from = held + 1; from <= remote.counter;) {
+      const page = await request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
+      const records = page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []
+      if (records.length === 0) break
+      for (const record of records) await init.take(remote.logId, record)
+      taken += records.length
+      from += records.length
+    }
+  }
+  return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }
+}
+
+export interface PushInit {
+  node: ThreadsNode
+  peer: PeerId | Multiaddr
+  threadId: ThreadId
+  key: ThreadKey
+  logId: string
+  record: RecordBlocks
+  limits?: RequestLimits
+}
+
+export async function pushRecord (init: PushInit): Promise<void> {
+  const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
+  await request(init.node, init.peer, { type: 'push-record', threadId: init.threadId, proof, logId: init.logId, record: init.record }, init.limits)
+}
+
+export interface PushLogInit {
+  node: ThreadsNode
+  peer: PeerId | Multiaddr
+  threadId: ThreadId
+  key: ThreadKey
+  logId: string
+  addrs: readonly Uint8Array[]
+  limits?: RequestLimits
+}
+
+/** Tells a peer about one of our logs in the thread and where we are reached, so it pushes to us too. */
+export async function pushLog (init: PushLogInit): Promise<void> {
+  const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
+  await request(init.node, init.peer, { type: 'push-log', threadId: init.threadId, proof, logId: init.logId, addrs: init.addrs }, init.limits)
+}

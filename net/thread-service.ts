@@ -1,0 +1,84 @@
+import type { PeerId } from '@libp2p/interface'
+import { InvalidProofError } from '../codecs/errors.ts'
+import type { RecordBlocks } from '../codecs/record.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import { MAX_RECORDS_PER_PAGE, verifyServiceKeyProof, type Request, type Response } from '../codecs/wire.ts'
+import { UnknownThreadError } from '../storage/errors.ts'
+import type { LogStore } from '../storage/log-store.ts'
+import type { RequestHandler } from './requests.ts'
+
+/**
+ * The server side of `/threads/1.0.0`: answers from the log store, to peers that prove they hold the thread's
+ * service key, and hands pushed records to whoever takes them in (the thread's dispatcher). A peer that cannot
+ * prove the key learns nothing, not even whether the thread is held here.
+ */
+
+export interface ThreadServiceInit {
+  logs: LogStore
+  /** Takes note of a peer's log and where it is reached. Throws a `ThreadsError` to refuse it. */
+  takeLog: (threadId: ThreadId, logId: string, addrs: readonly Uint8Array[], peer: PeerId) => Promise<void>
+  /** Takes in a record pushed by `peer`: verify, link, fold. Throws a `ThreadsError` to refuse it. */
+  takeRecord: (threadId: ThreadId, logId: string, record: RecordBlocks, peer: PeerId) => Promise<void>
+}
+
+export function createThreadService (init: ThreadServiceInit): RequestHandler {
+  const { logs } = init
+
+  const assertProof = (threadId: ThreadId, proof: Uint8Array, peer: PeerId): void => {
+    const serviceKey = logs.hasThread(threadId) ? logs.getThread(threadId).key.service : undefined
+    if (serviceKey === undefined || !verifyServiceKeyProof(serviceKey, peer.toString(), threadId, proof)) {
+      throw new InvalidProofError('the request does not prove the thread\'s service key')
+    }
+  }
+
+  return async (request: Request, peer: PeerId): Promise<Response> => {
+    switch (request.type) {
+      case 'get-edges':
+        return {
+          type: 'edges',
+          edges: request.threads.flatMap(({ threadId, proof }) => {
+            try {
+              assertProof(threadId, proof, peer)
+            } catch {
+              return []
+            }
+            return [{ threadId, heads: logs.edge(threadId) }]
+          })
+        }
+      case 'get-logs': {
+        assertProof(request.threadId, request.proof, peer)
+        return {
+          type: 'logs',
+          logs: logs.getThread(request.threadId).logs.map(log => ({
+            logId: log.id,
+            counter: log.head.counter,
+            ...(log.head.cid === undefined ? {} : { head: log.head.cid }),
+            addrs: logs.addrs.addrs(request.threadId, log.id).map(addr => addr.bytes)
+          }))
+        }
+      }
+      case 'get-records': {
+        assertProof(request.threadId, request.proof, peer)
+        const known = new Set(logs.getThread(request.threadId).logs.map(log => log.id))
+        return {
+          type: 'records',
+          logs: request.logs.filter(range => known.has(range.logId)).map(range => ({
+            logId: range.logId,
+            records: logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE) }).map(record => record.blocks)
+          }))
+        }
+      }
+      case 'push-log': {
+        assertProof(request.threadId, request.proof, peer)
+        await init.takeLog(request.threadId, request.logId, request.addrs, peer)
+        return { type: 'ok' }
+      }
+      case 'push-record': {
+        assertProof(request.threadId, request.proof, peer)
+        if (!logs.hasThread(request.threadId)) throw new UnknownThreadError('thread not held here')
+        await init.takeRecord(request.threadId, request.logId, request.record, peer)
+        return { type: 'ok' }
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Peer } from '../../actors/peer.ts'
+import type { Store } from '../../actors/store.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { Query } from '../../codecs/query.ts'
+import { RequestFailedError } from '../../net/requests.ts'
+import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+
+/** Peers on real libp2p over TCP on 127.0.0.1, each with its own LMDB environment. */
+describe('sync between peers', () => {
+  let alice: TempPeer
+  let bob: TempPeer
+  let aliceDb: Store
+  let bobDb: Store
+  const names = async (db: Store): Promise<string[]> => (await db.collection('Person').find(Query.where('age').ge(0))).map(p => p.name as string).sort()
+
+  before(async () => {
+    alice = await tempPeer()
+    bob = await tempPeer()
+    aliceDb = await alice.peer.newStore()
+    await aliceDb.registerSchema('Person', { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } } }, { indexes: [{ path: 'age' }] })
+    await aliceDb.collection('Person').create([{ name: 'ann', age: 30 }, { name: 'bo', age: 40 }])
+  })
+
+  after(async () => {
+    await alice.dispose()
+    await bob.dispose()
+  })
+
+  it('gives every peer and store an address on loopback', () => {
+    assert.ok(alice.peer.addresses.length > 0)
+    for (const addr of alice.peer.addresses) assert.match(addr.toString(), /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
+    assert.match(aliceDb.address!, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW\w+\/thread\/b\w+$/)
+  })
+
+  it('opens a store from an address and a key: logs, records and collections come over the network', async () => {
+    bobDb = await bob.peer.openStore(aliceDb.address!, { key: aliceDb.key.toString() })
+    assert.deepEqual(await names(bobDb), ['ann', 'bo'])
+    assert.equal(bobDb.collection('Person').plan(Query.where('age').eq(30)).using, 'index:age')
+  })
+
+  it('pushes new records both ways as they are written', async () => {
+    await aliceDb.collection('Person').create([{ name: 'cy', age: 50 }])
+    await until(async () => (await names(bobDb)).includes('cy'), 'alice\'s new record at bob', 5000)
+    await bobDb.collection('Person').create([{ name: 'dee', age: 60 }])
+    await until(async () => (await names(aliceDb)).includes('dee'), 'bob\'s record at alice', 5000)
+    await aliceDb.collection('Person').create([{ name: 'eve', age: 70 }])
+    await until(async () => (await names(bobDb)).includes('eve'), 'alice\'s next record at bob, now that she knows where he is', 5000)
+    assert.deepEqual(await names(aliceDb), await names(bobDb))
+  })
+
+  it('catches a peer up on what it missed while closed', async () => {
+    const id = bobDb.id
+    await bob.peer.close()
+    for (let i = 0; i < 50; i++) await aliceDb.collection('Person').create([{ name: `offline-${String(i).padStart(2, '0')}`, age: i }])
+    const reopened: Peer = await bob.reopen()
+    bobDb = await reopened.store(id)
+    await bobDb.sync()
+    await until(async () => (await names(bobDb)).length === (await names(aliceDb)).length, 'bob to catch up', 5000)
+    assert.deepEqual(await names(bobDb), await names(aliceDb))
+  })
+
+  it('gives a peer without the service key nothing, and counts the refusal', async () => {
+    const carol = await tempPeer()
+    try {
+      await assert.rejects(carol.peer.openStore(aliceDb.address!, { key: ThreadKey.random() }), (e: unknown) =>
+        e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF')
+      assert.equal(alice.peer.refusals.get(carol.peer.peerId!)?.get('ERR_INVALID_PROOF'), 1)
+      assert.deepEqual(await (await carol.peer.store(aliceDb.id)).collections(), [])
+    } finally {
+      await carol.dispose()
+    }
+  })
+})
