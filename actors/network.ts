@@ -3,14 +3,15 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
+import { MAX_RECORDS_PER_PAGE } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
-import { MissingAncestorError } from '../storage/errors.ts'
+import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
 import { serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
-import { pullThread, pushLog, pushRecord } from '../net/sync.ts'
+import { pullThread, pushLog, pushRecords } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
 /**
@@ -42,8 +43,11 @@ export interface Network {
   announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
   pullAll (threadId: ThreadId): Promise<number>
-  /** Pushes a record of our own log to every peer known to hold a log of the thread. */
-  push (threadId: ThreadId, logId: string, record: RecordBlocks): Promise<void>
+  /**
+   * Pushes a new record of our own log to every peer known to hold a log of the thread. Records queue while a
+   * push is on its way and go out together next, in log order.
+   */
+  push (threadId: ThreadId, logId: string, record: RecordBlocks): void
   stop (): Promise<void>
 }
 
@@ -79,6 +83,32 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     }
   }
 
+  const pulls = new Map<string, { done: Promise<number>, again?: Promise<number> }>()
+  const outgoing = new Map<string, RecordBlocks[]>()
+
+  /**
+   * Hands consecutive records of one log to the dispatcher all at once: it keeps them in order and commits them
+   * together. A record already held is no news; any other refusal is the first one's.
+   */
+  const ingestAll = async (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void> => {
+    const outcomes = await Promise.allSettled(records.map(record => init.ingest(threadId, logId, record)))
+    const refused = outcomes.find(outcome => outcome.status === 'rejected' && !(outcome.reason instanceof ReplayedRecordError))
+    if (refused !== undefined) throw (refused as PromiseRejectedResult).reason
+  }
+
+  const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number> => {
+    const pulled = await pullThread({
+      node,
+      logs,
+      peer: from,
+      threadId,
+      key: logs.getThread(threadId).key,
+      take: async (logId, records) => { await ingestAll(threadId, logId, records) }
+    })
+    await remember(threadId, pulled.logs)
+    return pulled.records
+  }
+
   const network: Network = {
     node,
     peerId: self,
@@ -90,16 +120,21 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async pull (threadId, from) {
-      const pulled = await pullThread({
-        node,
-        logs,
-        peer: from,
-        threadId,
-        key: logs.getThread(threadId).key,
-        take: async (logId, record) => { await init.ingest(threadId, logId, record) }
-      })
-      await remember(threadId, pulled.logs)
-      return pulled.records
+      // Pulls from one peer for one thread run one at a time; a pull asked for while one runs is folded into
+      // a single follow-up, since that one will fetch everything the asks were about.
+      const slot = `${threadId.toString()} ${from.toString()}`
+      const running = pulls.get(slot)
+      if (running !== undefined) {
+        running.again ??= running.done.then(async () => await network.pull(threadId, from))
+        return await running.again
+      }
+      const pulling: { done: Promise<number>, again?: Promise<number> } = { done: pullOnce(threadId, from) }
+      pulls.set(slot, pulling)
+      try {
+        return await pulling.done
+      } finally {
+        if (pulls.get(slot) === pulling) pulls.delete(slot)
+      }
     },
 
     async announce (threadId, logId, to) {
@@ -111,9 +146,24 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       return pulled.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
     },
 
-    async push (threadId, logId, record) {
-      const key = logs.getThread(threadId).key
-      await Promise.allSettled(peersOf(threadId).map(addr => pushRecord({ node, peer: addr, threadId, key, logId, record })))
+    push (threadId, logId, record) {
+      const slot = `${threadId.toString()} ${logId}`
+      const queue = outgoing.get(slot)
+      if (queue !== undefined) {
+        queue.push(record)
+        return
+      }
+      const records = [record]
+      outgoing.set(slot, records)
+      void (async () => {
+        // Sends whatever has queued, a page at a time, until nothing is left; the queue is this loop's while it runs.
+        while (records.length > 0) {
+          const batch = records.splice(0, MAX_RECORDS_PER_PAGE)
+          const key = logs.getThread(threadId).key
+          await Promise.allSettled(peersOf(threadId).map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records: batch })))
+        }
+        outgoing.delete(slot)
+      })()
     },
 
     async stop () {
@@ -130,11 +180,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
       if (own.length > 0) logs.addrs.addAddrs(threadId, logId, own, ADDRESS_TTL)
     },
-    async takeRecord (threadId, logId, record, peer) {
+    async takeRecords (threadId, logId, records, peer) {
       try {
-        await init.ingest(threadId, logId, record)
+        await ingestAll(threadId, logId, records)
       } catch (error) {
-        // A record whose ancestors have not reached us yet: fetch them (and it) from the peer that pushed it.
+        // Records whose ancestors have not reached us yet: fetch them (and these) from the peer that pushed them.
         if (!(error instanceof MissingAncestorError)) throw error
         await network.pull(threadId, peer)
       }

@@ -92,7 +92,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
         inspect: init.inspect,
-        onCommitted: network === undefined ? undefined : ({ record }) => { void network.push(threadId, logId, record.blocks) }
+        onCommitted: network === undefined ? undefined : ({ record }) => { network.push(threadId, logId, record.blocks) }
       })
       runtimes.set(tid, runtime)
       store = createStore({

@@ -6,15 +6,15 @@ import { parseArgs } from 'node:util'
 import { createPeer, Query, type Peer, type Store } from '../index.ts'
 
 /**
- * The `threads` command. `threads demo` runs two peers, each with its own LMDB environment: one creates a store
- * and shares its ID and key, both write to it at once, and each takes in the other's signed, encrypted records
- * until their views agree. Records travel by hand here, between two peers in one process.
+ * The `threads` command. `threads demo` runs two peers on 127.0.0.1, each with its own LMDB environment and
+ * libp2p node: one creates a store and shares its address and key, the other opens it over the network, both
+ * write at once, and each pushes its signed, encrypted records to the other until their views agree.
  */
 
 const USAGE = `Usage: threads <command> [options]
 
 Commands:
-  demo [--people N] [--path DIR]   two peers writing to one store and converging
+  demo [--people N] [--path DIR]   two peers on 127.0.0.1 writing to one store and converging
   help                             this text`
 
 const PERSON = {
@@ -24,14 +24,15 @@ const PERSON = {
 }
 const CITIES = ['Lisbon', 'Oslo', 'Quito', 'Hanoi']
 
-/** Hands `from`'s records that `to` does not hold yet over to `to`, in log order; returns how many. */
-async function carry (from: Peer, fromStore: Store, to: Peer, toStore: Store): Promise<number> {
-  const held = to.logs.hasThread(fromStore.id) && to.logs.keys.publicKey(fromStore.id, fromStore.logId) !== undefined
-    ? to.logs.head(fromStore.id, fromStore.logId).counter
-    : 0
-  const records = from.logs.records(fromStore.id, fromStore.logId, { from: held + 1 })
-  for (const record of records) await toStore.ingest(fromStore.logId, record.blocks)
-  return records.length
+/** Waits (at most `ms`) until both stores hold the same people, polling; returns how long it took. */
+async function converge (a: Store, b: Store, ms = 30_000): Promise<number> {
+  const started = performance.now()
+  const everyone = async (db: Store): Promise<string> => JSON.stringify(await db.collection('Person').find(Query.where('age').ge(0).orderBy('name')))
+  while (performance.now() - started < ms) {
+    if (await everyone(a) === await everyone(b)) return performance.now() - started
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  throw new Error(`the two stores did not converge within ${ms} ms`)
 }
 
 async function demo (args: string[]): Promise<void> {
@@ -48,10 +49,11 @@ async function demo (args: string[]): Promise<void> {
     say(`alice created store ${aliceDb.id.toString()}`)
     say(`      with a Person collection indexed on age and city, and her log ${aliceDb.logId}`)
 
-    const bobDb = await bob.openStore(aliceDb.id, { key: aliceDb.key.toString() })
-    say(`bob opened it with the ID and key alice shared out of band, and a log of his own ${bobDb.logId}`)
-    await carry(alice, aliceDb, bob, bobDb)
-    say(`bob took in alice's first record: the collection definitions travel in the thread, so his Person collection works`)
+    say(`alice listens at ${alice.addresses.map(String).join(', ')}`)
+    say(`      and shares the store's address ${aliceDb.address} and its key`)
+
+    const bobDb = await bob.openStore(aliceDb.address!, { key: aliceDb.key.toString() })
+    say(`bob opened it over the network: he pulled alice's log, the Person collection came with it, and he told her about his log ${bobDb.logId}`)
     const heard: string[] = []
     const stop = bobDb.listen({ collection: 'Person', actions: ['create'] }, change => { heard.push(change.id) })
 
@@ -70,16 +72,15 @@ async function demo (args: string[]): Promise<void> {
       aliceDb.collection('Person').update(firstAlice!._id as string, draft => { draft.city = 'Accra' }),
       bobDb.collection('Person').create([{ name: 'carol', age: 33, city: 'Lima' }])
     ])
-
-    const toBob = await carry(alice, aliceDb, bob, bobDb)
-    const toAlice = await carry(bob, bobDb, alice, aliceDb)
-    say(`alice's ${toBob} records went to bob, bob's ${toAlice} to alice: each verified, linked and folded by the dispatcher`)
+    const took = await converge(aliceDb, bobDb)
+    say(`each pushed its records to the other as it wrote them; the views agreed ${took.toFixed(0)} ms after the last write`)
 
     const query = Query.where('age').ge(60).and('age').lt(66).orderBy('name')
     const [seenByAlice, seenByBob] = [await aliceDb.collection('Person').find(query), await bobDb.collection('Person').find(query)]
     say(`people aged 60–65: alice sees ${seenByAlice.length}, bob sees ${seenByBob.length} (${bobDb.collection('Person').plan(query).using})`)
     const same = JSON.stringify(await aliceDb.collection('Person').find()) === JSON.stringify(await bobDb.collection('Person').find())
     say(`their views are ${same ? 'identical' : 'DIFFERENT'}: ${(await aliceDb.collection('Person').find()).length} people each`)
+    say(`neither refused anything: ${alice.refusals.size + bob.refusals.size === 0}`)
     say(`alice's edit arrived too: ${JSON.stringify((await bobDb.collection('Person').findById(firstAlice!._id as string))?.city)}`)
     say(`bob's listener heard ${heard.length} creates, his and alice's, in the order they reached him`)
     stop()

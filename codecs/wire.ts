@@ -45,7 +45,8 @@ export type Request =
   | { readonly type: 'get-edges', readonly threads: ReadonlyArray<{ threadId: ThreadId, proof: Uint8Array }> }
   | { readonly type: 'get-logs', readonly threadId: ThreadId, readonly proof: Uint8Array }
   | { readonly type: 'get-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logs: readonly LogRange[] }
-  | { readonly type: 'push-record', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly record: RecordBlocks }
+  /** Records of one log, in log order, pushed by their writer (or anyone holding them). */
+  | { readonly type: 'push-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly records: readonly RecordBlocks[] }
   /** A peer announcing one of its logs in the thread, and where it can be reached. */
   | { readonly type: 'push-log', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly addrs: readonly Uint8Array[] }
 
@@ -100,7 +101,7 @@ function toWire (message: Request | Response): unknown {
     case 'get-edges': return { type: message.type, threads: message.threads.map(({ threadId, proof }) => ({ thread: threadId.bytes, proof })) }
     case 'get-logs': return { type: message.type, thread: message.threadId.bytes, proof: message.proof }
     case 'get-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, logs: message.logs.map(range => ({ ...range })) }
-    case 'push-record': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, record: blocksToWire(message.record) }
+    case 'push-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, records: message.records.map(blocksToWire) }
     case 'push-log': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, addrs: message.addrs }
     case 'edges': return { type: message.type, edges: message.edges.map(edge => ({ thread: edge.threadId.bytes, heads: edge.heads })) }
     case 'logs': return { type: message.type, logs: message.logs.map(log => log.head === undefined ? { logId: log.logId, counter: log.counter, addrs: log.addrs } : { ...log }) }
@@ -200,8 +201,14 @@ export function decodeRequest (bytes: Uint8Array): Request {
             return { logId: text(fields.logId, 'log ID'), from: count(fields.from, 'from', 1, Number.MAX_SAFE_INTEGER), limit: count(fields.limit, 'limit', 1, MAX_RECORDS_PER_PAGE) }
           })
         }
-      case 'push-record':
-        return { type: 'push-record', threadId: threadOf(message.thread), proof: proofOf(message.proof), logId: text(message.log, 'log ID'), record: blocksFromWire(message.record) }
+      case 'push-records':
+        return {
+          type: 'push-records',
+          threadId: threadOf(message.thread),
+          proof: proofOf(message.proof),
+          logId: text(message.log, 'log ID'),
+          records: list(message.records, 'records', MAX_RECORDS_PER_PAGE).map(blocksFromWire)
+        }
       case 'push-log':
         return {
           type: 'push-log',

@@ -14,7 +14,8 @@ import { request, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.
  * for the sync layer above.
  */
 
-export type TakeRecord = (logId: string, record: RecordBlocks) => Promise<void>
+/** Takes in consecutive records of one log, in order. */
+export type TakeRecords = (logId: string, records: readonly RecordBlocks[]) => Promise<void>
 
 export interface PullInit {
   node: ThreadsNode
@@ -22,7 +23,7 @@ export interface PullInit {
   peer: PeerId | Multiaddr
   threadId: ThreadId
   key: ThreadKey
-  take: TakeRecord
+  take: TakeRecords
   limits?: RequestLimits
 }
 
@@ -46,7 +47,7 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
       const page = await request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
       const records = page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []
       if (records.length === 0) break
-      for (const record of records) await init.take(remote.logId, record)
+      await init.take(remote.logId, records)
       taken += records.length
       from += records.length
     }
@@ -60,13 +61,14 @@ export interface PushInit {
   threadId: ThreadId
   key: ThreadKey
   logId: string
-  record: RecordBlocks
+  /** Consecutive records of the log, in order. */
+  records: readonly RecordBlocks[]
   limits?: RequestLimits
 }
 
-export async function pushRecord (init: PushInit): Promise<void> {
+export async function pushRecords (init: PushInit): Promise<void> {
   const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
-  await request(init.node, init.peer, { type: 'push-record', threadId: init.threadId, proof, logId: init.logId, record: init.record }, init.limits)
+  await request(init.node, init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records: init.records }, init.limits)
 }
 
 export interface PushLogInit {

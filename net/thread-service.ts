@@ -17,8 +17,8 @@ export interface ThreadServiceInit {
   logs: LogStore
   /** Takes note of a peer's log and where it is reached. Throws a `ThreadsError` to refuse it. */
   takeLog: (threadId: ThreadId, logId: string, addrs: readonly Uint8Array[], peer: PeerId) => Promise<void>
-  /** Takes in a record pushed by `peer`: verify, link, fold. Throws a `ThreadsError` to refuse it. */
-  takeRecord: (threadId: ThreadId, logId: string, record: RecordBlocks, peer: PeerId) => Promise<void>
+  /** Takes in records of one log pushed by `peer`, in order: verify, link, fold. Throws a `ThreadsError` to refuse. */
+  takeRecords: (threadId: ThreadId, logId: string, records: readonly RecordBlocks[], peer: PeerId) => Promise<void>
 }
 
 export function createThreadService (init: ThreadServiceInit): RequestHandler {
@@ -73,10 +73,10 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
         await init.takeLog(request.threadId, request.logId, request.addrs, peer)
         return { type: 'ok' }
       }
-      case 'push-record': {
+      case 'push-records': {
         assertProof(request.threadId, request.proof, peer)
         if (!logs.hasThread(request.threadId)) throw new UnknownThreadError('thread not held here')
-        await init.takeRecord(request.threadId, request.logId, request.record, peer)
+        await init.takeRecords(request.threadId, request.logId, request.records, peer)
         return { type: 'ok' }
       }
     }

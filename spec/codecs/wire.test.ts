@@ -22,7 +22,7 @@ const requests: Request[] = [
   { type: 'get-edges', threads: [{ threadId, proof }] },
   { type: 'get-logs', threadId, proof },
   { type: 'get-records', threadId, proof, logs: [{ logId: logKey.publicKey.logId, from: 1, limit: 100 }] },
-  { type: 'push-record', threadId, proof, logId: logKey.publicKey.logId, record: blocks },
+  { type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records: [blocks, blocks] },
   { type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1])] }
 ]
 const responses: Response[] = [
@@ -54,8 +54,8 @@ describe('wire messages', () => {
 
   it('names every record block by the hash of the bytes it arrives with', () => {
     const decoded = decodeRequest(unframe(frame(requests[3]!)))
-    assert.equal(decoded.type, 'push-record')
-    if (decoded.type === 'push-record') assert.equal(decoded.record.record.cid.toString(), blocks.record.cid.toString())
+    assert.equal(decoded.type, 'push-records')
+    if (decoded.type === 'push-records') assert.equal(decoded.records[0]!.record.cid.toString(), blocks.record.cid.toString())
   })
 
   it('reads frames incrementally, and refuses an oversized length before buffering', () => {
@@ -75,7 +75,7 @@ describe('wire messages', () => {
       { type: 'get-logs', thread: threadId.bytes, proof: new Uint8Array(31) },
       { type: 'get-records', thread: threadId.bytes, proof, logs: [{ logId: 'l', from: 0, limit: 1 }] },
       { type: 'get-records', thread: threadId.bytes, proof, logs: [{ logId: 'l', from: 1, limit: 100_000 }] },
-      { type: 'push-record', thread: threadId.bytes, proof, log: 'l', record: [new Uint8Array(1)] },
+      { type: 'push-records', thread: threadId.bytes, proof, log: 'l', records: [[new Uint8Array(1)]] },
       { type: 'launch-missiles' },
       [1, 2, 3]
     ]
