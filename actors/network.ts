@@ -26,6 +26,8 @@ export interface NetworkInit {
   listen?: string[]
   /** Takes a record of `logId` into the thread's store, through its dispatcher. */
   ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
+  /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
+  onLog: (threadId: ThreadId, logId: string) => void
 }
 
 export interface Network {
@@ -43,11 +45,10 @@ export interface Network {
   announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
   pullAll (threadId: ThreadId): Promise<number>
-  /**
-   * Pushes a new record of our own log to every peer known to hold a log of the thread. Records queue while a
-   * push is on its way and go out together next, in log order.
-   */
-  push (threadId: ThreadId, logId: string, record: RecordBlocks): void
+  /** Pushes consecutive records of our own log to every peer known to hold a log of the thread. */
+  push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
+  /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
+  pullLog (threadId: ThreadId, logId: string): Promise<number>
   stop (): Promise<void>
 }
 
@@ -84,7 +85,6 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   }
 
   const pulls = new Map<string, { done: Promise<number>, again?: Promise<number> }>()
-  const outgoing = new Map<string, RecordBlocks[]>()
 
   /**
    * Hands consecutive records of one log to the dispatcher all at once: it keeps them in order and commits them
@@ -106,6 +106,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       take: async (logId, records) => { await ingestAll(threadId, logId, records) }
     })
     await remember(threadId, pulled.logs)
+    for (const { logId } of pulled.logs) init.onLog(threadId, logId)
     return pulled.records
   }
 
@@ -146,24 +147,26 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       return pulled.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
     },
 
-    push (threadId, logId, record) {
-      const slot = `${threadId.toString()} ${logId}`
-      const queue = outgoing.get(slot)
-      if (queue !== undefined) {
-        queue.push(record)
-        return
+    async push (threadId, logId, records) {
+      const peers = peersOf(threadId)
+      const key = logs.getThread(threadId).key
+      const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records })))
+      // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
+      const failures = outcomes.filter(outcome => outcome.status === 'rejected')
+      if (peers.length > 0 && failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
+    },
+
+    async pullLog (threadId, logId) {
+      const byPeer = new Map<string, Multiaddr>()
+      for (const addr of logs.addrs.addrs(threadId, logId)) {
+        const peer = peerOf(addr)
+        if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
       }
-      const records = [record]
-      outgoing.set(slot, records)
-      void (async () => {
-        // Sends whatever has queued, a page at a time, until nothing is left; the queue is this loop's while it runs.
-        while (records.length > 0) {
-          const batch = records.splice(0, MAX_RECORDS_PER_PAGE)
-          const key = logs.getThread(threadId).key
-          await Promise.allSettled(peersOf(threadId).map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records: batch })))
-        }
-        outgoing.delete(slot)
-      })()
+      if (byPeer.size === 0) return 0
+      const outcomes = await Promise.allSettled([...byPeer.values()].map(addr => network.pull(threadId, addr)))
+      const pulled = outcomes.filter(outcome => outcome.status === 'fulfilled')
+      if (pulled.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason
+      return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)
     },
 
     async stop () {
@@ -179,6 +182,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
       const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
       if (own.length > 0) logs.addrs.addAddrs(threadId, logId, own, ADDRESS_TTL)
+      init.onLog(threadId, logId)
     },
     async takeRecords (threadId, logId, records, peer) {
       try {

@@ -59,6 +59,8 @@ export interface Peer {
 }
 
 const DEFAULT_SNAPSHOT_EVERY = 10_000
+/** How each log's sync actor paces itself: a slow poll (not a fast one that makes sync look slow), and backoff. */
+const SYNC_TIMING = { pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 }
 const OWN_LOG = 'store/own-log'
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
@@ -77,7 +79,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         const runtime = runtimes.get(threadId.toString())
         if (runtime === undefined) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
         await runtime.ingest(logId, record)
-      }
+      },
+      onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) }
     })
 
   const open = (threadId: ThreadId, logId: string): Store => {
@@ -92,7 +95,13 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
         inspect: init.inspect,
-        onCommitted: network === undefined ? undefined : ({ record }) => { network.push(threadId, logId, record.blocks) }
+        sync: network === undefined
+          ? undefined
+          : {
+              push: async (log, records) => { await network.push(threadId, log, records) },
+              pull: async log => await network.pullLog(threadId, log),
+              ...SYNC_TIMING
+            }
       })
       runtimes.set(tid, runtime)
       store = createStore({
@@ -106,8 +115,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       stores.set(tid, store)
       if (network !== undefined) {
         void network.advertise(threadId, logId)
-        // Whatever known peers wrote while this store was closed.
-        void network.pullAll(threadId).catch(() => 0)
+        // Every log gets its sync actor, and each catches up on what was written while this store was closed.
+        runtime.syncLogs()
       }
     }
     return store

@@ -6,6 +6,7 @@ import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { dispatcherMachine, type DispatcherJob, type Outcome } from '../machines/dispatcher.machine.ts'
 import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
+import { logSyncMachine } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
@@ -48,8 +49,19 @@ export interface ThreadRuntimeInit {
   logId: string
   snapshotEvery: number
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
-  /** Told of every local commit once it is durable, to send its record on to other peers. */
-  onCommitted?: (committed: Committed) => void
+  /** The network moves each log's sync actor is made of; without them the thread syncs with no one. */
+  sync?: LogSyncEffects
+}
+
+export interface LogSyncEffects {
+  /** Sends consecutive records of our own log to the thread's peers. */
+  push (logId: string, records: readonly RecordBlocks[]): Promise<void>
+  /** Fetches what the peers holding `logId` have beyond what we hold. */
+  pull (logId: string): Promise<number>
+  pollMs: number
+  backoffMs: number
+  maxBackoffMs: number
+  maxAttempts: number
 }
 
 /** The handle a transaction body writes through; the runtime turns its writes into `collect` events. */
@@ -65,6 +77,8 @@ export interface ThreadRuntime {
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
   listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
   run (job: ReducerJob): Promise<number>
+  /** Makes sure every log of the thread has a sync actor; with `catchUp`, asks them all to catch up now. */
+  syncLogs (catchUp?: boolean): void
   /**
    * Lets jobs already handed to storage finish (up to `graceMs`), stops the thread's actors, and rejects whatever
    * still waits with `StorageClosedError`. Every later call is refused the same way.
@@ -113,7 +127,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         : engine.ingestWithin(threadId, job.logId, job.blocks)
       ).then(
         result => {
-          if (job.kind === 'commit') init.onCommitted?.(result)
+          if (job.kind === 'commit') actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
           sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 })
         },
         (error: unknown) => {
@@ -189,8 +203,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     }
   })
 
+  const logOf = (self: AnyActorRef): string => self._parent!.id.slice('log:'.length, -'/sync'.length)
+  const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self }) => {
+    await init.sync?.push(logOf(self), input.records as RecordBlocks[])
+  })
+  const pullRecords = fromPromise<number, undefined>(async ({ self }) => await init.sync?.pull(logOf(self)) ?? 0)
+
   const machine = threadMachine.provide({
     actors: {
+      logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords } }),
       dispatcher: dispatcherMachine.provide({ actors: { persister } }),
       reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
       listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
@@ -238,7 +259,13 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     async ingest (fromLog, blocks) {
       assertOpen()
       // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
-      if (init.logs.keys.publicKey(threadId, fromLog) === undefined) await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
+      if (init.logs.keys.publicKey(threadId, fromLog) === undefined) {
+        await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
+        if (init.sync !== undefined) {
+          const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+          actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+        }
+      }
       return await dispatch({ type: 'ingest', logId: fromLog, blocks })
     },
 
@@ -294,6 +321,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         }
       })
       return stop
+    },
+
+    syncLogs (catchUp = true) {
+      if (closed || init.sync === undefined) return
+      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+      for (const log of init.logs.keys.logs(threadId)) {
+        actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+      }
+      if (catchUp) actor.send({ type: 'sync all' })
     },
 
     async run (job) {

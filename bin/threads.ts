@@ -82,7 +82,9 @@ async function demo (args: string[]): Promise<void> {
     say(`their views are ${same ? 'identical' : 'DIFFERENT'}: ${(await aliceDb.collection('Person').find()).length} people each`)
     say(`neither refused anything: ${alice.refusals.size + bob.refusals.size === 0}`)
     say(`alice's edit arrived too: ${JSON.stringify((await bobDb.collection('Person').findById(firstAlice!._id as string))?.city)}`)
-    say(`bob's listener heard ${heard.length} creates, his and alice's, in the order they reached him`)
+    const total = (await bobDb.collection('Person').find()).length
+    for (const deadline = Date.now() + 10_000; heard.length < total && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 10))
+    say(`bob's listener heard all ${heard.length} creates, his and alice's, in the order they reached him`)
     stop()
     if (!same) process.exitCode = 1
   } finally {

@@ -1,13 +1,15 @@
 import { enqueueActions, forwardTo, setup, type AnyActorRef } from 'xstate'
 import { dispatcherMachine } from './dispatcher.machine.ts'
 import { listenerMachine } from './listener.machine.ts'
+import { logSyncMachine, type LogRole } from './log-sync.machine.ts'
 import { reducerMachine } from './reducer.machine.ts'
 import { transactionMachine, type TransactionKind } from './transaction.machine.ts'
 
 /**
- * A thread's actors, one actor system per thread: the dispatcher and the reducer for its lifetime, a listener
- * per subscription and a transaction per interactive transaction for theirs. System IDs name the role
- * (`dispatcher`, `reducer`, `listener:3`, `transaction:7`), so an inspector's trace says what it shows.
+ * A thread's actors, one actor system per thread: the dispatcher and the reducer for its lifetime, a sync actor
+ * per log while the peer is networked, a listener per subscription and a transaction per interactive
+ * transaction for theirs. System IDs name the role (`dispatcher`, `reducer`, `log:<logId>/sync`, `listener:3`,
+ * `transaction:7`), so an inspector's trace says what it shows.
  */
 
 export interface ThreadInput {
@@ -30,6 +32,10 @@ export type ThreadEvent =
   | { type: 'unlisten', id: string }
   | { type: 'begin transaction', id: string, kind: TransactionKind }
   | { type: 'end transaction', id: string }
+  /** Starts keeping one log in sync (once per log; later asks are no-ops). */
+  | { type: 'sync log', logId: string, role: LogRole, pollMs: number, backoffMs: number, maxBackoffMs: number, maxAttempts: number }
+  /** Asks every log's sync to catch up now (a peer connected, the store opened, a gap showed). */
+  | { type: 'sync all' }
 
 export const threadMachine = setup({
   types: {
@@ -41,7 +47,8 @@ export const threadMachine = setup({
     dispatcher: dispatcherMachine,
     reducer: reducerMachine,
     listener: listenerMachine,
-    transaction: transactionMachine
+    transaction: transactionMachine,
+    logSync: logSyncMachine
   },
   actions: {
     'tell the reducer': forwardTo('reducer'),
@@ -60,6 +67,18 @@ export const threadMachine = setup({
       if (listener === undefined) return
       enqueue.sendTo(listener, { type: 'stop' })
       enqueue.stopChild(event.id)
+    }),
+    'start log sync': enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'sync log') return
+      const id = `log:${event.logId}/sync`
+      if (self.getSnapshot().children[id] !== undefined) return
+      const { logId: _logId, type: _type, ...input } = event
+      enqueue.spawnChild('logSync', { id, systemId: id, input })
+    }),
+    'ask every log to sync': enqueueActions(({ enqueue, self }) => {
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        if (id.startsWith('log:')) enqueue.sendTo(child as AnyActorRef, { type: 'sync' })
+      }
     }),
     'stop transaction': enqueueActions(({ event, enqueue }) => {
       if (event.type === 'end transaction') enqueue.stopChild(event.id)
@@ -96,6 +115,8 @@ export const threadMachine = setup({
     listen: { actions: 'start listener' },
     unlisten: { actions: 'stop listener' },
     'begin transaction': { actions: 'start transaction' },
-    'end transaction': { actions: 'stop transaction' }
+    'end transaction': { actions: 'stop transaction' },
+    'sync log': { actions: 'start log sync' },
+    'sync all': { actions: 'ask every log to sync' }
   }
 })

@@ -1,0 +1,131 @@
+import { assign, fromPromise, setup } from 'xstate'
+
+/**
+ * One log of one thread, kept in sync. Our own log pushes: every commit adds its record to `outgoing`, and the
+ * machine sends what has queued to the thread's peers, a batch at a time, in log order. Someone else's log pulls:
+ * when a peer connects, when an edge differs, when a pushed record arrives ahead of its ancestors, and on a slow
+ * timer. A failed push or pull backs off (doubling, with jitter) and tries again; after `maxAttempts` failures
+ * in a row the machine rests in `failed`, with the reason, until something asks it to sync again.
+ */
+
+export type LogRole = 'own' | 'remote'
+
+export interface LogSyncInput {
+  role: LogRole
+  /** Milliseconds between pulls of a quiet remote log. */
+  pollMs: number
+  /** First backoff; each failure in a row doubles it, up to `maxBackoffMs`. */
+  backoffMs: number
+  maxBackoffMs: number
+  maxAttempts: number
+}
+
+export interface LogSyncContext extends LogSyncInput {
+  /** Records of our own log not yet pushed, oldest first (opaque here). */
+  outgoing: unknown[]
+  /** The batch being pushed; kept through failures, so a retry resends exactly it. */
+  sending: unknown[]
+  /** Failures since the last success. */
+  attempts: number
+  error: unknown
+}
+
+export type LogSyncEvent =
+  | { type: 'committed', record: unknown }
+  | { type: 'sync' }
+  | { type: 'stop' }
+
+export const logSyncMachine = setup({
+  types: {
+    context: {} as LogSyncContext,
+    events: {} as LogSyncEvent,
+    input: {} as LogSyncInput
+  },
+  actors: {
+    /** Sends a batch of our own log's records to the thread's peers. */
+    'push records': fromPromise<void, { records: unknown[] }>(async () => {
+      throw new Error('pushing is provided by actors/')
+    }),
+    /** Pulls what the log's peers hold beyond what we hold; resolves with how many records came. */
+    'pull records': fromPromise<number, undefined>(async () => {
+      throw new Error('pulling is provided by actors/')
+    })
+  },
+  delays: {
+    poll: ({ context }) => context.pollMs * (0.75 + Math.random() / 2),
+    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2)
+  },
+  actions: {
+    'queue record': assign({
+      outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, event.record] : context.outgoing
+    }),
+    'take batch': assign(({ context }) => context.sending.length > 0
+      ? {}
+      : { sending: context.outgoing, outgoing: [] }),
+    'batch sent': assign({ sending: [] }),
+    'count failure': assign({
+      attempts: ({ context }) => context.attempts + 1,
+      error: ({ event }) => (event as { error?: unknown }).error
+    }),
+    'reset failures': assign({ attempts: 0, error: undefined })
+  },
+  guards: {
+    'is our own log': ({ context }) => context.role === 'own',
+    'has records to push': ({ context }) => context.outgoing.length > 0 || context.sending.length > 0,
+    'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
+  }
+}).createMachine({
+  id: 'log sync',
+  context: ({ input }) => ({ ...input, outgoing: [], sending: [], attempts: 0, error: undefined }),
+  on: {
+    committed: { actions: 'queue record' },
+    stop: '.stopped'
+  },
+  initial: 'idle',
+  states: {
+    idle: {
+      description: 'In step with what we know: waits for a commit to push, or a reason to pull.',
+      always: { guard: 'has records to push', target: 'pushing' },
+      on: { sync: [{ guard: 'is our own log' }, { target: 'pulling' }] },
+      after: { poll: [{ guard: 'is our own log', target: 'idle', reenter: true }, { target: 'pulling' }] }
+    },
+    pushing: {
+      description: 'Sends what has queued to the thread\'s peers; records committed meanwhile wait for the next batch.',
+      entry: 'take batch',
+      invoke: {
+        src: 'push records',
+        input: ({ context }) => ({ records: context.sending }),
+        onDone: { target: 'idle', actions: ['batch sent', 'reset failures'] },
+        onError: [
+          { guard: 'out of attempts', target: 'failed', actions: 'count failure' },
+          { target: 'backingOff', actions: 'count failure' }
+        ]
+      }
+    },
+    pulling: {
+      description: 'Asks the log\'s peers for the records after the ones we hold, page by page.',
+      invoke: {
+        src: 'pull records',
+        onDone: { target: 'idle', actions: 'reset failures' },
+        onError: [
+          { guard: 'out of attempts', target: 'failed', actions: 'count failure' },
+          { target: 'backingOff', actions: 'count failure' }
+        ]
+      }
+    },
+    backingOff: {
+      description: 'A push or pull failed: waits (longer each time, with jitter) before trying again.',
+      after: { backoff: [{ guard: 'is our own log', target: 'pushing' }, { target: 'pulling' }] },
+      on: { sync: [{ guard: 'is our own log', target: 'pushing' }, { target: 'pulling' }] }
+    },
+    failed: {
+      description: 'Gave up after too many failures in a row; keeps the reason. A new reason to sync starts over.',
+      on: {
+        sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
+        committed: { actions: 'queue record' }
+      }
+    },
+    stopped: { type: 'final' }
+  }
+})
+

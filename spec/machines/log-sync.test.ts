@@ -1,0 +1,99 @@
+import { afterEach, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createActor, fromPromise, waitFor, type AnyActorRef } from 'xstate'
+import { getShortestPaths } from 'xstate/graph'
+import { logSyncMachine, type LogRole } from '../../machines/log-sync.machine.ts'
+
+interface Call<T> { input: unknown, resolve: (value: T) => void, reject: (error: unknown) => void }
+
+const started: AnyActorRef[] = []
+afterEach(() => { for (const actor of started.splice(0)) actor.stop() })
+
+function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: number, maxAttempts: number }> = {}) {
+  const pushes: Array<Call<void>> = []
+  const pulls: Array<Call<number>> = []
+  const machine = logSyncMachine.provide({
+    actors: {
+      'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
+      'pull records': fromPromise<number, undefined>(() => new Promise((resolve, reject) => { pulls.push({ input: undefined, resolve, reject }) }))
+    }
+  })
+  const actor = createActor(machine, {
+    input: { role, pollMs: timing.pollMs ?? 60_000, backoffMs: timing.backoffMs ?? 5, maxBackoffMs: 40, maxAttempts: timing.maxAttempts ?? 3 }
+  }).start()
+  started.push(actor)
+  const inState = async (state: string) => await waitFor(actor, snapshot => snapshot.value === state, { timeout: 1000 })
+  return { actor, pushes, pulls, inState }
+}
+
+describe('log sync machine', () => {
+  it('pushes our own log\'s records in batches, in order, queuing what is committed meanwhile', async () => {
+    const h = harness('own')
+    h.actor.send({ type: 'committed', record: 'r1' })
+    assert.equal(h.actor.getSnapshot().value, 'pushing')
+    assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
+    h.actor.send({ type: 'committed', record: 'r2' })
+    h.actor.send({ type: 'committed', record: 'r3' })
+    h.pushes[0]!.resolve()
+    await waitFor(h.actor, () => h.pushes.length === 2, { timeout: 1000 })
+    assert.deepEqual(h.pushes[1]!.input, { records: ['r2', 'r3'] })
+    h.pushes[1]!.resolve()
+    await h.inState('idle')
+  })
+
+  it('backs off after a failed push and resends exactly the same batch', async () => {
+    const h = harness('own')
+    h.actor.send({ type: 'committed', record: 'r1' })
+    h.actor.send({ type: 'committed', record: 'r2' })
+    h.pushes[0]!.reject(new Error('peer offline'))
+    await h.inState('backingOff')
+    assert.equal(h.actor.getSnapshot().context.attempts, 1)
+    await waitFor(h.actor, () => h.pushes.length === 2, { timeout: 1000 })
+    assert.deepEqual(h.pushes[1]!.input, h.pushes[0]!.input)
+    h.pushes[1]!.resolve()
+    await waitFor(h.actor, snapshot => snapshot.value === 'pushing' || snapshot.value === 'idle', { timeout: 1000 })
+    await waitFor(h.actor, () => h.pushes.length === 3 || h.actor.getSnapshot().context.outgoing.length === 0, { timeout: 1000 })
+    assert.equal(h.actor.getSnapshot().context.attempts, 0)
+  })
+
+  it('rests in failed with the reason after too many failures, and starts over when asked', async () => {
+    const h = harness('remote', { maxAttempts: 3 })
+    h.actor.send({ type: 'sync' })
+    for (let i = 0; i < 3; i++) {
+      await waitFor(h.actor, () => h.pulls.length === i + 1, { timeout: 1000 })
+      h.pulls[i]!.reject(new Error(`unreachable ${i}`))
+    }
+    await h.inState('failed')
+    assert.match(String(h.actor.getSnapshot().context.error), /unreachable 2/)
+    h.actor.send({ type: 'sync' })
+    assert.equal(h.actor.getSnapshot().value, 'pulling')
+    assert.equal(h.actor.getSnapshot().context.attempts, 0)
+    h.pulls[3]!.resolve(5)
+    await h.inState('idle')
+  })
+
+  it('pulls a quiet remote log on its slow timer', async () => {
+    const h = harness('remote', { pollMs: 20 })
+    await waitFor(h.actor, () => h.pulls.length === 1, { timeout: 1000 })
+    h.pulls[0]!.resolve(0)
+    await waitFor(h.actor, () => h.pulls.length === 2, { timeout: 1000 })
+    h.pulls[1]!.resolve(0)
+  })
+
+  it('reaches every state from the start', () => {
+    const paths = getShortestPaths(logSyncMachine, {
+      input: { role: 'own', pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 },
+      // Queued records make every commit a new context: states are told apart by where the machine is.
+      serializeState: state => JSON.stringify(state.value),
+      events: [
+        { type: 'committed', record: 'r' },
+        { type: 'sync' },
+        { type: 'stop' },
+        { type: 'xstate.error.actor.0.log sync.pushing', error: new Error('x') } as never,
+        { type: 'xstate.done.actor.0.log sync.pushing' } as never
+      ]
+    })
+    const reached = new Set(paths.map(path => JSON.stringify(path.state.value)))
+    for (const state of ['idle', 'pushing', 'failed', 'stopped']) assert.ok(reached.has(JSON.stringify(state)), `${state} is reachable: ${[...reached].join(', ')}`)
+  })
+})
