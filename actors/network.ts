@@ -80,7 +80,18 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   const remember = async (threadId: ThreadId, listed: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>): Promise<void> => {
     for (const { logId, addrs } of listed) {
       const parsed = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } })
-      if (parsed.length > 0 && logs.keys.publicKey(threadId, logId) !== undefined) logs.addrs.addAddrs(threadId, logId, parsed, ADDRESS_TTL)
+      // A log another holder of the thread lists is a log of the thread: its ID is its key, and its records will
+      // be checked against it one by one.
+      if (logs.keys.publicKey(threadId, logId) === undefined) {
+        let key: Ed25519PublicKey
+        try {
+          key = Ed25519PublicKey.fromLogId(logId)
+        } catch {
+          continue
+        }
+        await logs.addLog(threadId, key)
+      }
+      if (parsed.length > 0) logs.addrs.addAddrs(threadId, logId, parsed, ADDRESS_TTL)
     }
   }
 
