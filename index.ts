@@ -73,7 +73,7 @@ export { Query, Where, type QueryJSON, type Criterion, type Operator, type Compa
 export { InvalidQueryError } from './codecs/errors.ts'
 export {
   UnknownCollectionError, InvalidSchemaError, SchemaViolationError, EntityExistsError, EntityNotFoundError,
-  UniqueViolationError, TransactionClosedError, NestedWriteError, EventsMissingError
+  UniqueViolationError, TransactionClosedError, NestedWriteError, EventsMissingError, NetworkUnavailableError
 } from './storage/errors.ts'
 export { createStoreEngine, type StoreEngine, type StoreEngineInit, type Change, type Committed } from './storage/store-engine.ts'
 export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/event-store.ts'

@@ -3,7 +3,9 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
-import { MAX_RECORDS_PER_PAGE } from '../codecs/wire.ts'
+import { CODE_THREAD } from '../codecs/address.ts'
+import { InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
+import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, MAX_RECORDS_PER_PAGE } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
@@ -37,8 +39,10 @@ export interface Network {
   addresses (): Multiaddr[]
   /** What the server refused, per peer and error code. */
   readonly refusals: RefusalCounts
-  /** Records that this peer's own log lives at its addresses. */
+  /** Records that this peer's own log lives at its addresses, and joins the thread's gossip topic. */
   advertise (threadId: ThreadId, logId: string): Promise<void>
+  /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
+  connect (to: Multiaddr): Promise<void>
   /** Pulls from one peer (by address or ID) every record of the thread it has and we lack; returns how many. */
   pull (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number>
   /** Announces our own log of the thread, and our addresses, to one peer, so it pushes to us. */
@@ -51,6 +55,9 @@ export interface Network {
   pullLog (threadId: ThreadId, logId: string): Promise<number>
   stop (): Promise<void>
 }
+
+/** Gossipsub carries messages up to 1 MiB; a larger batch travels only by direct push and pull. */
+const MAX_GOSSIP_BYTES = 1024 * 1024 - 1024
 
 function peerOf (addr: Multiaddr): string | undefined {
   return addr.getComponents().findLast(component => component.name === 'p2p')?.value
@@ -129,6 +136,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
     async advertise (threadId, logId) {
       logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
+      node.services.pubsub.subscribe(threadId.toString())
+    },
+
+    async connect (to) {
+      await node.dial(to.decapsulateCode(CODE_THREAD))
     },
 
     async pull (threadId, from) {
@@ -161,6 +173,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async push (threadId, logId, records) {
       const peers = peersOf(threadId)
       const key = logs.getThread(threadId).key
+      // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not.
+      const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records })
+      if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(threadId.toString(), message).catch(() => undefined)
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
@@ -185,6 +200,32 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       await node.stop()
     }
   }
+
+  /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
+  node.services.pubsub.addEventListener('message', event => {
+    const message = event.detail
+    if (message.type !== 'signed') return
+    const from = message.from
+    void (async () => {
+      try {
+        const read = readFrame(message.data)
+        if (read === undefined) throw new MalformedMessageError('gossip message is not one whole frame')
+        const request = decodeRequest(read.bytes)
+        if (request.type !== 'push-records' || request.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only a thread\'s own records')
+        const held = logs.hasThread(request.threadId) ? logs.getThread(request.threadId).key.service : undefined
+        if (held === undefined || !verifyServiceKeyProof(held, from.toString(), request.threadId, request.proof)) throw new InvalidProofError('gossip without proof of the service key')
+        try {
+          await ingestAll(request.threadId, request.logId, request.records)
+        } catch (error) {
+          // Gossip can outrun the records before it: hold off and fetch them (and these) from the publisher.
+          if (!(error instanceof MissingAncestorError)) throw error
+          await network.pull(request.threadId, from)
+        }
+      } catch (error) {
+        server.refuse(from.toString(), error instanceof ThreadsError ? error.code : 'ERR_INTERNAL')
+      }
+    })()
+  })
 
   const server: RequestServer = await serveRequests(node, createThreadService({
     logs,

@@ -1,10 +1,10 @@
 import type { InspectionEvent, Observer } from 'xstate'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
-import { UnknownThreadError } from '../storage/errors.ts'
+import { NetworkUnavailableError, UnknownThreadError } from '../storage/errors.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
@@ -55,6 +55,8 @@ export interface Peer {
   openStore (idOrAddress: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
   stores (): ThreadId[]
+  /** Connects to a peer (or the peer in a store's address), so gossip and requests flow between the two. */
+  connect (address: string | Multiaddr): Promise<void>
   close (): Promise<void>
 }
 
@@ -163,6 +165,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         await network.announce(threadId, logId, address.peer)
       }
       return store
+    },
+
+    async connect (address) {
+      if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
+      await network.connect(typeof address === 'string' ? multiaddr(address) : address)
     },
 
     stores () {

@@ -67,6 +67,8 @@ async function readOneFrame (stream: Stream, limits: RequestLimits, signal: Abor
 
 export interface RequestServer {
   readonly refusals: RefusalCounts
+  /** Counts a refusal made outside a request (a bad gossip message, say) with the others. */
+  refuse (peer: string, code: string): void
   stop (): Promise<void>
 }
 
@@ -100,6 +102,7 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
   }, { maxInboundStreams: limits.maxStreamsPerPeer })
   return {
     refusals,
+    refuse,
     async stop () {
       await node.unhandle(PROTOCOL)
     }

@@ -168,3 +168,11 @@ export class EventsMissingError extends ThreadsError {
     super('EventsMissingError', EventsMissingError.code, message, options)
   }
 }
+
+/** A network operation on a peer created with `network: false`. */
+export class NetworkUnavailableError extends ThreadsError {
+  static readonly code = 'ERR_NO_NETWORK'
+  constructor (message: string, options?: ErrorOptions) {
+    super('NetworkUnavailableError', NetworkUnavailableError.code, message, options)
+  }
+}
