@@ -1,10 +1,12 @@
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { threadAddress } from '../codecs/address.ts'
-import { Ed25519PublicKey } from '../codecs/ed25519.ts'
+import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
+import { open, seal } from '../codecs/sealed-box.ts'
+import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import { CODE_THREAD } from '../codecs/address.ts'
-import { InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
+import { InvalidAddressError, InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
 import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, MAX_RECORDS_PER_PAGE } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
@@ -12,7 +14,7 @@ import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
-import { serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
+import { request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
 import { pullThread, pushLog, pushRecords } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
@@ -43,6 +45,11 @@ export interface Network {
   advertise (threadId: ThreadId, logId: string): Promise<void>
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
+  /**
+   * Asks the peer at `to` to replicate the thread: hands it the service key only (sealed to its identity), and
+   * lists it as a holder of our own log, so pushes reach it and readers can pull from it.
+   */
+  addReplicator (threadId: ThreadId, logId: string, to: Multiaddr): Promise<void>
   /** Pulls from one peer (by address or ID) every record of the thread it has and we lack; returns how many. */
   pull (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number>
   /** Announces our own log of the thread, and our addresses, to one peer, so it pushes to us. */
@@ -65,7 +72,11 @@ function peerOf (addr: Multiaddr): string | undefined {
 
 export async function startNetwork (init: NetworkInit): Promise<Network> {
   const { logs, storage } = init
-  const node = await createThreadsNode({ privateKey: await peerKey(storage), listen: init.listen })
+  const privateKey = await peerKey(storage)
+  const node = await createThreadsNode({ privateKey, listen: init.listen })
+  // The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key): it opens what is
+  // sealed to this peer, such as a service key handed over for replication.
+  const identity = Ed25519PrivateKey.fromSeed(privateKey.raw.subarray(0, 32))
   await node.start()
   const self = node.peerId.toString()
 
@@ -108,10 +119,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
    * Hands consecutive records of one log to the dispatcher all at once: it keeps them in order and commits them
    * together. A record already held is no news; any other refusal is the first one's.
    */
-  const ingestAll = async (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void> => {
+  const ingestAll = async (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<number> => {
     const outcomes = await Promise.allSettled(records.map(record => init.ingest(threadId, logId, record)))
     const refused = outcomes.find(outcome => outcome.status === 'rejected' && !(outcome.reason instanceof ReplayedRecordError))
     if (refused !== undefined) throw (refused as PromiseRejectedResult).reason
+    return outcomes.filter(outcome => outcome.status === 'rejected').length
   }
 
   const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number> => {
@@ -141,6 +153,15 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
     async connect (to) {
       await node.dial(to.decapsulateCode(CODE_THREAD))
+    },
+
+    async addReplicator (threadId, logId, to) {
+      const replica = to.decapsulateCode(CODE_THREAD)
+      const replicaId = peerOf(replica)
+      if (replicaId === undefined) throw new InvalidAddressError(`${replica.toString()} names no peer`)
+      const sealedKey = seal(Ed25519PublicKey.fromLogId(replicaId), logs.getThread(threadId).key.service)
+      await request(node, replica, { type: 'replicate', threadId, sealedKey })
+      logs.addrs.addAddrs(threadId, logId, [replica], PERMANENT_ADDR_TTL)
     },
 
     async pull (threadId, from) {
@@ -229,6 +250,12 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
   const server: RequestServer = await serveRequests(node, createThreadService({
     logs,
+    async takeReplication (threadId, sealedKey, peer) {
+      const serviceKey = open(identity, sealedKey)
+      await logs.addThread(threadId, ThreadKey.of(serviceKey))
+      node.services.pubsub.subscribe(threadId.toString())
+      await network.pull(threadId, peer)
+    },
     async takeLog (threadId, logId, addrs, peer) {
       if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
@@ -238,7 +265,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
     async takeRecords (threadId, logId, records, peer) {
       try {
-        await ingestAll(threadId, logId, records)
+        // Records already held are answered as fine (pushes and pulls cross paths), and counted.
+        const replayed = await ingestAll(threadId, logId, records)
+        for (let i = 0; i < replayed; i++) server.refuse(peer.toString(), ReplayedRecordError.code)
       } catch (error) {
         // Records whose ancestors have not reached us yet: fetch them (and these) from the peer that pushed them.
         if (!(error instanceof MissingAncestorError)) throw error

@@ -1,6 +1,7 @@
 import type { InspectionEvent, Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
+import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
@@ -79,8 +80,15 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       listen: init.listen,
       ingest: async (threadId, logId, record) => {
         const runtime = runtimes.get(threadId.toString())
-        if (runtime === undefined) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
-        await runtime.ingest(logId, record)
+        if (runtime !== undefined) {
+          await runtime.ingest(logId, record)
+          return
+        }
+        // A thread this peer replicates: it holds the service key alone, so it verifies, links and stores the
+        // record, and serves it, without ever reading it.
+        if (!logs.hasThread(threadId) || logs.getThread(threadId).key.canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
+        if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
+        await logs.accept(threadId, logId, record)
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) }
     })
@@ -112,6 +120,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         logId,
         key: logs.getThread(threadId).key,
         address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
+        addReplicator: async address => {
+          if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
+          await network.addReplicator(threadId, logId, typeof address === 'string' ? multiaddr(address) : address)
+        },
         sync: async () => network === undefined ? 0 : await network.pullAll(threadId)
       })
       stores.set(tid, store)
@@ -177,6 +189,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     },
 
     async close () {
+      if (storage.closed) return
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
       runtimes.clear()

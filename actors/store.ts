@@ -1,6 +1,7 @@
 import type { Draft } from 'immer'
 import { draftUpdate, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
 import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
@@ -93,6 +94,11 @@ export interface Store {
   ingest (logId: string, blocks: RecordBlocks): Promise<void>
   /** Pulls from every peer known to hold a log of this thread whatever it has that this peer lacks. */
   sync (): Promise<number>
+  /**
+   * Asks the peer at `address` to replicate this thread: it gets the service key only, so it verifies, stores and
+   * serves our records without being able to read them, and readers can catch up from it while we are away.
+   */
+  addReplicator (address: string | Multiaddr): Promise<void>
 }
 
 export interface StoreInit {
@@ -102,6 +108,7 @@ export interface StoreInit {
   key: ThreadKey
   address: () => string | undefined
   sync: () => Promise<number>
+  addReplicator: (address: string | Multiaddr) => Promise<void>
 }
 
 const ANY_OBJECT: Entity = { type: 'object' }
@@ -215,6 +222,7 @@ export function createStore (init: StoreInit): Store {
     key,
     get address () { return init.address() },
     sync: init.sync,
+    addReplicator: init.addReplicator,
 
     async registerSchema (name, schema, options = {}) {
       await runtime.commit([{ type: 'collection', collection: name, schema, indexes: options.indexes ?? [] }])

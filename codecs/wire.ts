@@ -47,6 +47,8 @@ export type Request =
   | { readonly type: 'get-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logs: readonly LogRange[] }
   /** Records of one log, in log order, pushed by their writer (or anyone holding them). */
   | { readonly type: 'push-records', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly records: readonly RecordBlocks[] }
+  /** A writer asking a peer to replicate the thread: the service key, sealed to the replica's identity. */
+  | { readonly type: 'replicate', readonly threadId: ThreadId, readonly sealedKey: Uint8Array }
   /** A peer announcing one of its logs in the thread, and where it can be reached. */
   | { readonly type: 'push-log', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly addrs: readonly Uint8Array[] }
 
@@ -102,6 +104,7 @@ function toWire (message: Request | Response): unknown {
     case 'get-logs': return { type: message.type, thread: message.threadId.bytes, proof: message.proof }
     case 'get-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, logs: message.logs.map(range => ({ ...range })) }
     case 'push-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, records: message.records.map(blocksToWire) }
+    case 'replicate': return { type: message.type, thread: message.threadId.bytes, sealedKey: message.sealedKey }
     case 'push-log': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, addrs: message.addrs }
     case 'edges': return { type: message.type, edges: message.edges.map(edge => ({ thread: edge.threadId.bytes, heads: edge.heads })) }
     case 'logs': return { type: message.type, logs: message.logs.map(log => log.head === undefined ? { logId: log.logId, counter: log.counter, addrs: log.addrs } : { ...log }) }
@@ -209,6 +212,8 @@ export function decodeRequest (bytes: Uint8Array): Request {
           logId: text(message.log, 'log ID'),
           records: list(message.records, 'records', MAX_RECORDS_PER_PAGE).map(blocksFromWire)
         }
+      case 'replicate':
+        return { type: 'replicate', threadId: threadOf(message.thread), sealedKey: asBytes(message.sealedKey, 'sealed key') }
       case 'push-log':
         return {
           type: 'push-log',

@@ -15,6 +15,8 @@ import type { RequestHandler } from './requests.ts'
 
 export interface ThreadServiceInit {
   logs: LogStore
+  /** Takes on a thread to replicate, given its sealed service key. Throws a `ThreadsError` to refuse. */
+  takeReplication: (threadId: ThreadId, sealedKey: Uint8Array, peer: PeerId) => Promise<void>
   /** Takes note of a peer's log and where it is reached. Throws a `ThreadsError` to refuse it. */
   takeLog: (threadId: ThreadId, logId: string, addrs: readonly Uint8Array[], peer: PeerId) => Promise<void>
   /** Takes in records of one log pushed by `peer`, in order: verify, link, fold. Throws a `ThreadsError` to refuse. */
@@ -67,6 +69,10 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
             records: logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE) }).map(record => record.blocks)
           }))
         }
+      }
+      case 'replicate': {
+        await init.takeReplication(request.threadId, request.sealedKey, peer)
+        return { type: 'ok' }
       }
       case 'push-log': {
         assertProof(request.threadId, request.proof, peer)

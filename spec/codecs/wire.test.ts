@@ -23,7 +23,8 @@ const requests: Request[] = [
   { type: 'get-logs', threadId, proof },
   { type: 'get-records', threadId, proof, logs: [{ logId: logKey.publicKey.logId, from: 1, limit: 100 }] },
   { type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records: [blocks, blocks] },
-  { type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1])] }
+  { type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1])] },
+  { type: 'replicate', threadId, sealedKey: new Uint8Array(92) }
 ]
 const responses: Response[] = [
   { type: 'edges', edges: [{ threadId, heads: 'ab'.repeat(16) }] },

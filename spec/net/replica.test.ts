@@ -1,0 +1,57 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { MissingKeyError } from '../../storage/errors.ts'
+import { tempPeer, until } from '../helpers/temp-peer.ts'
+
+const SECRET = 'PLAINTEXT-SECRET-7f3a91'
+
+/** Everything the peer has written to disk, as one buffer. */
+async function diskOf (path: string): Promise<Buffer> {
+  const files = await readdir(path)
+  return Buffer.concat(await Promise.all(files.map(async file => await readFile(join(path, file)))))
+}
+
+describe('replicas', () => {
+  it('store and serve a thread they cannot read, and readers catch up from them while the writer is away', async () => {
+    const writer = await tempPeer()
+    const replica = await tempPeer()
+    const reader = await tempPeer()
+    try {
+      const db = await writer.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      await db.addReplicator(replica.peer.addresses[0]!)
+      for (let i = 0; i < 20; i++) await db.collection('Note').create([{ text: `${SECRET} ${i}` }])
+      const head = (): number => writer.peer.logs.head(db.id, db.logId).counter
+      const replicaHead = (): number => replica.peer.logs.hasThread(db.id) && replica.peer.logs.keys.publicKey(db.id, db.logId) !== undefined
+        ? replica.peer.logs.head(db.id, db.logId).counter
+        : 0
+      await until(() => replicaHead() === head(), 'the replica to hold every record', 10_000)
+
+      const [held] = replica.peer.logs.records(db.id, db.logId, { direction: 'backward', limit: 1 })
+      assert.throws(() => replica.peer.logs.content(held!), (e: unknown) => e instanceof MissingKeyError && e.code === 'ERR_MISSING_KEY')
+      assert.equal(replica.peer.logs.getThread(db.id).key.canRead, false, 'it was given the service key only')
+      assert.equal(replica.peer.logs.verifyLog(db.id, db.logId).records, head(), 'it verified every record it holds')
+      assert.equal((await diskOf(replica.path)).includes(SECRET), false, 'no plaintext anywhere in its LMDB files')
+      assert.equal((await diskOf(writer.path)).includes(SECRET), true, 'the same check finds it where it is readable')
+
+      const readerDb = await reader.peer.openStore(db.address!, { key: db.key })
+      assert.equal((await readerDb.collection('Note').find()).length, 20)
+      const id = db.id
+      await reader.peer.close()
+      for (let i = 20; i < 30; i++) await db.collection('Note').create([{ text: `${SECRET} ${i}` }])
+      await until(() => replicaHead() === head(), 'the replica to hold the later records', 10_000)
+      await writer.peer.close()
+
+      const back = await reader.reopen()
+      const again = await back.store(id)
+      await again.sync()
+      await until(async () => (await again.collection('Note').find()).length === 30, 'the reader to catch up from the replica', 10_000)
+    } finally {
+      await writer.dispose().catch(() => {})
+      await replica.dispose()
+      await reader.dispose()
+    }
+  })
+})
