@@ -250,6 +250,31 @@ export function createViewStore (storage: Storage): ViewStore {
     definitions.clear()
   }
 
+  /** Writes `event` to its entity's history, first writing the create a view stood for until now. */
+  const recordHistory = (threadId: ThreadId, current: StoredView | undefined, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): void => {
+    if (current?.implied === true && current.doc !== undefined) {
+      events.putHistory(threadId, current.at, codec.encode({ type: 'create', collection: event.collection, id: event.id, entity: current.doc }))
+    }
+    events.putHistory(threadId, key, event)
+  }
+
+  /** The view after `event`, the latest by key, lands on `current`. */
+  const advance = (threadId: ThreadId, current: StoredView | undefined, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): StoredView => {
+    const view: StoredView = { at: key }
+    let after: Entity | undefined
+    if (current === undefined && event.type === 'create') {
+      // Most entities are created and never touched again: their history is the view itself until a second
+      // event arrives, so the create is written to the history only then.
+      after = codec.apply(undefined, event)
+      view.implied = true
+    } else {
+      recordHistory(threadId, current, key, event, codec, events)
+      after = codec.apply(current?.doc, event)
+    }
+    if (after !== undefined) view.doc = after
+    return view
+  }
+
   const store: ViewStore = {
     definition (threadId, collection) {
       return readDefinition(threadId.toString(), collection)
@@ -285,34 +310,22 @@ export function createViewStore (storage: Storage): ViewStore {
     fold (threadId, key, event, codec, events) {
       const tid = threadId.toString()
       const current = viewOf(tid, event.collection, event.id)
-      const before = current?.doc
-      let after: Entity | undefined
-      const view: StoredView = { at: key }
-      if (current === undefined && event.type === 'create') {
-        // Most entities are created and never touched again: their history is the view itself until a second
-        // event arrives, so the create is written to the history only then.
-        after = codec.apply(undefined, event)
-        view.implied = true
+      let view: StoredView
+      if (current === undefined || compareEventKeys(key, current.at) > 0) {
+        view = advance(threadId, current, key, event, codec, events)
       } else {
-        if (current?.implied === true && current.doc !== undefined) {
-          events.putHistory(threadId, current.at, codec.encode({ type: 'create', collection: event.collection, id: event.id, entity: current.doc }))
-        }
-        events.putHistory(threadId, key, event)
-        if (current === undefined || compareEventKeys(key, current.at) > 0) {
-          after = codec.apply(before, event)
-        } else {
-          // The event belongs before what this entity has folded: fold its whole history again, in key order. A
-          // restore re-folds events the history already holds (and later ones): each key counts once, and the
-          // view stands at the latest key it folded.
-          const history = events.entityEvents(threadId, event.collection, event.id)
-          after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
-          view.at = history.at(-1)!.key
-        }
+        // The event belongs before what this entity has folded: fold its whole history again, in key order. A
+        // restore re-folds events the history already holds (and later ones): each key counts once, and the
+        // view stands at the latest key it folded.
+        recordHistory(threadId, current, key, event, codec, events)
+        const history = events.entityEvents(threadId, event.collection, event.id)
+        view = { at: history.at(-1)!.key }
+        const after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
+        if (after !== undefined) view.doc = after
       }
-      if (after !== undefined) view.doc = after
       db.putSync(['v', tid, event.collection, event.id], view)
-      writeIndexEntries(tid, event.collection, event.id, before, after)
-      return { before, after }
+      writeIndexEntries(tid, event.collection, event.id, current?.doc, view.doc)
+      return { before: current?.doc, after: view.doc }
     },
 
     uniqueConflict (threadId, collection, id, entity) {
@@ -374,20 +387,7 @@ export function createViewStore (storage: Storage): ViewStore {
           continue
         }
         const slot = JSON.stringify([event.collection, event.id])
-        const current = folded.get(slot)?.view
-        const view: StoredView = { at: key }
-        let after: Entity | undefined
-        if (current === undefined && event.type === 'create') {
-          after = codec.apply(undefined, event)
-          view.implied = true
-        } else {
-          if (current?.implied === true && current.doc !== undefined) {
-            events.putHistory(threadId, current.at, codec.encode({ type: 'create', collection: event.collection, id: event.id, entity: current.doc }))
-          }
-          events.putHistory(threadId, key, event)
-          after = codec.apply(current?.doc, event)
-        }
-        if (after !== undefined) view.doc = after
+        const view = advance(threadId, folded.get(slot)?.view, key, event, codec, events)
         folded.set(slot, { collection: event.collection, id: event.id, view })
       }
       replaceViews(tid, folded, defined)
