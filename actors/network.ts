@@ -32,6 +32,8 @@ export interface NetworkInit {
   ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
   /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
   onLog: (threadId: ThreadId, logId: string) => void
+  /** Told when a peer holding `logId` connects: that log may have news. */
+  onPeerHoldsLog: (threadId: ThreadId, logId: string) => void
 }
 
 export interface Network {
@@ -222,6 +224,17 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       await node.stop()
     }
   }
+
+  // A peer that connects may hold records we lack: ask the sync actors of the logs it holds to catch up, and only
+  // those, so a reconnect does not set every thread pulling at once.
+  node.addEventListener('peer:connect', event => {
+    const peer = event.detail.toString()
+    for (const threadId of logs.threads()) {
+      for (const logId of logs.addrs.logsWithAddrs(threadId)) {
+        if (logs.addrs.addrs(threadId, logId).some(addr => peerOf(addr) === peer)) init.onPeerHoldsLog(threadId, logId)
+      }
+    }
+  })
 
   /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
   node.services.pubsub.addEventListener('message', event => {

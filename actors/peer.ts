@@ -90,7 +90,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
         await logs.accept(threadId, logId, record)
       },
-      onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) }
+      onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
+      onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) }
     })
 
   const open = (threadId: ThreadId, logId: string): Store => {

@@ -79,6 +79,8 @@ export interface ThreadRuntime {
   run (job: ReducerJob): Promise<number>
   /** Makes sure every log of the thread has a sync actor; with `catchUp`, asks them all to catch up now. */
   syncLogs (catchUp?: boolean): void
+  /** Asks one log's sync actor to catch up now. */
+  syncLog (logId: string): void
   /**
    * Lets jobs already handed to storage finish (up to `graceMs`), stops the thread's actors, and rejects whatever
    * still waits with `StorageClosedError`. Every later call is refused the same way.
@@ -330,6 +332,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
       }
       if (catchUp) actor.send({ type: 'sync all' })
+    },
+
+    syncLog (log) {
+      if (!closed) actor.getSnapshot().children[`log:${log}/sync`]?.send({ type: 'sync' })
     },
 
     async run (job) {

@@ -38,6 +38,11 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   const { node, logs, threadId } = init
   const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
   const proof = serviceKeyProof(init.key.service, node.peerId.toString(), threadId)
+  // Equal edges mean equal heads: nothing to ask for, which is what most polls find.
+  const edges = await request(node, init.peer, { type: 'get-edges', threads: [{ threadId, proof }] }, limits)
+  if (edges.type === 'edges' && edges.edges.some(edge => edge.threadId.equals(threadId) && edge.heads === logs.edge(threadId))) {
+    return { records: 0, logs: [] }
+  }
   const listed = await request(node, init.peer, { type: 'get-logs', threadId, proof }, limits)
   if (listed.type !== 'logs') return { records: 0, logs: [] }
   let taken = 0

@@ -32,4 +32,32 @@ describe('many peers', () => {
       for (const temp of peers) await temp.dispose()
     }
   })
+
+  it('five writers converge, and one that was offline for 1,000 records catches up', async () => {
+    const peers: TempPeer[] = []
+    try {
+      for (let i = 0; i < 5; i++) peers.push(await tempPeer())
+      const origin = await peers[0]!.peer.newStore()
+      await origin.registerSchema('Item', { type: 'object' })
+      const stores = [origin]
+      for (const temp of peers.slice(1)) stores.push(await temp.peer.openStore(origin.address!, { key: origin.key }))
+      for (const db of stores) await db.sync()
+      await Promise.all(stores.map(async (db, who) => {
+        for (let n = 0; n < 40; n++) await db.collection('Item').create([{ who, n }])
+      }))
+      await until(async () => {
+        const views = await Promise.all(stores.map(dump))
+        return views.every(view => view === views[0]) && JSON.parse(views[0]!).length === 200
+      }, 'five writers to converge on 200 items', 30_000)
+
+      const id = origin.id
+      await peers[4]!.peer.close()
+      for (let n = 0; n < 1000; n += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => origin.collection('Item').create([{ who: 0, n: 1000 + n + i }])))
+      const back = await (await peers[4]!.reopen()).store(id)
+      await back.sync()
+      await until(async () => await dump(back) === await dump(origin), 'the returning peer to catch up on 1,000 records', 30_000)
+    } finally {
+      for (const temp of peers) await temp.dispose()
+    }
+  })
 })
