@@ -135,10 +135,12 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       peer: from,
       threadId,
       key: logs.getThread(threadId).key,
-      take: async (logId, records) => { await ingestAll(threadId, logId, records) }
+      take: async (logId, records) => { await ingestAll(threadId, logId, records) },
+      learn: async listed => {
+        await remember(threadId, listed)
+        for (const { logId } of listed) init.onLog(threadId, logId)
+      }
     })
-    await remember(threadId, pulled.logs)
-    for (const { logId } of pulled.logs) init.onLog(threadId, logId)
     return pulled.records
   }
 

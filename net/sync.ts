@@ -24,6 +24,8 @@ export interface PullInit {
   threadId: ThreadId
   key: ThreadKey
   take: TakeRecords
+  /** Told of the peer's logs and their addresses as soon as they are listed, before any record is fetched. */
+  learn: (logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>) => Promise<void>
   limits?: RequestLimits
 }
 
@@ -45,6 +47,8 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   }
   const listed = await request(node, init.peer, { type: 'get-logs', threadId, proof }, limits)
   if (listed.type !== 'logs') return { records: 0, logs: [] }
+  // Known before the records come, so a pull cut short still leaves this peer knowing whom to ask next time.
+  await init.learn(listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })))
   let taken = 0
   for (const remote of listed.logs) {
     const held = logs.keys.publicKey(threadId, remote.logId) === undefined ? 0 : logs.head(threadId, remote.logId).counter

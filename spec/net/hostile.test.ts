@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Store } from '../../actors/store.ts'
+import { createRecord } from '../../codecs/record.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
@@ -58,6 +59,16 @@ describe('bad input from the network', () => {
     assert.equal((await db.collection('Note').find()).length, 2)
     assert.ok(counted('ERR_BLOCK_INTEGRITY') >= 1)
     assert.ok(counted('ERR_INVALID_SIGNATURE') >= 1)
+  })
+
+  it('refuses a fork pushed over the network: a second record on a prev it already holds', async () => {
+    const [first] = sourceRecords()
+    const logKey = source.peer.logs.keys.privateKey(db.id, sourceDb.logId)!
+    const fork = createRecord({ body: { codec: 'json-patch', events: new Uint8Array([0x5b, 0x5d]) }, time: { wall: Date.now(), counter: 0 }, prev: first!.cid, logKey, threadKey: db.key })
+    const before = dumpStore(honest.peer)
+    await assert.rejects(push({ logId: sourceDb.logId, records: [fork.blocks] }), refusedWith('ERR_LOG_FORK'))
+    assert.equal(counted('ERR_LOG_FORK'), 1)
+    assert.equal(dumpStore(honest.peer), before)
   })
 
   it('refuses requests about threads it does not hold, without saying whether it holds them', async () => {

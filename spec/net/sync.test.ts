@@ -72,4 +72,29 @@ describe('sync between peers', () => {
       await carol.dispose()
     }
   })
+
+  it('resumes a pull cut short by a restart and ends complete', async () => {
+    const writer = await tempPeer()
+    const joiner = await tempPeer()
+    try {
+      const db = await writer.peer.newStore()
+      await db.registerSchema('Item', { type: 'object' })
+      for (let n = 0; n < 2000; n += 100) await Promise.all(Array.from({ length: 100 }, (_, i) => db.collection('Item').create([{ n: n + i }])))
+      const total = writer.peer.logs.head(db.id, db.logId).counter
+      const held = (): number => joiner.peer.logs.keys.publicKey(db.id, db.logId) === undefined ? 0 : joiner.peer.logs.head(db.id, db.logId).counter
+      const opening = joiner.peer.openStore(db.address!, { key: db.key }).catch(() => undefined)
+      await until(() => held() > 0, 'the pull to start', 10_000)
+      const cut = held()
+      await joiner.peer.close()
+      await opening
+      assert.ok(cut < total, `the restart came mid-pull (${cut} of ${total})`)
+      const again = await (await joiner.reopen()).store(db.id)
+      await again.sync()
+      await until(() => held() === total, 'the pull to finish after the restart', 20_000)
+      assert.equal((await again.collection('Item').find()).length, 2000)
+    } finally {
+      await writer.dispose()
+      await joiner.dispose()
+    }
+  })
 })
