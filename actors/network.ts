@@ -7,7 +7,8 @@ import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import { CODE_THREAD } from '../codecs/address.ts'
 import { InvalidAddressError, InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
-import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, MAX_RECORDS_PER_PAGE } from '../codecs/wire.ts'
+import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, type InviteAnswer, type Request } from '../codecs/wire.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
@@ -34,6 +35,12 @@ export interface NetworkInit {
   onLog: (threadId: ThreadId, logId: string) => void
   /** Told when a peer holding `logId` connects: that log may have news. */
   onPeerHoldsLog: (threadId: ThreadId, logId: string) => void
+  /** Told when any peer connects. */
+  onPeerConnect: (peer: string) => void
+  /** Takes an invite a peer delivered; throws a `ThreadsError` to refuse it. */
+  onInvite: (invite: Uint8Array, peer: string) => Promise<void>
+  /** Takes an invitee's answer; throws a `ThreadsError` to refuse it. */
+  onInviteReply: (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string) => Promise<void>
 }
 
 export interface Network {
@@ -43,8 +50,8 @@ export interface Network {
   addresses (): Multiaddr[]
   /** What the server refused, per peer and error code. */
   readonly refusals: RefusalCounts
-  /** Records that this peer's own log lives at its addresses, and joins the thread's gossip topic. */
-  advertise (threadId: ThreadId, logId: string): Promise<void>
+  /** Joins the thread's gossip topic, and records that our own log (if we write) lives at our addresses. */
+  advertise (threadId: ThreadId, logId?: string): Promise<void>
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
   /**
@@ -62,6 +69,10 @@ export interface Network {
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
   pullLog (threadId: ThreadId, logId: string): Promise<number>
+  /** One address per peer, other than this one, that holds a log of the thread. */
+  peersOf (threadId: ThreadId): Multiaddr[]
+  /** Sends one message to a peer, by address or by peer ID (dialled where libp2p knows it to be). */
+  send (to: Multiaddr | string, message: Request): Promise<void>
   stop (): Promise<void>
 }
 
@@ -151,7 +162,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     get refusals () { return server.refusals },
 
     async advertise (threadId, logId) {
-      logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
+      if (logId !== undefined) logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
       node.services.pubsub.subscribe(threadId.toString())
     },
 
@@ -221,6 +232,12 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)
     },
 
+    peersOf,
+
+    async send (to, message) {
+      await request(node, typeof to === 'string' ? peerIdFromString(to) : to.decapsulateCode(CODE_THREAD), message)
+    },
+
     async stop () {
       await server.stop()
       await node.stop()
@@ -231,6 +248,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   // those, so a reconnect does not set every thread pulling at once.
   node.addEventListener('peer:connect', event => {
     const peer = event.detail.toString()
+    init.onPeerConnect(peer)
     for (const threadId of logs.threads()) {
       for (const logId of logs.addrs.logsWithAddrs(threadId)) {
         if (logs.addrs.addrs(threadId, logId).some(addr => peerOf(addr) === peer)) init.onPeerHoldsLog(threadId, logId)
@@ -266,6 +284,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
   const server: RequestServer = await serveRequests(node, createThreadService({
     logs,
+    takeInvite: async (invite, peer) => { await init.onInvite(invite, peer.toString()) },
+    takeInviteReply: async (threadId, inviteId, answer, peer) => { await init.onInviteReply(threadId, inviteId, answer, peer.toString()) },
     async takeReplication (threadId, sealedKey, peer) {
       const serviceKey = open(identity, sealedKey)
       await logs.addThread(threadId, ThreadKey.of(serviceKey))

@@ -2,10 +2,17 @@ import type { InspectionEvent, Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
-import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import { ThreadId, ThreadVariant } from '../codecs/thread-id.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
-import { NetworkUnavailableError, UnknownThreadError } from '../storage/errors.ts'
+import { randomBytes } from 'node:crypto'
+import { isDefaultRole, type DefaultRole } from '../codecs/acl.ts'
+import { Ed25519PrivateKey } from '../codecs/ed25519.ts'
+import type { Invite } from '../codecs/invite.ts'
+import { ownedThreadId, signLogBinding } from '../codecs/ownership.ts'
+import { peerKey } from '../net/node.ts'
+import { InvalidArgumentError, NetworkUnavailableError, ReadOnlyStoreError, UnknownThreadError } from '../storage/errors.ts'
+import { createInvitations, type InvitationTiming, type Invitations, type ReceivedInvite } from './invitations.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
@@ -29,17 +36,22 @@ export interface PeerInit {
   listen?: string[]
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
   network?: boolean
+  /** How invites retry peers that cannot be reached: every second, eight times, unless told otherwise. */
+  invites?: Partial<InvitationTiming>
 }
 
 export interface NewStoreOptions {
+  /** `ThreadVariant.AccessControlled` makes this peer the thread's owner, with an ACL it controls. */
   variant?: ThreadVariant
+  /** The role of peers an access-controlled thread's ACL does not name; `no-access` unless told otherwise. */
+  defaultRole?: DefaultRole
 }
 
 export interface Peer {
   readonly storage: Storage
   readonly logs: LogStore
-  /** The libp2p peer ID; undefined without networking. */
-  readonly peerId: string | undefined
+  /** The peer's identity: its libp2p peer ID, which invites and ACLs name. */
+  readonly peerId: string
   /** Where this peer listens, each ending in `/p2p/<peerId>`. */
   readonly addresses: Multiaddr[]
   /** What this peer's server refused, per remote peer and error code. */
@@ -56,6 +68,14 @@ export interface Peer {
   openStore (idOrAddress: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
   stores (): ThreadId[]
+  /**
+   * Accepts an invite (delivered, or handed over as a string) and takes the thread in: a writer gets a log of its
+   * own and authors a Join; a reader reads. Resolves with the store once joined, or once the join waits for the
+   * thread's peers to come back. A `replicate` invite makes no store: accept it from `invites()`.
+   */
+  join (invite: Invite | string | Uint8Array): Promise<Store>
+  /** Invites received and not yet answered. */
+  invites (): ReceivedInvite[]
   /** Connects to a peer (or the peer in a store's address), so gossip and requests flow between the two. */
   connect (address: string | Multiaddr): Promise<void>
   close (): Promise<void>
@@ -65,9 +85,15 @@ const DEFAULT_SNAPSHOT_EVERY = 10_000
 /** How each log's sync actor paces itself: a slow poll (not a fast one that makes sync look slow), and backoff. */
 const SYNC_TIMING = { pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 }
 const OWN_LOG = 'store/own-log'
+/** Marks a thread this peer reads (by invite) without writing to it. */
+const READER = 'store/reader'
+const INVITE_TIMING = { retryMs: 1000, maxAttempts: 8 }
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
   const storage = await openStorage({ path: init.path })
+  // The libp2p key form is seed ‖ public key; ours is the seed: it signs invites and log bindings, opens invites.
+  const identity = Ed25519PrivateKey.fromSeed((await peerKey(storage)).raw.subarray(0, 32))
+  const self = identity.publicKey.logId
   const logs = createLogStore({ storage })
   const engine: StoreEngine = createStoreEngine({ storage, logs })
   const runtimes = new Map<string, ThreadRuntime>()
@@ -91,10 +117,49 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         await logs.accept(threadId, logId, record)
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
-      onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) }
+      onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) },
+      onPeerConnect: peer => { invitations.connected(peer) },
+      onInvite: async invite => { await invitations.receive(invite) },
+      onInviteReply: async (threadId, inviteId, answer, peer) => { invitations.reply(threadId, inviteId, answer, peer) }
     })
 
-  const open = (threadId: ThreadId, logId: string): Store => {
+  const invitations: Invitations = createInvitations({
+    storage,
+    logs,
+    engine,
+    identity,
+    network,
+    timing: { ...INVITE_TIMING, ...init.invites },
+    inspect: init.inspect,
+    runtimeOf: threadId => runtimes.get(threadId.toString()),
+    adopt: async (threadId, role) => {
+      switch (role) {
+        case 'write': {
+          const logId = await ownLogOf(threadId)
+          open(threadId, logId)
+          return logId
+        }
+        case 'read':
+          await storage.transaction(() => logs.metadata.put(threadId, READER, true))
+          open(threadId, undefined)
+          return undefined
+        case 'replicate':
+          await network?.advertise(threadId)
+          return undefined
+      }
+    }
+  })
+
+  /** Our log in a thread: the one we have, or a new one. */
+  const ownLogOf = async (threadId: ThreadId): Promise<string> => {
+    const existing = logs.metadata.get(threadId, OWN_LOG)
+    if (typeof existing === 'string') return existing
+    const log = await logs.createLog(threadId)
+    await storage.transaction(() => logs.metadata.put(threadId, OWN_LOG, log.id))
+    return log.id
+  }
+
+  const open = (threadId: ThreadId, logId: string | undefined): Store => {
     const tid = threadId.toString()
     let store = stores.get(tid)
     if (store === undefined) {
@@ -106,6 +171,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
         inspect: init.inspect,
+        onAccess: outcomes => { invitations.noteAccess(outcomes) },
         sync: network === undefined
           ? undefined
           : {
@@ -123,9 +189,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
         addReplicator: async address => {
           if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
+          if (logId === undefined) throw new ReadOnlyStoreError('a reader has no log of its own to replicate')
           await network.addReplicator(threadId, logId, typeof address === 'string' ? multiaddr(address) : address)
         },
-        sync: async () => network === undefined ? 0 : await network.pullAll(threadId)
+        sync: async () => network === undefined ? 0 : await network.pullAll(threadId),
+        invite: async (invitee, options) => await invitations.invite(threadId, invitee, options)
       })
       stores.set(tid, store)
       if (network !== undefined) {
@@ -137,45 +205,62 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     return store
   }
 
+  await invitations.resume()
+
   const peer: Peer = {
     storage,
     logs,
-    peerId: network?.peerId,
+    peerId: self,
     get addresses () { return network?.addresses() ?? [] },
     get refusals () { return network?.refusals ?? new Map() },
 
     async newStore (options = {}) {
-      const thread = await logs.createThread({ variant: options.variant })
-      const log = await logs.createLog(thread.id)
-      await storage.transaction(() => logs.metadata.put(thread.id, OWN_LOG, log.id))
-      return open(thread.id, log.id)
+      const defaultRole = options.defaultRole ?? 'no-access'
+      if (!isDefaultRole(defaultRole)) throw new InvalidArgumentError(`a default role is no-access or one of the roles, not ${String(defaultRole)}`)
+      if (options.variant !== ThreadVariant.AccessControlled) {
+        const thread = await logs.createThread({ variant: options.variant })
+        return open(thread.id, await ownLogOf(thread.id))
+      }
+      // The owner's ID and a nonce derive the thread ID, and the genesis, the first record of the owner's log,
+      // says so: every peer can check who owns the thread, and only the owner could have made it.
+      const nonce = new Uint8Array(randomBytes(16))
+      const thread = await logs.createThread({ id: ownedThreadId(self, nonce) })
+      const logId = await ownLogOf(thread.id)
+      const store = open(thread.id, logId)
+      const binding = Buffer.from(signLogBinding(identity, thread.id, logId)).toString('hex')
+      await runtimes.get(thread.id.toString())!.commit([{
+        type: 'control',
+        event: { type: 'genesis', peer: self, nonce: Buffer.from(nonce).toString('hex'), binding, default: defaultRole }
+      }])
+      return store
     },
 
     async store (id) {
       const threadId = ThreadId.from(id)
-      const logId = logs.hasThread(threadId) ? logs.metadata.get(threadId, OWN_LOG) : undefined
-      if (typeof logId !== 'string') throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
-      return open(threadId, logId)
+      const held = logs.hasThread(threadId)
+      const logId = held ? logs.metadata.get(threadId, OWN_LOG) : undefined
+      if (typeof logId === 'string') return open(threadId, logId)
+      if (held && logs.metadata.get(threadId, READER) === true) return open(threadId, undefined)
+      throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
     },
+
+    async join (input) {
+      const invite = await invitations.receive(input)
+      if (invite.role === 'replicate') throw new InvalidArgumentError('a replicate invite makes this peer a replica, which has no store: accept it from invites()')
+      return await peer.store(await invite.accept())
+    },
+
+    invites: () => invitations.pending(),
 
     async openStore (idOrAddress, options) {
       const address = typeof idOrAddress === 'string' && idOrAddress.startsWith('/') ? parseThreadAddress(idOrAddress) : undefined
       const threadId = address?.threadId ?? ThreadId.from(idOrAddress)
       const key = typeof options.key === 'string' ? ThreadKey.fromString(options.key) : options.key
       await logs.addThread(threadId, key)
-      const existing = logs.metadata.get(threadId, OWN_LOG)
-      let logId: string
-      if (typeof existing === 'string') {
-        logId = existing
-      } else {
-        const log = await logs.createLog(threadId)
-        await storage.transaction(() => logs.metadata.put(threadId, OWN_LOG, log.id))
-        logId = log.id
-      }
-      const store = open(threadId, logId)
+      const store = open(threadId, await ownLogOf(threadId))
       if (address !== undefined && network !== undefined) {
         await network.pull(threadId, address.peer)
-        await network.announce(threadId, logId, address.peer)
+        await network.announce(threadId, store.logId!, address.peer)
       }
       return store
     },
@@ -186,11 +271,12 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     },
 
     stores () {
-      return logs.threads().filter(threadId => typeof logs.metadata.get(threadId, OWN_LOG) === 'string')
+      return logs.threads().filter(threadId => typeof logs.metadata.get(threadId, OWN_LOG) === 'string' || logs.metadata.get(threadId, READER) === true)
     },
 
     async close () {
       if (storage.closed) return
+      invitations.stop()
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
       runtimes.clear()

@@ -5,7 +5,13 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
-import { EntityNotFoundError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
+import { isRole, ROLES, type AclDocument, type Role } from '../codecs/acl.ts'
+import { Ed25519PublicKey } from '../codecs/ed25519.ts'
+import type { AclTarget } from '../codecs/event-codec.ts'
+import type { Invite } from '../codecs/invite.ts'
+import type { Refusal } from '../storage/access-store.ts'
+import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
+import type { InviteOptions } from './invitations.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
 import type { ChangeCallback, ListenerErrorCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
@@ -60,10 +66,27 @@ export interface DocumentStore<T extends Entity = Entity> {
   query (query?: QueryInput): Promise<T[]>
 }
 
+/** One ACL: read it, grant roles, revoke them. Changes are events in our log, folded by every peer. */
+export interface AclHandle {
+  get (): AclDocument
+  grant (peerId: string, roles: Role | readonly Role[]): Promise<void>
+  revoke (peerId: string, roles: Role | readonly Role[]): Promise<void>
+}
+
+/** The ACLs of an access-controlled thread: the thread's own, its entities', and the one saying who changes them. */
+export interface StoreAcl extends AclHandle {
+  /** The ACL of one entity; once it names anyone, a write to the entity needs its roles as well as the thread's. */
+  entity (collection: string, id: string): AclHandle
+  /** Who may change the thread's ACLs: the owner, and whoever the owner grants `write` here. */
+  readonly admin: AclHandle
+  /** What this peer folded but refused: writes the ACL did not allow, grants without rights, mismatched Joins. */
+  refused (): Refusal[]
+}
+
 export interface Store {
   readonly id: ThreadId
-  /** Our own log in the store's thread. */
-  readonly logId: string
+  /** Our own log in the store's thread; undefined when this peer only reads the thread. */
+  readonly logId: string | undefined
   /** The thread's key, to share out of band with peers that should read (and write) it. */
   readonly key: ThreadKey
   /** Where other peers reach this store: `/ip4/…/tcp/…/p2p/<peer>/thread/<tid>`; undefined without networking. */
@@ -99,16 +122,25 @@ export interface Store {
    * serves our records without being able to read them, and readers can catch up from it while we are away.
    */
   addReplicator (address: string | Multiaddr): Promise<void>
+  /**
+   * Invites a peer (by peer ID or public key) into the thread: authors the Invite in our log, delivers it to the
+   * peer if it can be reached (now or later), and resolves with the sealed invite, which can also be handed over
+   * out of band. A `write` invite (the default) makes the invitee a writer with a log of its own.
+   */
+  invite (invitee: string | Ed25519PublicKey, options?: InviteOptions): Promise<Invite>
+  /** The thread's ACLs (access-controlled threads; a raw thread lets every key holder write). */
+  readonly acl: StoreAcl
 }
 
 export interface StoreInit {
   runtime: ThreadRuntime
   engine: StoreEngine
-  logId: string
+  logId: string | undefined
   key: ThreadKey
   address: () => string | undefined
   sync: () => Promise<number>
   addReplicator: (address: string | Multiaddr) => Promise<void>
+  invite: (invitee: string | Ed25519PublicKey, options?: InviteOptions) => Promise<Invite>
 }
 
 const ANY_OBJECT: Entity = { type: 'object' }
@@ -197,6 +229,20 @@ export function createStore (init: StoreInit): Store {
         await submit(ids.map(id => ({ type: 'delete', collection, id })))
         for (const id of ids) note(id, null)
       }
+    }
+  }
+
+  const aclHandle = (target: AclTarget): AclHandle => {
+    const change = async (op: 'grant' | 'revoke', peerId: string, roles: Role | readonly Role[]): Promise<void> => {
+      const list = typeof roles === 'string' ? [roles] : [...roles]
+      if (list.length === 0 || !list.every(isRole)) throw new InvalidArgumentError(`roles are some of ${ROLES.join(', ')}`)
+      const peer = Ed25519PublicKey.fromLogId(peerId).logId
+      await runtime.commit([{ type: 'control', event: { type: 'acl', op, target, peer, roles: list, observed: engine.access.observed(threadId, target, peer) } }])
+    }
+    return {
+      get: () => engine.access.acl(threadId, target),
+      grant: async (peerId, roles) => { await change('grant', peerId, roles) },
+      revoke: async (peerId, roles) => { await change('revoke', peerId, roles) }
     }
   }
 
@@ -299,6 +345,15 @@ export function createStore (init: StoreInit): Store {
 
     async ingest (fromLog, blocks) {
       await runtime.ingest(fromLog, blocks)
+    },
+
+    invite: init.invite,
+
+    acl: {
+      ...aclHandle({ kind: 'thread' }),
+      entity: (collection, id) => aclHandle({ kind: 'entity', collection, id }),
+      admin: aclHandle({ kind: 'admin' }),
+      refused: () => engine.access.refusals(threadId)
     }
   }
   return store

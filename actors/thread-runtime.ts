@@ -10,7 +10,7 @@ import { logSyncMachine } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
-import { EventsMissingError, NestedWriteError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
+import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
@@ -45,12 +45,14 @@ export interface ThreadRuntimeInit {
   logs: LogStore
   engine: StoreEngine
   threadId: ThreadId
-  /** Our own log in the thread, which local commits append to. */
-  logId: string
+  /** Our own log in the thread, which local commits append to; none for a reader, which cannot write. */
+  logId?: string
   snapshotEvery: number
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /** The network moves each log's sync actor is made of; without them the thread syncs with no one. */
   sync?: LogSyncEffects
+  /** Hears what each committed or ingested record's control events did (Joins, grants, refusals). */
+  onAccess?: (outcomes: Committed['access']) => void
 }
 
 export interface LogSyncEffects {
@@ -116,6 +118,11 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     if (closed) throw new StorageClosedError(`the store of thread ${threadId.toString()} is closed`)
   }
 
+  const ownLog = (): string => {
+    if (logId === undefined) throw new ReadOnlyStoreError(`this peer reads thread ${threadId.toString()} and has no log to write to`)
+    return logId
+  }
+
   /** True while a write transaction of this thread runs its body (and so holds the lock) in this async context. */
   const inOwnWriteTransaction = (): boolean => {
     const inside = insideWriteTransaction.getStore()
@@ -125,11 +132,12 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown> }>(({ sendBack, receive }) => {
     receive(({ job }) => {
       storage.transaction(() => job.kind === 'commit'
-        ? engine.commitWithin(threadId, logId, job.changes as Change[])
+        ? engine.commitWithin(threadId, ownLog(), job.changes as Change[])
         : engine.ingestWithin(threadId, job.logId, job.blocks)
       ).then(
         result => {
           if (job.kind === 'commit') actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
+          if (result.access.length > 0) init.onAccess?.(result.access)
           sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 })
         },
         (error: unknown) => {
@@ -252,6 +260,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async commit (changes) {
       assertOpen()
+      ownLog()
       if (inOwnWriteTransaction()) {
         throw new NestedWriteError('a write made from inside a write transaction\'s body, but not through it, would wait forever for the transaction to end: write through the transaction')
       }

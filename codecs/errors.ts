@@ -115,3 +115,27 @@ export class InvalidProofError extends ThreadsError {
     super('InvalidProofError', InvalidProofError.code, message, options)
   }
 }
+
+/** An invite that does not open, does not verify, or whose sealed content disagrees with its envelope. */
+export class InvalidInviteError extends ThreadsError {
+  static readonly code = 'ERR_INVALID_INVITE'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InvalidInviteError', InvalidInviteError.code, message, options)
+  }
+}
+
+/** An invite sealed to some other peer. */
+export class InviteNotForUsError extends ThreadsError {
+  static readonly code = 'ERR_INVITE_NOT_FOR_US'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InviteNotForUsError', InviteNotForUsError.code, message, options)
+  }
+}
+
+/** An invite used, or a Join authored, after the invite's expiry. */
+export class InviteExpiredError extends ThreadsError {
+  static readonly code = 'ERR_INVITE_EXPIRED'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InviteExpiredError', InviteExpiredError.code, message, options)
+  }
+}

@@ -1,6 +1,8 @@
 import jsonpatch, { type Operation } from 'fast-json-patch'
 import { enablePatches, produceWithPatches, type Draft, type Patch } from 'immer'
+import { isDefaultRole, isRole, type DefaultRole, type Role } from './acl.ts'
 import { MalformedBlockError } from './errors.ts'
+import { isInviteRole, type InviteRole } from './invite.ts'
 
 /**
  * The event codec turns a transaction's actions into events, and folds events into entity states. Events carry
@@ -54,10 +56,60 @@ export interface EventCodec {
   apply (state: Entity | undefined, event: EntityEvent): Entity | undefined
 }
 
-/** What a record carries: the codec's name and the events of one committed transaction, in order. */
+/** An invite made in the inviter's log: who it is for, what it makes them, until when, and its token's hash. */
+export interface InviteEvent {
+  readonly type: 'invite'
+  readonly id: string
+  readonly invitee: string
+  readonly role: InviteRole
+  readonly expires: number
+  readonly tokenHash: string
+}
+
+/** The first record of an invitee's new log: the invite it answers, and the log bound to the invitee. */
+export interface JoinEvent {
+  readonly type: 'join'
+  readonly invite: string
+  readonly peer: string
+  /** The invite's token (hex), which only the invitee could open. */
+  readonly token: string
+  /** The invitee's signature binding this log to it (hex). */
+  readonly binding: string
+}
+
+/** The first record of an access-controlled thread: its owner, the nonce that derives the thread ID, the binding. */
+export interface GenesisEvent {
+  readonly type: 'genesis'
+  readonly peer: string
+  readonly nonce: string
+  readonly binding: string
+  readonly default: DefaultRole
+}
+
+/** Which ACL an operation changes: the thread's, the ACL's own (who may change ACLs), or one entity's. */
+export type AclTarget =
+  | { readonly kind: 'thread' }
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'entity', readonly collection: string, readonly id: string }
+
+/** A grant or revoke of roles for one peer, naming the operations on that peer its author had seen. */
+export interface AclEvent {
+  readonly type: 'acl'
+  readonly op: 'grant' | 'revoke'
+  readonly target: AclTarget
+  readonly peer: string
+  readonly roles: readonly Role[]
+  readonly observed: readonly string[]
+}
+
+/** Events about the thread itself rather than its collections: membership and access. */
+export type ControlEvent = InviteEvent | JoinEvent | GenesisEvent | AclEvent
+
+/** What a record carries: the codec's name, the events of one committed transaction in order, and control events. */
 export interface RecordBody {
   readonly codec: string
   readonly events: readonly StoreEvent[]
+  readonly control?: readonly ControlEvent[]
 }
 
 const utf8 = new TextEncoder()
@@ -68,8 +120,9 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
  * Entities are plain JSON already, and V8's JSON is several times cheaper than building a dag-cbor map for every
  * patch, on the way in and on every re-read (rebuilds, peers catching up).
  */
-export function encodeRecordBody (body: RecordBody): { codec: string, events: Uint8Array } {
-  return { codec: body.codec, events: utf8.encode(JSON.stringify(body.events)) }
+export function encodeRecordBody (body: RecordBody): { codec: string, events: Uint8Array, control?: Uint8Array } {
+  const encoded = { codec: body.codec, events: utf8.encode(JSON.stringify(body.events)) }
+  return body.control === undefined || body.control.length === 0 ? encoded : { ...encoded, control: utf8.encode(JSON.stringify(body.control)) }
 }
 
 /** dag-cbor's map key order: shorter keys first, then bytewise. */
@@ -160,19 +213,59 @@ export function isFieldPath (path: unknown): path is string {
   return typeof path === 'string' && path.length > 0 && path.split('.').every(part => part.length > 0)
 }
 
+function parseJsonList (bytes: Uint8Array, what: string): unknown[] {
+  let list: unknown
+  try {
+    list = JSON.parse(fromUtf8.decode(bytes))
+  } catch (cause) {
+    throw new MalformedBlockError(`record body ${what} are not UTF-8 JSON`, { cause })
+  }
+  if (!Array.isArray(list)) throw new MalformedBlockError(`record body ${what} are not a list`)
+  return list
+}
+
+const isText = (value: unknown, max = 1024): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
+const isHex = (value: unknown): value is string => typeof value === 'string' && value.length <= 256 && /^(?:[0-9a-f]{2})+$/.test(value)
+
+function isAclTarget (value: unknown): value is AclTarget {
+  if (typeof value !== 'object' || value === null) return false
+  const { kind, collection, id } = value as { kind?: unknown, collection?: unknown, id?: unknown }
+  if (kind === 'thread' || kind === 'admin') return true
+  return kind === 'entity' && isText(collection) && isText(id)
+}
+
+/** Checks one control event's shape; membership and access rules are judged where it is folded. */
+function parseControlEvent (value: unknown): ControlEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('control event is not a map')
+  const event = value as Record<string, unknown>
+  switch (event.type) {
+    case 'invite':
+      if (isText(event.id, 64) && isText(event.invitee, 128) && isInviteRole(event.role) && Number.isSafeInteger(event.expires) && isHex(event.tokenHash)) return event as unknown as InviteEvent
+      break
+    case 'join':
+      if (isText(event.invite, 64) && isText(event.peer, 128) && isHex(event.token) && isHex(event.binding)) return event as unknown as JoinEvent
+      break
+    case 'genesis':
+      if (isText(event.peer, 128) && isHex(event.nonce) && isHex(event.binding) && isDefaultRole(event.default)) return event as unknown as GenesisEvent
+      break
+    case 'acl':
+      if ((event.op === 'grant' || event.op === 'revoke') && isAclTarget(event.target) && isText(event.peer, 128) &&
+        Array.isArray(event.roles) && event.roles.length > 0 && event.roles.every(isRole) &&
+        Array.isArray(event.observed) && event.observed.every(tag => isText(tag, 256))) return event as unknown as AclEvent
+      break
+  }
+  throw new MalformedBlockError(`malformed ${typeof event.type === 'string' ? event.type.slice(0, 32) : 'control'} event`)
+}
+
 /** Checks a decoded record body's shape before anything folds it. */
 export function parseRecordBody (value: unknown): RecordBody {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('record body is not a map')
-  const { codec, events: bytes } = value as { codec?: unknown, events?: unknown }
+  const { codec, events: bytes, control: controlBytes } = value as { codec?: unknown, events?: unknown, control?: unknown }
   if (typeof codec !== 'string') throw new MalformedBlockError('record body names no codec')
   if (!(bytes instanceof Uint8Array)) throw new MalformedBlockError('record body carries no events')
-  let events: unknown
-  try {
-    events = JSON.parse(fromUtf8.decode(bytes))
-  } catch (cause) {
-    throw new MalformedBlockError('record body events are not UTF-8 JSON', { cause })
-  }
-  if (!Array.isArray(events)) throw new MalformedBlockError('record body events are not a list')
+  if (controlBytes !== undefined && !(controlBytes instanceof Uint8Array)) throw new MalformedBlockError('record body control events are not bytes')
+  const events = parseJsonList(bytes, 'events')
+  const control = controlBytes === undefined ? undefined : parseJsonList(controlBytes, 'control events').map(parseControlEvent)
   for (const event of events as unknown[]) {
     if (typeof event !== 'object' || event === null) throw new MalformedBlockError('record body event is not a map')
     const { type, collection } = event as { type?: unknown, collection?: unknown, id?: unknown, patch?: unknown }
@@ -191,7 +284,7 @@ export function parseRecordBody (value: unknown): RecordBody {
     if (typeof id !== 'string' || id.length === 0) throw new MalformedBlockError('event names no entity')
     if (patch !== undefined && !Array.isArray(patch)) throw new MalformedBlockError('event patch is not a list')
   }
-  return { codec, events: events as StoreEvent[] }
+  return control === undefined ? { codec, events: events as StoreEvent[] } : { codec, events: events as StoreEvent[], control }
 }
 
 export type { Operation }

@@ -23,6 +23,8 @@ export interface CreateThreadIdOptions {
   variant?: ThreadVariant
   /** How many random bytes; at least 16. */
   randomBytes?: number
+  /** The random component itself, when it is derived from something (an access-controlled thread's owner). */
+  random?: Uint8Array
 }
 
 /**
@@ -46,7 +48,7 @@ export class ThreadId {
 
   static create (options: CreateThreadIdOptions = {}): ThreadId {
     const variant = options.variant ?? ThreadVariant.Raw
-    const size = options.randomBytes ?? DEFAULT_RANDOM_BYTES
+    const size = options.random?.length ?? options.randomBytes ?? DEFAULT_RANDOM_BYTES
     if (!knownVariants.has(variant)) throw new InvalidThreadIdError(`unknown thread ID variant 0x${Number(variant).toString(16)}`)
     if (!Number.isInteger(size) || size < MIN_RANDOM_BYTES || size > MAX_RANDOM_BYTES) {
       throw new InvalidThreadIdError(`thread ID random component must be ${MIN_RANDOM_BYTES}–${MAX_RANDOM_BYTES} bytes, asked for ${size}`)
@@ -54,7 +56,7 @@ export class ThreadId {
     const prefix = [...encodeUvarint(THREAD_ID_VERSION), ...encodeUvarint(variant)]
     const bytes = new Uint8Array(prefix.length + size)
     bytes.set(prefix)
-    bytes.set(randomBytes(size), prefix.length)
+    bytes.set(options.random ?? randomBytes(size), prefix.length)
     return ThreadId.fromBytes(bytes)
   }
 

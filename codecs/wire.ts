@@ -51,6 +51,12 @@ export type Request =
   | { readonly type: 'replicate', readonly threadId: ThreadId, readonly sealedKey: Uint8Array }
   /** A peer announcing one of its logs in the thread, and where it can be reached. */
   | { readonly type: 'push-log', readonly threadId: ThreadId, readonly proof: Uint8Array, readonly logId: string, readonly addrs: readonly Uint8Array[] }
+  /** An invite delivered to its invitee: the sealed invite's bytes. */
+  | { readonly type: 'invite', readonly invite: Uint8Array }
+  /** An invitee's answer to an invite, sent to its inviter (a reader's acceptance, or any decline). */
+  | { readonly type: 'invite-reply', readonly threadId: ThreadId, readonly inviteId: string, readonly answer: InviteAnswer }
+
+export type InviteAnswer = 'accept' | 'decline'
 
 export type Response =
   | { readonly type: 'edges', readonly edges: readonly ThreadEdge[] }
@@ -106,6 +112,8 @@ function toWire (message: Request | Response): unknown {
     case 'push-records': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, records: message.records.map(blocksToWire) }
     case 'replicate': return { type: message.type, thread: message.threadId.bytes, sealedKey: message.sealedKey }
     case 'push-log': return { type: message.type, thread: message.threadId.bytes, proof: message.proof, log: message.logId, addrs: message.addrs }
+    case 'invite': return { type: message.type, invite: message.invite }
+    case 'invite-reply': return { type: message.type, thread: message.threadId.bytes, invite: message.inviteId, answer: message.answer }
     case 'edges': return { type: message.type, edges: message.edges.map(edge => ({ thread: edge.threadId.bytes, heads: edge.heads })) }
     case 'logs': return { type: message.type, logs: message.logs.map(log => log.head === undefined ? { logId: log.logId, counter: log.counter, addrs: log.addrs } : { ...log }) }
     case 'records': return { type: message.type, logs: message.logs.map(log => ({ logId: log.logId, records: log.records.map(blocksToWire) })) }
@@ -222,6 +230,13 @@ export function decodeRequest (bytes: Uint8Array): Request {
           logId: text(message.log, 'log ID'),
           addrs: list(message.addrs, 'addresses', 64).map(addr => asBytes(addr, 'address'))
         }
+      case 'invite':
+        return { type: 'invite', invite: asBytes(message.invite, 'invite') }
+      case 'invite-reply': {
+        const answer = message.answer
+        if (answer !== 'accept' && answer !== 'decline') throw new MalformedMessageError('an invite reply accepts or declines')
+        return { type: 'invite-reply', threadId: threadOf(message.thread), inviteId: text(message.invite, 'invite ID', 64), answer }
+      }
       default:
         throw new MalformedMessageError(`unknown request type ${JSON.stringify(String(message.type)).slice(0, 40)}`)
     }

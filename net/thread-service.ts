@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidProofError } from '../codecs/errors.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { MAX_RECORDS_PER_PAGE, verifyServiceKeyProof, type Request, type Response } from '../codecs/wire.ts'
+import { MAX_RECORDS_PER_PAGE, verifyServiceKeyProof, type InviteAnswer, type Request, type Response } from '../codecs/wire.ts'
 import { UnknownThreadError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { RequestHandler } from './requests.ts'
@@ -21,6 +21,10 @@ export interface ThreadServiceInit {
   takeLog: (threadId: ThreadId, logId: string, addrs: readonly Uint8Array[], peer: PeerId) => Promise<void>
   /** Takes in records of one log pushed by `peer`, in order: verify, link, fold. Throws a `ThreadsError` to refuse. */
   takeRecords: (threadId: ThreadId, logId: string, records: readonly RecordBlocks[], peer: PeerId) => Promise<void>
+  /** Takes an invite delivered by `peer`. Throws a `ThreadsError` to refuse it (not ours, tampered, replayed). */
+  takeInvite: (invite: Uint8Array, peer: PeerId) => Promise<void>
+  /** Takes an invitee's answer. Throws a `ThreadsError` to refuse it (no such invite, or not its invitee). */
+  takeInviteReply: (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: PeerId) => Promise<void>
 }
 
 export function createThreadService (init: ThreadServiceInit): RequestHandler {
@@ -83,6 +87,14 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
         assertProof(request.threadId, request.proof, peer)
         if (!logs.hasThread(request.threadId)) throw new UnknownThreadError('thread not held here')
         await init.takeRecords(request.threadId, request.logId, request.records, peer)
+        return { type: 'ok' }
+      }
+      case 'invite': {
+        await init.takeInvite(request.invite, peer)
+        return { type: 'ok' }
+      }
+      case 'invite-reply': {
+        await init.takeInviteReply(request.threadId, request.inviteId, request.answer, peer)
         return { type: 'ok' }
       }
     }

@@ -176,3 +176,51 @@ export class NetworkUnavailableError extends ThreadsError {
     super('NetworkUnavailableError', NetworkUnavailableError.code, message, options)
   }
 }
+
+/** A write, grant or revoke by a peer whose roles in the thread's ACL do not allow it. */
+export class AccessDeniedError extends ThreadsError {
+  static readonly code = 'ERR_ACCESS_DENIED'
+  constructor (message: string, options?: ErrorOptions) {
+    super('AccessDeniedError', AccessDeniedError.code, message, options)
+  }
+}
+
+/** A Join that matches no invite of the thread: unknown invite, another invitee, or the wrong token or binding. */
+export class JoinMismatchError extends ThreadsError {
+  static readonly code = 'ERR_JOIN_MISMATCH'
+  constructor (message: string, options?: ErrorOptions) {
+    super('JoinMismatchError', JoinMismatchError.code, message, options)
+  }
+}
+
+/** A second Join for an invite that another Join (or an earlier one of the same log) already used. */
+export class DuplicateJoinError extends ThreadsError {
+  static readonly code = 'ERR_DUPLICATE_JOIN'
+  constructor (message: string, options?: ErrorOptions) {
+    super('DuplicateJoinError', DuplicateJoinError.code, message, options)
+  }
+}
+
+/** An invite presented again after it was accepted or declined here. */
+export class InviteReplayedError extends ThreadsError {
+  static readonly code = 'ERR_INVITE_REPLAYED'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InviteReplayedError', InviteReplayedError.code, message, options)
+  }
+}
+
+/** A genesis that does not derive the thread's ID, or that the thread already has. */
+export class InvalidGenesisError extends ThreadsError {
+  static readonly code = 'ERR_INVALID_GENESIS'
+  constructor (message: string, options?: ErrorOptions) {
+    super('InvalidGenesisError', InvalidGenesisError.code, message, options)
+  }
+}
+
+/** A write to a store this peer only reads: it holds the thread's keys, but no log of its own to write to. */
+export class ReadOnlyStoreError extends ThreadsError {
+  static readonly code = 'ERR_READ_ONLY'
+  constructor (message: string, options?: ErrorOptions) {
+    super('ReadOnlyStoreError', ReadOnlyStoreError.code, message, options)
+  }
+}

@@ -44,6 +44,8 @@ export interface EventStore {
   after (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
   /** One entity's events in key order. */
   entityEvents (threadId: ThreadId, collection: string, id: string): Array<{ key: EventKey, event: StoreEvent }>
+  /** Forgets every entity history of the thread, before a fold from the logs writes them again. */
+  clearHistories (threadId: ThreadId): void
   /** Drops events at or before `position` from the arrival index (compaction); histories stay. Returns how many. */
   compact (threadId: ThreadId, position: number): number
 }
@@ -92,6 +94,16 @@ export function createEventStore (storage: Storage): EventStore {
         out.push({ key: [wall, counter, logId, index], event: value as StoreEvent })
       }
       return out
+    },
+    clearHistories (threadId) {
+      const tid = threadId.toString()
+      const histories: unknown[] = []
+      for (const key of db.getKeys({ start: ['e', tid] })) {
+        const parts = key as unknown[]
+        if (parts[0] !== 'e' || parts[1] !== tid) break
+        histories.push(key)
+      }
+      for (const key of histories) db.removeSync(key as string[])
     },
     compact (threadId, position) {
       const tid = threadId.toString()

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
   draftUpdate, encodeRecordBody, isFieldPath, jsonPatchCodec, parseRecordBody,
-  type Action, type CollectionEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+  type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
+import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
 import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
 import { valueAt, type QueryJSON } from '../codecs/query.ts'
-import { MalformedBlockError } from '../codecs/errors.ts'
+import { MalformedBlockError, ThreadsError } from '../codecs/errors.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import {
@@ -35,10 +36,14 @@ export type Change =
   | { readonly type: 'update', readonly collection: string, readonly id: string, readonly recipe: (draft: Draft<Entity>) => void }
   | { readonly type: 'delete', readonly collection: string, readonly id: string }
   | { readonly type: 'collection', readonly collection: string, readonly schema: Entity, readonly indexes: readonly IndexDefinition[] }
+  /** A membership or access event (invite, join, genesis, grant, revoke), folded before the record's other events. */
+  | { readonly type: 'control', readonly event: ControlEvent }
 
 export interface Committed {
   readonly record: StoredRecord
   readonly events: PersistedEvent[]
+  /** What each of the record's control events did. */
+  readonly access: readonly AccessOutcome[]
 }
 
 export interface StoreEngineInit {
@@ -49,6 +54,8 @@ export interface StoreEngineInit {
 
 export interface StoreEngine {
   readonly codec: EventCodec
+  /** Membership and ACLs as folded so far; read it, never write it (commits and ingests do). */
+  readonly access: AccessStore
   /** Validates and applies `changes` as one record of our log `logId`; call inside `storage.transaction`. */
   commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed
   /** Accepts a record of someone's log and folds its events; call inside `storage.transaction`. */
@@ -126,6 +133,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const codec = init.codec ?? jsonPatchCodec
   const events = createEventStore(storage)
   const views: ViewStore = createViewStore(storage)
+  const access = createAccessStore(storage)
   const validators = new Map<string, ValidateFunction>()
 
   const compile = (collection: string, schema: Entity): ValidateFunction => {
@@ -190,7 +198,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
-  const resolve = (threadId: ThreadId, change: Change): Action | CollectionEvent => {
+  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): Action | CollectionEvent => {
     if (change.type === 'collection') {
       // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
       // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
@@ -272,18 +280,78 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
 
   const keyOf = (time: Timestamp | undefined, logId: string, index: number): EventKey => [time?.wall ?? 0, time?.counter ?? 0, logId, index]
 
+  /**
+   * Remembers how far the fold has come. In a raw thread only membership depends on order (a Join needs its
+   * invite), so only control events count; in an access-controlled one, every event does.
+   */
+  const noteFolded = (threadId: ThreadId, key: EventKey, hasControl: boolean): void => {
+    if (hasControl || threadId.isAccessControlled) access.note(threadId, key)
+  }
+
+  /**
+   * Folds the thread again from its logs alone: membership and ACLs first as they come in key order, then every
+   * event their author was allowed to make at its place in that order. Returns how many events it read.
+   */
+  const refold = (threadId: ThreadId): number => {
+    const all: Array<{ key: EventKey, logId: string, event: StoreEvent } | { key: EventKey, logId: string, control: ControlEvent }> = []
+    let count = 0
+    for (const log of logs.getThread(threadId).logs) {
+      for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
+        for (const record of page) {
+          const content = logs.content(record)
+          const body = bodyOf(content.body)
+          const control = body.control ?? []
+          control.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index - control.length), logId: log.id, control: event }))
+          body.events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), logId: log.id, event }))
+          count += body.events.length
+        }
+      }
+    }
+    all.sort((a, b) => compareEventKeys(a.key, b.key))
+    access.clear(threadId)
+    // Histories may hold events a late ACL change now refuses; a raw thread refuses nothing, so its stay.
+    if (threadId.isAccessControlled) events.clearHistories(threadId)
+    const allowed: Array<{ key: EventKey, event: StoreEvent }> = []
+    for (const item of all) {
+      if ('control' in item) {
+        access.apply(threadId, item.key, item.logId, item.control)
+        noteFolded(threadId, item.key, true)
+        continue
+      }
+      const denied = access.deny(threadId, item.key, item.logId, item.event)
+      if (denied !== undefined) access.refuse(threadId, item.key, item.logId, denied)
+      else allowed.push({ key: item.key, event: item.event })
+      noteFolded(threadId, item.key, false)
+    }
+    views.rebuild(threadId, allowed, codec, events)
+    return count
+  }
+
   const engine: StoreEngine = {
     codec,
+    access,
 
     commitWithin: (threadId, logId, changes) => aborting(() => {
       const time = logs.clock.tick()
+      const control = changes.flatMap(change => change.type === 'control' ? [change.event] : [])
+      const outcomes = control.map((event, index) => {
+        const outcome = access.apply(threadId, keyOf(time, logId, index - control.length), logId, event)
+        // An invitee authors its Join before it has pulled the invite it answers; its own copy is folded again when
+        // the invite arrives. Anything else refused here, its author must not write.
+        if (outcome.refused !== undefined && event.type !== 'join') throw outcome.refused
+        return outcome
+      })
       const body: StoreEvent[] = []
       const folded: PersistedEvent[] = []
       let position = events.position(threadId)
       for (const change of changes) {
+        if (change.type === 'control') continue
         const resolved = resolve(threadId, change)
         const event: StoreEvent = resolved.type === 'collection' ? resolved : codec.encode(resolved)
-        const persisted = fold(threadId, ++position, keyOf(time, logId, body.length), event)
+        const key = keyOf(time, logId, body.length)
+        const denied = access.deny(threadId, key, logId, event)
+        if (denied !== undefined) throw denied
+        const persisted = fold(threadId, ++position, key, event)
         if (event.type !== 'collection' && persisted.entity !== undefined) {
           const clash = views.uniqueConflict(threadId, event.collection, event.id, persisted.entity)
           if (clash !== undefined) throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
@@ -292,18 +360,56 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         folded.push(persisted)
       }
       events.putBatch(threadId, folded)
-      const record = logs.appendWithin(threadId, logId, encodeRecordBody({ codec: codec.name, events: body }), time)
-      return { record, events: folded }
+      noteFolded(threadId, keyOf(time, logId, Math.max(0, body.length - 1)), control.length > 0)
+      const record = logs.appendWithin(threadId, logId, encodeRecordBody({ codec: codec.name, events: body, control }), time)
+      return { record, events: folded, access: outcomes }
     }),
 
     ingestWithin: (threadId, logId, blocks) => aborting(() => {
       const record = logs.acceptWithin(threadId, logId, blocks)
-      if (record.content === undefined) return { record, events: [] }
+      if (record.content === undefined) return { record, events: [], access: [] }
       const body = bodyOf(record.content.body)
+      const time = record.content.time
+      const control = body.control ?? []
+      const controlKeys = control.map((_event, index) => keyOf(time, logId, index - control.length))
+      const latest = access.latest(threadId)
+      let outcomes: AccessOutcome[]
+      const taken: Array<{ key: EventKey, event: StoreEvent }> = []
+      if (control.length > 0 && latest !== undefined && compareEventKeys(controlKeys[0]!, latest) < 0) {
+        // Membership or access changed "in the past" of what is folded: whatever came after may now be allowed or
+        // refused differently, so the thread is folded again from its logs, and every peer ends at the same views.
+        refold(threadId)
+        const refusals = new Map(access.refusals(threadId).map(refusal => [JSON.stringify(refusal.key), refusal]))
+        outcomes = control.map((event, index) => {
+          const refusal = refusals.get(JSON.stringify(controlKeys[index]))
+          return refusal === undefined ? { key: controlKeys[index]!, logId, event } : { key: controlKeys[index]!, logId, event, refused: new ThreadsError(refusal.name, refusal.code, refusal.message) }
+        })
+        body.events.forEach((event, index) => {
+          const key = keyOf(time, logId, index)
+          if (!refusals.has(JSON.stringify(key))) taken.push({ key, event })
+        })
+        const start = events.position(threadId)
+        const folded = taken.map(({ key, event }, index) => ({
+          position: start + index + 1,
+          key,
+          event,
+          ...(event.type === 'collection' ? {} : { entity: views.get(threadId, event.collection, event.id) })
+        }))
+        events.putBatch(threadId, folded)
+        return { record, events: folded, access: outcomes }
+      }
+      outcomes = control.map((event, index) => access.apply(threadId, controlKeys[index]!, logId, event))
       const start = events.position(threadId)
-      const folded = body.events.map((event, index) => fold(threadId, start + index + 1, keyOf(record.content?.time, logId, index), event))
+      const folded: PersistedEvent[] = []
+      body.events.forEach((event, index) => {
+        const key = keyOf(time, logId, index)
+        const denied = access.deny(threadId, key, logId, event)
+        if (denied !== undefined) access.refuse(threadId, key, logId, denied)
+        else folded.push(fold(threadId, start + folded.length + 1, key, event))
+      })
       events.putBatch(threadId, folded)
-      return { record, events: folded }
+      noteFolded(threadId, keyOf(time, logId, Math.max(0, body.events.length - 1)), control.length > 0)
+      return { record, events: folded, access: outcomes }
     }),
 
     invalidate: () => views.invalidate(),
@@ -351,20 +457,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     async rebuild (threadId) {
       // Inside the transaction, so no commit can land between reading the logs and replacing the views. Arrival
       // positions stay as they were: listeners' cursors and the snapshot still mean what they meant.
-      return await storage.transaction(() => aborting(() => {
-        const all: Array<{ key: EventKey, event: StoreEvent }> = []
-        for (const log of logs.getThread(threadId).logs) {
-          for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
-            for (const record of page) {
-              const content = logs.content(record)
-              bodyOf(content.body).events.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index), event }))
-            }
-          }
-        }
-        all.sort((a, b) => compareEventKeys(a.key, b.key))
-        views.rebuild(threadId, all, codec, events)
-        return all.length
-      }))
+      return await storage.transaction(() => aborting(() => refold(threadId)))
     },
 
     async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {

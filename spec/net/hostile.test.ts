@@ -24,7 +24,7 @@ describe('bad input from the network', () => {
     db = await honest.peer.newStore()
     await db.registerSchema('Note', { type: 'object' })
     sourceDb = await source.peer.openStore(db.id, { key: db.key })
-    for (const record of honest.peer.logs.records(db.id, db.logId)) await sourceDb.ingest(db.logId, record.blocks)
+    for (const record of honest.peer.logs.records(db.id, db.logId!)) await sourceDb.ingest(db.logId!, record.blocks)
     for (let i = 0; i < 3; i++) await sourceDb.collection('Note').create([{ i }])
     attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
   })
@@ -41,21 +41,21 @@ describe('bad input from the network', () => {
   }
   const refusedWith = (code: string) => (e: unknown): boolean => e instanceof RequestFailedError && e.remoteCode === code
   const counted = (code: string): number => honest.peer.refusals.get(attacker.peerId.toString())?.get(code) ?? 0
-  const sourceRecords = () => source.peer.logs.records(db.id, sourceDb.logId)
+  const sourceRecords = () => source.peer.logs.records(db.id, sourceDb.logId!)
 
   it('refuses forged and foreign records, ignores replays, and counts both, changing nothing', async () => {
     const before = dumpStore(honest.peer)
     const [first, second] = sourceRecords()
-    await assert.rejects(push({ logId: sourceDb.logId, records: [{ ...first!.blocks, body: flipByte(first!.blocks.body, 12) }] }), refusedWith('ERR_BLOCK_INTEGRITY'))
-    await assert.rejects(push({ logId: db.logId, records: [first!.blocks] }), refusedWith('ERR_INVALID_SIGNATURE'))
+    await assert.rejects(push({ logId: sourceDb.logId!, records: [{ ...first!.blocks, body: flipByte(first!.blocks.body, 12) }] }), refusedWith('ERR_BLOCK_INTEGRITY'))
+    await assert.rejects(push({ logId: db.logId!, records: [first!.blocks] }), refusedWith('ERR_INVALID_SIGNATURE'))
     assert.equal(dumpStore(honest.peer), before)
-    await push({ logId: sourceDb.logId, records: [first!.blocks] })
+    await push({ logId: sourceDb.logId!, records: [first!.blocks] })
     const afterFirst = dumpStore(honest.peer)
     // A record already held is answered as fine (pushes and pulls cross paths honestly), counted, and ignored.
-    await push({ logId: sourceDb.logId, records: [first!.blocks] })
+    await push({ logId: sourceDb.logId!, records: [first!.blocks] })
     assert.equal(counted('ERR_RECORD_REPLAYED'), 1)
     assert.equal(dumpStore(honest.peer), afterFirst, 'a replay changes nothing')
-    await push({ logId: sourceDb.logId, records: [second!.blocks] })
+    await push({ logId: sourceDb.logId!, records: [second!.blocks] })
     assert.equal((await db.collection('Note').find()).length, 2)
     assert.ok(counted('ERR_BLOCK_INTEGRITY') >= 1)
     assert.ok(counted('ERR_INVALID_SIGNATURE') >= 1)
@@ -63,10 +63,10 @@ describe('bad input from the network', () => {
 
   it('refuses a fork pushed over the network: a second record on a prev it already holds', async () => {
     const [first] = sourceRecords()
-    const logKey = source.peer.logs.keys.privateKey(db.id, sourceDb.logId)!
+    const logKey = source.peer.logs.keys.privateKey(db.id, sourceDb.logId!)!
     const fork = createRecord({ body: { codec: 'json-patch', events: new Uint8Array([0x5b, 0x5d]) }, time: { wall: Date.now(), counter: 0 }, prev: first!.cid, logKey, threadKey: db.key })
     const before = dumpStore(honest.peer)
-    await assert.rejects(push({ logId: sourceDb.logId, records: [fork.blocks] }), refusedWith('ERR_LOG_FORK'))
+    await assert.rejects(push({ logId: sourceDb.logId!, records: [fork.blocks] }), refusedWith('ERR_LOG_FORK'))
     assert.equal(counted('ERR_LOG_FORK'), 1)
     assert.equal(dumpStore(honest.peer), before)
   })

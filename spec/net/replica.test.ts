@@ -23,16 +23,16 @@ describe('replicas', () => {
       await db.registerSchema('Note', { type: 'object' })
       await db.addReplicator(replica.peer.addresses[0]!)
       for (let i = 0; i < 20; i++) await db.collection('Note').create([{ text: `${SECRET} ${i}` }])
-      const head = (): number => writer.peer.logs.head(db.id, db.logId).counter
-      const replicaHead = (): number => replica.peer.logs.hasThread(db.id) && replica.peer.logs.keys.publicKey(db.id, db.logId) !== undefined
-        ? replica.peer.logs.head(db.id, db.logId).counter
+      const head = (): number => writer.peer.logs.head(db.id, db.logId!).counter
+      const replicaHead = (): number => replica.peer.logs.hasThread(db.id) && replica.peer.logs.keys.publicKey(db.id, db.logId!) !== undefined
+        ? replica.peer.logs.head(db.id, db.logId!).counter
         : 0
       await until(() => replicaHead() === head(), 'the replica to hold every record', 10_000)
 
-      const [held] = replica.peer.logs.records(db.id, db.logId, { direction: 'backward', limit: 1 })
+      const [held] = replica.peer.logs.records(db.id, db.logId!, { direction: 'backward', limit: 1 })
       assert.throws(() => replica.peer.logs.content(held!), (e: unknown) => e instanceof MissingKeyError && e.code === 'ERR_MISSING_KEY')
       assert.equal(replica.peer.logs.getThread(db.id).key.canRead, false, 'it was given the service key only')
-      assert.equal(replica.peer.logs.verifyLog(db.id, db.logId).records, head(), 'it verified every record it holds')
+      assert.equal(replica.peer.logs.verifyLog(db.id, db.logId!).records, head(), 'it verified every record it holds')
       assert.equal((await diskOf(replica.path)).includes(SECRET), false, 'no plaintext anywhere in its LMDB files')
       assert.equal((await diskOf(writer.path)).includes(SECRET), true, 'the same check finds it where it is readable')
 

@@ -30,7 +30,7 @@ describe('store bad input', () => {
   const changes: string[] = []
   let stopListening: () => void = () => {}
 
-  const records = (): number => temp.peer.logs.records(db.id, db.logId).length
+  const records = (): number => temp.peer.logs.records(db.id, db.logId!).length
 
   /** Writes a marker and waits until the listener has heard it: every change before it has been heard too. */
   const heardUpTo = async (): Promise<string> => {

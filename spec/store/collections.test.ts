@@ -203,7 +203,7 @@ describe('store collections across a restart', () => {
     await db.collection('PaperPerson').create([{ ID: 'john', firstName: 'John', age: 21 }])
     await db.kv('settings').put('theme', 'dark')
     const storeId = db.id.toString()
-    const logId = db.logId
+    const logId = db.logId!
     const everyone = (await people.find()).sort(byId)
     const definitions = db.collections()
 

@@ -61,9 +61,9 @@ describe('guards around the write path', () => {
 
   it('registers a key-value collection once however many first writes race to it', async () => {
     const kv = db.kv('race')
-    const recordsBefore = temp.peer.logs.head(db.id, db.logId).counter
+    const recordsBefore = temp.peer.logs.head(db.id, db.logId!).counter
     await Promise.all(Array.from({ length: 10 }, (_, i) => kv.put(`k${i}`, i)))
-    const records = temp.peer.logs.head(db.id, db.logId).counter - recordsBefore
+    const records = temp.peer.logs.head(db.id, db.logId!).counter - recordsBefore
     assert.equal(records, 1 + 10, 'one registration, ten puts')
   })
 })

@@ -17,9 +17,9 @@ describe('records from another log', () => {
 
   /** Hands every record of `from`'s own log that `to` lacks over, in log order. */
   const carry = async (from: TempPeer, fromDb: Store, to: Store): Promise<number> => {
-    const have = to === bobDb ? bob.peer.logs.head(fromDb.id, fromDb.logId).counter : alice.peer.logs.head(fromDb.id, fromDb.logId).counter
-    const records = from.peer.logs.records(fromDb.id, fromDb.logId, { from: have + 1 })
-    for (const record of records) await to.ingest(fromDb.logId, record.blocks)
+    const have = to === bobDb ? bob.peer.logs.head(fromDb.id, fromDb.logId!).counter : alice.peer.logs.head(fromDb.id, fromDb.logId!).counter
+    const records = from.peer.logs.records(fromDb.id, fromDb.logId!, { from: have + 1 })
+    for (const record of records) await to.ingest(fromDb.logId!, record.blocks)
     return records.length
   }
 
@@ -64,13 +64,13 @@ describe('records from another log', () => {
 
   it('refuses a tampered or replayed record through the dispatcher and changes nothing', async () => {
     await aliceDb.collection('Person').create([{ _id: 'dee', name: 'Dee', age: 60 }])
-    const [record] = alice.peer.logs.records(aliceDb.id, aliceDb.logId, { direction: 'backward', limit: 1 })
+    const [record] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 1 })
     const before = dumpStore(bob.peer)
-    await assert.rejects(bobDb.ingest(aliceDb.logId, { ...record!.blocks, body: flipByte(record!.blocks.body, 10) }), ThreadsError)
-    const replay = alice.peer.logs.record(aliceDb.id, aliceDb.logId, 1)!
-    await assert.rejects(bobDb.ingest(aliceDb.logId, replay.blocks), (e: unknown) => e instanceof ReplayedRecordError)
+    await assert.rejects(bobDb.ingest(aliceDb.logId!, { ...record!.blocks, body: flipByte(record!.blocks.body, 10) }), ThreadsError)
+    const replay = alice.peer.logs.record(aliceDb.id, aliceDb.logId!, 1)!
+    await assert.rejects(bobDb.ingest(aliceDb.logId!, replay.blocks), (e: unknown) => e instanceof ReplayedRecordError)
     assert.equal(dumpStore(bob.peer), before)
-    await bobDb.ingest(aliceDb.logId, record!.blocks)
+    await bobDb.ingest(aliceDb.logId!, record!.blocks)
     assert.equal((await bobDb.collection('Person').findById('dee'))?.age, 60)
   })
 })

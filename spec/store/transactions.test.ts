@@ -15,7 +15,7 @@ describe('store transactions', () => {
   let temp: TempPeer
   let db: Store
 
-  const recordCount = (): number => temp.peer.logs.records(db.id, db.logId).length
+  const recordCount = (): number => temp.peer.logs.records(db.id, db.logId!).length
 
   before(async () => {
     temp = await tempPeer()

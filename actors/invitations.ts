@@ -1,0 +1,406 @@
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { ControlEvent } from '../codecs/event-codec.ts'
+import { Ed25519PublicKey, type Ed25519PrivateKey } from '../codecs/ed25519.ts'
+import { InvalidInviteError, InviteExpiredError, InviteNotForUsError } from '../codecs/errors.ts'
+import { Invite, inviteSecrets, isInviteRole, rolesOfInvite, tokenHash, type InviteContent, type InviteRole } from '../codecs/invite.ts'
+import { signLogBinding } from '../codecs/ownership.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import type { InviteAnswer } from '../codecs/wire.ts'
+import { inviteeMachine } from '../machines/invitee.machine.ts'
+import { inviterMachine } from '../machines/inviter.machine.ts'
+import type { AccessOutcome } from '../storage/access-store.ts'
+import { ADDRESS_TTL } from '../storage/addr-book.ts'
+import { AccessDeniedError, InvalidArgumentError, InviteReplayedError, NetworkUnavailableError } from '../storage/errors.ts'
+import type { LogStore } from '../storage/log-store.ts'
+import type { Storage } from '../storage/storage.ts'
+import type { StoreEngine } from '../storage/store-engine.ts'
+import type { Network } from './network.ts'
+import type { ThreadRuntime } from './thread-runtime.ts'
+
+/**
+ * Invites and Joins as actors: an inviter actor per invite this peer makes, an invitee actor per invite it
+ * receives. The machines hold the handshake's control flow; the effects here author the control events through
+ * the thread's dispatcher, seal and open invites, and reach peers through the network. Received invites are kept
+ * in LMDB until answered, so a restart keeps what was pending.
+ */
+
+export interface InviteOptions {
+  /** What the invite makes its invitee; `write` unless told otherwise. */
+  role?: InviteRole
+  /** Milliseconds the invite stays valid; a week unless told otherwise. */
+  expiresIn?: number
+  /** Where the invitee listens, when libp2p does not know yet. */
+  address?: string | Multiaddr
+}
+
+/** An invite this peer received, opened and checked, waiting for an answer (or answered). */
+export interface ReceivedInvite {
+  readonly id: string
+  readonly threadId: ThreadId
+  readonly inviter: string
+  readonly role: InviteRole
+  readonly expires: number
+  /** The invitee machine's state: `pending` until answered. */
+  readonly state: string
+  /** Takes the thread in; resolves with its thread ID once joined (or once the join waits for peers to return). */
+  accept (): Promise<ThreadId>
+  decline (): Promise<void>
+}
+
+export interface InvitationTiming {
+  /** First wait before reaching an unreachable peer again; an invitee doubles it each time. */
+  retryMs: number
+  /** How many failed tries in a row an invitee makes before it gives up. */
+  maxAttempts: number
+}
+
+export interface InvitationsInit {
+  storage: Storage
+  logs: LogStore
+  engine: StoreEngine
+  identity: Ed25519PrivateKey
+  network: Network | undefined
+  timing: InvitationTiming
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /** The running thread, if this peer has it open. */
+  runtimeOf: (threadId: ThreadId) => ThreadRuntime | undefined
+  /** Takes in a thread as `role`: a writer gets its own log (returned), a reader none, a replica no store. */
+  adopt: (threadId: ThreadId, role: InviteRole) => Promise<string | undefined>
+}
+
+export interface Invitations {
+  /** Authors an invite in `threadId` and starts delivering it; resolves with the sealed invite once authored. */
+  invite (threadId: ThreadId, invitee: string | Ed25519PublicKey, options?: InviteOptions): Promise<Invite>
+  /** Takes an invite delivered or handed over: checks and opens it; throws a `ThreadsError` when it is not good. */
+  receive (input: Invite | Uint8Array | string): Promise<ReceivedInvite>
+  /** Received invites still waiting for an answer. */
+  pending (): ReceivedInvite[]
+  /** Takes up again the invites a previous run left pending (expired ones end as such). */
+  resume (): Promise<void>
+  /** The actor of an invite this peer made or received, for inspection. */
+  actorOf (inviteId: string): Actor<typeof inviterMachine> | Actor<typeof inviteeMachine> | undefined
+  /** Hears what a thread's control events did: Joins answer this peer's invites. */
+  noteAccess (outcomes: readonly AccessOutcome[]): void
+  /** Takes an invitee's answer; throws a `ThreadsError` to refuse it. */
+  reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): void
+  /** A peer connected: invites waiting for it try again. */
+  connected (peer: string): void
+  stop (): void
+}
+
+const WEEK_MS = 7 * 24 * 60 * 60 * 1000
+const FINISHED = new Set(['synced', 'waiting for peers', 'declined', 'expired', 'failed'])
+
+interface InviteeEntry {
+  actor: Actor<typeof inviteeMachine>
+  invite: Invite
+  /** The invite's content, once opened. */
+  content?: InviteContent
+}
+
+interface StoredReceived {
+  invite: Uint8Array
+  state: string
+}
+
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+
+function peerOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().findLast(component => component.name === 'p2p')?.value
+}
+
+export function createInvitations (init: InvitationsInit): Invitations {
+  const { logs, engine, identity, network, storage } = init
+  const self = identity.publicKey.logId
+  const received = storage.valueDatabase<StoredReceived>('received-invites')
+  const inviters = new Map<string, { actor: Actor<typeof inviterMachine>, invitee: string, threadId: ThreadId }>()
+  const invitees = new Map<string, InviteeEntry>()
+
+  const requireNetwork = (): Network => {
+    if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
+    return network
+  }
+
+  const parseAddress = (address: string | Multiaddr): Multiaddr => {
+    try {
+      return typeof address === 'string' ? multiaddr(address) : address
+    } catch (cause) {
+      throw new InvalidArgumentError(`not a multiaddr: ${String(address)}`, { cause })
+    }
+  }
+
+  /** Sends to the first of `targets` that answers; throws the last failure when none does. */
+  const sendToAny = async (targets: ReadonlyArray<Multiaddr | string>, send: (to: Multiaddr | string) => Promise<void>): Promise<void> => {
+    let failure: unknown = new NetworkUnavailableError('no peer of the thread is known')
+    for (const target of targets) {
+      try {
+        await send(target)
+        return
+      } catch (error) {
+        failure = error
+      }
+    }
+    throw failure
+  }
+
+  /** Where the thread's peers are, as the invite listed them and as we learned since: one address per peer. */
+  const peersOfInvite = (content: InviteContent): Multiaddr[] => {
+    const byPeer = new Map<string, Multiaddr>()
+    const listed = content.logs.flatMap(log => log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }))
+    for (const addr of [...listed, ...(network?.peersOf(content.threadId) ?? [])]) {
+      const peer = peerOf(addr)
+      if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
+    }
+    return [...byPeer.values()]
+  }
+
+  const inviterAddresses = (content: InviteContent): Array<Multiaddr | string> =>
+    [...peersOfInvite(content).filter(addr => peerOf(addr) === content.inviter), content.inviter]
+
+  const runtime = (threadId: ThreadId): ThreadRuntime => {
+    const running = init.runtimeOf(threadId)
+    if (running === undefined) throw new InvalidArgumentError(`no store of thread ${threadId.toString()} is open here`)
+    return running
+  }
+
+  const invitations: Invitations = {
+    async invite (threadId, invitee, options = {}) {
+      const role = options.role ?? 'write'
+      if (!isInviteRole(role)) throw new InvalidArgumentError(`an invite's role is replicate, read or write, not ${String(role)}`)
+      const expiresIn = options.expiresIn ?? WEEK_MS
+      if (!Number.isSafeInteger(expiresIn) || expiresIn <= 0) throw new InvalidArgumentError('an invite expires a positive whole number of milliseconds from now')
+      const address = options.address === undefined ? undefined : parseAddress(options.address)
+      const inviteeId = typeof invitee === 'string' ? Ed25519PublicKey.fromLogId(invitee).logId : invitee.logId
+      if (address !== undefined && peerOf(address) !== inviteeId) throw new InvalidArgumentError(`${address.toString()} is not the address of ${inviteeId}`)
+      if (inviteeId === self) throw new InvalidArgumentError('a peer cannot invite itself')
+      const thread = runtime(threadId)
+      const { id, token } = inviteSecrets()
+      const expires = Date.now() + expiresIn
+      let sealed: Invite | undefined
+
+      const authorInvite = fromPromise<void, { inviteId: string }>(async () => {
+        const control: ControlEvent[] = [{ type: 'invite', id, invitee: inviteeId, role, expires, tokenHash: tokenHash(token) }]
+        if (threadId.isAccessControlled) {
+          const target = { kind: 'thread' } as const
+          control.push({ type: 'acl', op: 'grant', target, peer: inviteeId, roles: rolesOfInvite(role), observed: engine.access.observed(threadId, target, inviteeId) })
+        }
+        await thread.commit(control.map(event => ({ type: 'control', event })))
+        const key = logs.getThread(threadId).key
+        sealed = Invite.seal({
+          id,
+          threadId,
+          inviter: self,
+          invitee: inviteeId,
+          role,
+          expires,
+          key: role === 'replicate' ? key.serviceOnly() : key,
+          logs: logs.keys.logs(threadId).map(logId => ({ id: logId, addrs: logs.addrs.addrs(threadId, logId).map(addr => addr.bytes) })),
+          time: logs.clock.last,
+          token,
+          ...(threadId.isAccessControlled ? { acl: engine.access.acl(threadId, { kind: 'thread' }) } : {})
+        }, identity)
+      })
+      const deliverInvite = fromPromise<void, { inviteId: string }>(async () => {
+        const net = requireNetwork()
+        await net.send(address ?? inviteeId, { type: 'invite', invite: sealed!.bytes })
+      })
+
+      const actor = createActor(inviterMachine.provide({ actors: { 'author invite': authorInvite, 'deliver invite': deliverInvite } }), {
+        id: `invite:${id}`,
+        systemId: `thread:${threadId.toString()}/invite:${id}`,
+        input: { inviteId: id, invitee: inviteeId, expires, retryMs: init.timing.retryMs },
+        inspect: init.inspect
+      })
+      inviters.set(id, { actor, invitee: inviteeId, threadId })
+      actor.start()
+      const authored = await waitFor(actor, snapshot => snapshot.value !== 'composing', { timeout: Infinity })
+      if (authored.value === 'failed') {
+        inviters.delete(id)
+        throw authored.context.error
+      }
+      return sealed!
+    },
+
+    async receive (input) {
+      const invite = Invite.from(input)
+      const known = invitees.get(invite.id)
+      if (known !== undefined && known.actor.getSnapshot().value === 'pending') {
+        if (toHex(known.invite.bytes) !== toHex(invite.bytes)) throw new InvalidInviteError(`invite ${invite.id} differs from the one received before`)
+        return handle(invite.id)
+      }
+      const entry: InviteeEntry = { actor: undefined as unknown as Actor<typeof inviteeMachine>, invite }
+      entry.actor = startInvitee(entry)
+      const opened = await waitFor(entry.actor, snapshot => snapshot.value !== 'received' && snapshot.value !== 'opening', { timeout: Infinity })
+      if (opened.value === 'failed') {
+        entry.actor.stop()
+        throw opened.context.error
+      }
+      invitees.set(invite.id, entry)
+      await storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state: 'pending' }))
+      return handle(invite.id)
+    },
+
+    async resume () {
+      for (const { value } of received.getRange()) {
+        if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
+      }
+    },
+
+    pending () {
+      return [...invitees.keys()].filter(id => invitees.get(id)!.actor.getSnapshot().value === 'pending').map(handle)
+    },
+
+    actorOf (inviteId) {
+      return inviters.get(inviteId)?.actor ?? invitees.get(inviteId)?.actor
+    },
+
+    noteAccess (outcomes) {
+      for (const { event, logId, refused } of outcomes) {
+        if (event.type !== 'join') continue
+        const inviter = inviters.get(event.invite)
+        if (inviter === undefined) continue
+        inviter.actor.send(refused === undefined ? { type: 'join seen', logId } : { type: 'join refused', code: refused.code })
+      }
+    },
+
+    reply (threadId, inviteId, answer, peer) {
+      const inviter = inviters.get(inviteId)
+      if (inviter === undefined || !inviter.threadId.equals(threadId)) throw new InvalidInviteError(`no invite ${inviteId} of this peer's is waiting for an answer`)
+      if (inviter.invitee !== peer) throw new AccessDeniedError(`only ${inviter.invitee} answers invite ${inviteId}`)
+      inviter.actor.send({ type: answer === 'accept' ? 'accepted' : 'declined' })
+    },
+
+    connected (peer) {
+      for (const { actor, invitee } of inviters.values()) {
+        if (invitee === peer) actor.send({ type: 'invitee connected' })
+      }
+      for (const { actor, content } of invitees.values()) {
+        if (content !== undefined && peersOfInvite(content).some(addr => peerOf(addr) === peer)) actor.send({ type: 'peer connected' })
+      }
+    },
+
+    stop () {
+      for (const { actor } of inviters.values()) actor.stop()
+      for (const { actor } of invitees.values()) actor.stop()
+      inviters.clear()
+      invitees.clear()
+    }
+  }
+
+  function startInvitee (entry: InviteeEntry): Actor<typeof inviteeMachine> {
+    const { invite } = entry
+    const content = (): InviteContent => entry.content!
+    let logId: string | undefined
+
+    const checkEnvelope = fromPromise<void, { inviteId: string }>(async () => {
+      if (invite.invitee !== self) throw new InviteNotForUsError(`invite ${invite.id} is for ${invite.invitee}, not this peer`)
+      const stored = received.get(invite.id)
+      if (stored !== undefined && stored.state !== 'pending') throw new InviteReplayedError(`invite ${invite.id} was already ${stored.state}`)
+    })
+    const openInvite = fromPromise<{ role: InviteRole, expires: number }, { inviteId: string }>(async () => {
+      const opened = invite.open(identity)
+      if (opened.expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(opened.expires).toISOString()}`)
+      entry.content = opened
+      return { role: opened.role, expires: opened.expires }
+    })
+    const acceptInvite = fromPromise<{ logId?: string }, { inviteId: string }>(async () => {
+      const { threadId, key, expires, time } = content()
+      if (expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(expires).toISOString()}`)
+      // Whatever we write next comes after the invite in every peer's order.
+      logs.clock.observe(time)
+      await logs.addThread(threadId, key)
+      for (const log of content().logs) {
+        if (logs.keys.publicKey(threadId, log.id) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(log.id))
+        const addrs = log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) !== self)
+        if (addrs.length > 0) logs.addrs.addAddrs(threadId, log.id, addrs, ADDRESS_TTL)
+      }
+      logId = await init.adopt(threadId, content().role)
+      return logId === undefined ? {} : { logId }
+    })
+    const authorJoin = fromPromise<void, { inviteId: string }>(async () => {
+      const { threadId, token } = content()
+      const binding = signLogBinding(identity, threadId, logId!)
+      const event: ControlEvent = { type: 'join', invite: invite.id, peer: self, token: toHex(token), binding: toHex(binding) }
+      await runtime(threadId).commit([{ type: 'control', event }])
+    })
+    const announceJoin = fromPromise<void, { inviteId: string }>(async () => {
+      const net = requireNetwork()
+      const { threadId } = content()
+      await sendToAny(peersOfInvite(content()), async to => { await net.announce(threadId, logId!, to as Multiaddr) })
+      init.runtimeOf(threadId)?.syncLogs()
+    })
+    const syncThread = fromPromise<void, { inviteId: string }>(async () => {
+      const net = requireNetwork()
+      const { threadId, role } = content()
+      const peers = peersOfInvite(content())
+      if (peers.length === 0) throw new NetworkUnavailableError('no peer of the thread is known')
+      const pulled = await Promise.allSettled(peers.map(async addr => await net.pull(threadId, addr)))
+      const reached = pulled.find(outcome => outcome.status === 'fulfilled')
+      if (reached === undefined) throw (pulled[0] as PromiseRejectedResult).reason
+      // A writer's Join tells the inviter; a reader or replica authors none, so it says so directly.
+      if (role !== 'write') await sendToAny(inviterAddresses(content()), async to => { await net.send(to, { type: 'invite-reply', threadId, inviteId: invite.id, answer: 'accept' }) }).catch(() => undefined)
+    })
+    const sendDecline = fromPromise<void, { inviteId: string }>(async () => {
+      const net = requireNetwork()
+      const { threadId } = content()
+      await sendToAny(inviterAddresses(content()), async to => { await net.send(to, { type: 'invite-reply', threadId, inviteId: invite.id, answer: 'decline' }) })
+    })
+
+    const actor = createActor(inviteeMachine.provide({
+      actors: {
+        'check envelope': checkEnvelope,
+        'open invite': openInvite,
+        'accept invite': acceptInvite,
+        'author join': authorJoin,
+        'announce join': announceJoin,
+        'sync thread': syncThread,
+        'send decline': sendDecline
+      }
+    }), {
+      id: `invitee:${invite.id}`,
+      systemId: `invitee:${invite.id}`,
+      input: { inviteId: invite.id, retryMs: init.timing.retryMs, maxAttempts: init.timing.maxAttempts },
+      inspect: init.inspect
+    })
+    actor.subscribe(snapshot => {
+      const state = snapshot.value as string
+      if (state === 'pending' || !FINISHED.has(state) || received.get(invite.id) === undefined) return
+      void storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state: state === 'waiting for peers' ? 'synced' : state })).catch(() => undefined)
+    })
+    actor.start()
+    return actor
+  }
+
+  /** The user's handle on a received invite. */
+  function handle (inviteId: string): ReceivedInvite {
+    const entry = invitees.get(inviteId)!
+    const content = entry.content!
+    const answer = async (event: { type: 'accept' } | { type: 'decline' }): Promise<string> => {
+      const state = entry.actor.getSnapshot().value as string
+      if (state !== 'pending') throw new InviteReplayedError(`invite ${inviteId} is ${state}, not pending`)
+      entry.actor.send(event)
+      const done = await waitFor(entry.actor, snapshot => FINISHED.has(snapshot.value as string), { timeout: Infinity })
+      if (done.value === 'failed') throw done.context.error
+      if (done.value === 'expired') throw new InviteExpiredError(`invite ${inviteId} expired before it was answered`)
+      return done.value as string
+    }
+    return {
+      id: inviteId,
+      threadId: content.threadId,
+      inviter: content.inviter,
+      role: content.role,
+      expires: content.expires,
+      get state () { return entry.actor.getSnapshot().value as string },
+      async accept () {
+        await answer({ type: 'accept' })
+        return content.threadId
+      },
+      async decline () {
+        await answer({ type: 'decline' })
+      }
+    }
+  }
+
+  return invitations
+}

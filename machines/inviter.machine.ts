@@ -1,0 +1,124 @@
+import { assign, fromPromise, setup } from 'xstate'
+
+/**
+ * The inviting side of one invite: authors the Invite in our log, delivers it to the invitee, and waits for the
+ * answer, which is a Join in the invitee's new log (a writer), a direct acceptance (a reader or replica), or a
+ * decline, until the invite expires. An invitee that cannot be reached is tried again later, and when it
+ * connects; a Join that arrives after the first, for an invite already used, is refused and counted.
+ */
+
+export interface InviterInput {
+  inviteId: string
+  invitee: string
+  /** Milliseconds since the epoch after which the invite is void. */
+  expires: number
+  /** Milliseconds between deliveries to an invitee that could not be reached. */
+  retryMs: number
+}
+
+export interface InviterContext extends InviterInput {
+  /** The log of the Join that answered the invite. */
+  joinedBy?: string
+  /** Joins refused for this invite: duplicates, mismatches, late ones. */
+  refusedJoins: number
+  error?: unknown
+}
+
+export type InviterEvent =
+  /** A Join answering the invite was folded, from log `logId`. */
+  | { type: 'join seen', logId: string }
+  /** A Join naming the invite was refused (a duplicate, a mismatch, or after expiry). */
+  | { type: 'join refused', code: string }
+  /** The invitee (a reader or replica, who authors no Join) said it accepted. */
+  | { type: 'accepted' }
+  | { type: 'declined' }
+  /** The invitee connected: worth delivering again. */
+  | { type: 'invitee connected' }
+
+export const inviterMachine = setup({
+  types: {
+    context: {} as InviterContext,
+    events: {} as InviterEvent,
+    input: {} as InviterInput
+  },
+  actors: {
+    /** Commits the Invite (and, in an access-controlled thread, the grant it brings) to our log. */
+    'author invite': fromPromise<void, { inviteId: string }>(async () => {
+      throw new Error('authoring is provided by actors/')
+    }),
+    /** Sends the sealed invite to the invitee. */
+    'deliver invite': fromPromise<void, { inviteId: string }>(async () => {
+      throw new Error('delivery is provided by actors/')
+    })
+  },
+  delays: {
+    expiry: ({ context }) => Math.max(0, context.expires - Date.now()),
+    retry: ({ context }) => context.retryMs
+  },
+  actions: {
+    'note the join': assign({ joinedBy: ({ event }) => event.type === 'join seen' ? event.logId : undefined }),
+    'count refused join': assign({ refusedJoins: ({ context }) => context.refusedJoins + 1 }),
+    'keep the reason': assign({ error: ({ event }) => (event as { error?: unknown }).error })
+  }
+}).createMachine({
+  id: 'inviter',
+  context: ({ input }) => ({ ...input, refusedJoins: 0 }),
+  initial: 'composing',
+  states: {
+    composing: {
+      description: 'Authors the Invite in our log: the thread\'s writers learn of it as they sync.',
+      invoke: {
+        id: 'author invite',
+        src: 'author invite',
+        input: ({ context }) => ({ inviteId: context.inviteId }),
+        onDone: 'sent',
+        onError: { target: 'failed', actions: 'keep the reason' }
+      }
+    },
+    sent: {
+      description: 'Delivers the sealed invite to the invitee directly.',
+      invoke: {
+        id: 'deliver invite',
+        src: 'deliver invite',
+        input: ({ context }) => ({ inviteId: context.inviteId }),
+        onDone: 'awaiting join',
+        onError: { target: 'awaiting delivery', actions: 'keep the reason' }
+      },
+      on: {
+        'join seen': { target: 'joined', actions: 'note the join' },
+        'join refused': { actions: 'count refused join' },
+        accepted: 'joined',
+        declined: 'declined'
+      },
+      after: { expiry: 'expired' }
+    },
+    'awaiting delivery': {
+      description: 'The invitee could not be reached: tries again later, or as soon as it connects.',
+      on: {
+        'invitee connected': 'sent',
+        'join seen': { target: 'joined', actions: 'note the join' },
+        'join refused': { actions: 'count refused join' },
+        accepted: 'joined',
+        declined: 'declined'
+      },
+      after: { retry: 'sent', expiry: 'expired' }
+    },
+    'awaiting join': {
+      description: 'Delivered: waits for the invitee\'s Join, acceptance or decline.',
+      on: {
+        'join seen': { target: 'joined', actions: 'note the join' },
+        'join refused': { actions: 'count refused join' },
+        accepted: 'joined',
+        declined: 'declined'
+      },
+      after: { expiry: 'expired' }
+    },
+    joined: {
+      description: 'The invitee joined. Any further Join for this invite is refused.',
+      on: { 'join refused': { actions: 'count refused join' } }
+    },
+    declined: { type: 'final', description: 'The invitee declined.' },
+    expired: { type: 'final', description: 'No answer before the invite expired; a later Join is refused.' },
+    failed: { type: 'final', description: 'The invite could not be authored (for example, the ACL does not allow it).' }
+  }
+})

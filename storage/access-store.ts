@@ -1,0 +1,254 @@
+import { allows, effectiveRoles, rolesOf, type AclDocument, type AclOperation, type DefaultRole, type Role } from '../codecs/acl.ts'
+import type { AclTarget, ControlEvent, StoreEvent } from '../codecs/event-codec.ts'
+import { InviteExpiredError, InvalidInviteError, ThreadsError } from '../codecs/errors.ts'
+import { tokenHash, type InviteRole } from '../codecs/invite.ts'
+import { ownsThread, verifyLogBinding } from '../codecs/ownership.ts'
+import type { ThreadId } from '../codecs/thread-id.ts'
+import { AccessDeniedError, DuplicateJoinError, InvalidGenesisError, JoinMismatchError } from './errors.ts'
+import { compareEventKeys, type EventKey } from './event-store.ts'
+import type { Storage } from './storage.ts'
+
+/**
+ * Who belongs to a thread and what they may do, folded from its control events: which peer each log is bound to
+ * (by the owner's genesis or an invitee's Join), the invites made, and the ACL operations. Everything here is
+ * derived from the logs and written inside the transaction that folds the events it comes from; a rebuild
+ * clears it and folds it again. Refused control events, and writes the ACL did not allow, are kept as refusals.
+ */
+
+export interface StoredInvite {
+  readonly id: string
+  readonly inviterLog: string
+  readonly invitee: string
+  readonly role: InviteRole
+  readonly expires: number
+  readonly tokenHash: string
+  readonly at: EventKey
+  /** The log whose Join used the invite. */
+  readonly joinedBy?: string
+}
+
+export interface Refusal {
+  readonly key: EventKey
+  readonly logId: string
+  /** The refusal's error name and code, as a `ThreadsError` carries them. */
+  readonly name: string
+  readonly code: string
+  readonly message: string
+}
+
+/** What folding one control event did. */
+export interface AccessOutcome {
+  readonly key: EventKey
+  readonly logId: string
+  readonly event: ControlEvent
+  readonly refused?: ThreadsError
+}
+
+export interface AccessStore {
+  /** Folds one control event authored in `logId` at `key`; a refused one changes nothing but the refusals. */
+  apply (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent): AccessOutcome
+  /** Why the author of `logId` may not make `event` at `key`; undefined when it may (always, in a raw thread). */
+  deny (threadId: ThreadId, key: EventKey, logId: string, event: StoreEvent): AccessDeniedError | undefined
+  /** Keeps a refusal of something authored in `logId` at `key`. */
+  refuse (threadId: ThreadId, key: EventKey, logId: string, error: ThreadsError): void
+  /** The ACL as everything folded so far leaves it. */
+  acl (threadId: ThreadId, target: AclTarget): AclDocument
+  /** Tags of the operations on `peer` in `target` folded so far: what a new operation on it has seen. */
+  observed (threadId: ThreadId, target: AclTarget, peer: string): string[]
+  invite (threadId: ThreadId, id: string): StoredInvite | undefined
+  /** The peer a log is bound to. */
+  peerOf (threadId: ThreadId, logId: string): string | undefined
+  /** The latest key of anything folded, so an event that arrives "in the past" of it can be told. */
+  latest (threadId: ThreadId): EventKey | undefined
+  note (threadId: ThreadId, key: EventKey): void
+  refusals (threadId: ThreadId): Refusal[]
+  /** Forgets everything about the thread, before it is folded again from the logs. */
+  clear (threadId: ThreadId): void
+}
+
+type Key = Array<string | number>
+
+const slotOf = (target: AclTarget): string => target.kind === 'entity' ? `entity\u0000${target.collection}\u0000${target.id}` : target.kind
+const tagOf = (key: EventKey): string => key.join('/')
+const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))
+
+export function createAccessStore (storage: Storage): AccessStore {
+  const db = storage.valueDatabase<unknown>('access')
+  // Key layout: ['o', tid, target slot, peer, ...key] → ACL operation; ['b', tid, logId] → bound peer;
+  // ['g', tid] → genesis; ['i', tid, inviteId] → invite; ['l', tid] → latest key; ['r', tid, ...key] → refusal.
+
+  const range = function * (prefix: Key, end?: Key): Generator<{ key: Key, value: unknown }> {
+    for (const entry of db.getRange(end === undefined ? { start: prefix } : { start: prefix, end })) {
+      const parts = entry.key as Key
+      if (!prefix.every((part, i) => parts[i] === part)) return
+      yield { key: parts, value: entry.value }
+    }
+  }
+
+  /** The operations on `peer` in `slot` authored before `key` (all of them without one). */
+  const operations = (tid: string, slot: string, peer: string, until?: EventKey): AclOperation[] => {
+    const prefix: Key = ['o', tid, slot, peer]
+    const out: AclOperation[] = []
+    for (const { value } of range(prefix, until === undefined ? undefined : [...prefix, ...until])) out.push(value as AclOperation)
+    return out
+  }
+
+  /** Whether `slot` has any operation before `key`: an entity's ACL exists only once something is granted on it. */
+  const hasOperations = (tid: string, slot: string, until: EventKey): boolean => {
+    for (const { key } of range(['o', tid, slot])) {
+      if (compareEventKeys(key.slice(4) as unknown as EventKey, until) < 0) return true
+    }
+    return false
+  }
+
+  const defaultOf = (tid: string, slot: string): DefaultRole =>
+    slot === 'thread' ? ((db.get(['g', tid]) as { default?: DefaultRole } | undefined)?.default ?? 'no-access') : 'no-access'
+
+  const rolesAt = (tid: string, slot: string, peer: string, key: EventKey): readonly Role[] =>
+    effectiveRoles(rolesOf(operations(tid, slot, peer, key)), defaultOf(tid, slot))
+
+  const boundPeer = (tid: string, logId: string): string | undefined => (db.get(['b', tid, logId]) as string | undefined)
+
+  const record = (tid: string, key: EventKey, logId: string, error: ThreadsError): void => {
+    db.putSync(['r', tid, ...key], { logId, name: error.name, code: error.code, message: error.message })
+  }
+
+  /** Checks a control event against what is folded; throws the refusal, or returns the writes it makes. */
+  const judge = (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent): () => void => {
+    const tid = threadId.toString()
+    const controlled = threadId.isAccessControlled
+    switch (event.type) {
+      case 'genesis': {
+        if (!controlled) throw new InvalidGenesisError('a raw thread has no genesis')
+        if (db.get(['g', tid]) !== undefined) throw new InvalidGenesisError('the thread already has its genesis')
+        if (!ownsThread(event.peer, fromHex(event.nonce), threadId)) throw new InvalidGenesisError(`${event.peer} does not derive thread ${tid}`)
+        if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new InvalidGenesisError(`log ${logId} is not bound to ${event.peer}`)
+        return () => {
+          db.putSync(['g', tid], { peer: event.peer, logId, default: event.default })
+          db.putSync(['b', tid, logId], event.peer)
+          const operation: AclOperation = { tag: tagOf(key), kind: 'grant', roles: ['write', 'delete'], observed: [] }
+          db.putSync(['o', tid, 'thread', event.peer, ...key], operation)
+          db.putSync(['o', tid, 'admin', event.peer, ...key], operation)
+        }
+      }
+      case 'invite': {
+        if (controlled && boundPeer(tid, logId) === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
+        if (db.get(['i', tid, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made`)
+        return () => {
+          const invite: StoredInvite = {
+            id: event.id, inviterLog: logId, invitee: event.invitee, role: event.role, expires: event.expires, tokenHash: event.tokenHash, at: key
+          }
+          db.putSync(['i', tid, event.id], invite)
+        }
+      }
+      case 'join': {
+        const invite = db.get(['i', tid, event.invite]) as StoredInvite | undefined
+        if (invite === undefined) throw new JoinMismatchError(`no invite ${event.invite} in the thread`)
+        if (invite.invitee !== event.peer) throw new JoinMismatchError(`invite ${event.invite} is for ${invite.invitee}, not ${event.peer}`)
+        if (tokenHash(fromHex(event.token)) !== invite.tokenHash) throw new JoinMismatchError(`the Join does not carry invite ${event.invite}'s token`)
+        if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new JoinMismatchError(`log ${logId} is not bound to ${event.peer}`)
+        if (key[0] > invite.expires) throw new InviteExpiredError(`invite ${event.invite} expired before the Join`)
+        if (invite.joinedBy !== undefined || boundPeer(tid, logId) !== undefined) throw new DuplicateJoinError(`invite ${event.invite} was already used by log ${invite.joinedBy ?? logId}`)
+        return () => {
+          db.putSync(['i', tid, event.invite], { ...invite, joinedBy: logId })
+          db.putSync(['b', tid, logId], event.peer)
+        }
+      }
+      case 'acl': {
+        if (!controlled) throw new AccessDeniedError('a raw thread has no ACL')
+        const author = boundPeer(tid, logId)
+        if (author === undefined || !allows(rolesAt(tid, 'admin', author, key), 'write')) {
+          throw new AccessDeniedError(`${author ?? `log ${logId}`} may not change the thread's ACLs`)
+        }
+        return () => {
+          const operation: AclOperation = { tag: tagOf(key), kind: event.op, roles: event.roles, observed: event.observed }
+          db.putSync(['o', tid, slotOf(event.target), event.peer, ...key], operation)
+        }
+      }
+    }
+  }
+
+  const store: AccessStore = {
+    apply (threadId, key, logId, event) {
+      try {
+        judge(threadId, key, logId, event)()
+        return { key, logId, event }
+      } catch (error) {
+        if (!(error instanceof ThreadsError)) throw error
+        record(threadId.toString(), key, logId, error)
+        return { key, logId, event, refused: error }
+      }
+    },
+
+    deny (threadId, key, logId, event) {
+      if (!threadId.isAccessControlled) return undefined
+      const tid = threadId.toString()
+      const peer = boundPeer(tid, logId)
+      if (peer === undefined) return new AccessDeniedError(`log ${logId} belongs to no member of the thread`)
+      const needed: Role = event.type === 'delete' ? 'delete' : 'write'
+      if (!allows(rolesAt(tid, 'thread', peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
+      if (event.type !== 'collection') {
+        const slot = slotOf({ kind: 'entity', collection: event.collection, id: event.id })
+        if (hasOperations(tid, slot, key) && !allows(rolesAt(tid, slot, peer, key), needed)) {
+          return new AccessDeniedError(`${peer} lacks ${needed} in the ACL of ${event.collection} ${event.id}`)
+        }
+      }
+      return undefined
+    },
+
+    refuse (threadId, key, logId, error) {
+      record(threadId.toString(), key, logId, error)
+    },
+
+    acl (threadId, target) {
+      const tid = threadId.toString()
+      const slot = slotOf(target)
+      const byPeer = new Map<string, AclOperation[]>()
+      for (const { key, value } of range(['o', tid, slot])) {
+        const peer = key[3] as string
+        let list = byPeer.get(peer)
+        if (list === undefined) byPeer.set(peer, list = [])
+        list.push(value as AclOperation)
+      }
+      const peers: { [peerId: string]: Role[] } = {}
+      for (const [peer, list] of byPeer) {
+        const roles = rolesOf(list)
+        if (roles.length > 0) peers[peer] = roles
+      }
+      return { default: defaultOf(tid, slot), peers }
+    },
+
+    observed (threadId, target, peer) {
+      return operations(threadId.toString(), slotOf(target), peer).map(operation => operation.tag)
+    },
+
+    invite (threadId, id) {
+      return db.get(['i', threadId.toString(), id]) as StoredInvite | undefined
+    },
+
+    peerOf (threadId, logId) {
+      return boundPeer(threadId.toString(), logId)
+    },
+
+    latest (threadId) {
+      return db.get(['l', threadId.toString()]) as EventKey | undefined
+    },
+
+    note (threadId, key) {
+      const latest = store.latest(threadId)
+      if (latest === undefined || compareEventKeys(key, latest) > 0) db.putSync(['l', threadId.toString()], key)
+    },
+
+    refusals (threadId) {
+      return [...range(['r', threadId.toString()])].map(({ key, value }) => ({ key: key.slice(2) as unknown as EventKey, ...(value as Omit<Refusal, 'key'>) }))
+    },
+
+    clear (threadId) {
+      const tid = threadId.toString()
+      for (const kind of ['o', 'b', 'g', 'i', 'l', 'r']) {
+        for (const { key } of [...range([kind, tid])]) db.removeSync(key)
+      }
+    }
+  }
+  return store
+}
