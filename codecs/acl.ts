@@ -38,18 +38,19 @@ export interface AclOperation {
   readonly tag: string
   readonly kind: 'grant' | 'revoke'
   readonly roles: readonly Role[]
-  /** Tags of earlier operations on the same peer that the author had seen. */
+  /** Tags of earlier operations on the same peer that the author had seen; they count for the roles both name. */
   readonly observed: readonly string[]
 }
 
 /** The roles the operations on one peer leave it with. */
 export function rolesOf (operations: Iterable<AclOperation>): Role[] {
   const all = [...operations]
-  const seen = new Set<string>()
-  for (const operation of all) for (const tag of operation.observed) seen.add(tag)
   const held: Role[] = []
   for (const role of ROLES) {
-    const frontier = all.filter(operation => operation.roles.includes(role) && !seen.has(operation.tag))
+    // An operation is superseded for a role only by a later one about that same role.
+    const touching = all.filter(operation => operation.roles.includes(role))
+    const seen = new Set(touching.flatMap(operation => operation.observed))
+    const frontier = touching.filter(operation => !seen.has(operation.tag))
     if (frontier.length > 0 && frontier.every(operation => operation.kind === 'grant')) held.push(role)
   }
   return held
