@@ -8,7 +8,7 @@ import { signLogBinding } from '../codecs/ownership.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { InviteAnswer } from '../codecs/wire.ts'
 import { inviteeMachine } from '../machines/invitee.machine.ts'
-import { inviterMachine } from '../machines/inviter.machine.ts'
+import { inviterMachine, type InviterResume } from '../machines/inviter.machine.ts'
 import type { AccessOutcome } from '../storage/access-store.ts'
 import { ADDRESS_TTL } from '../storage/addr-book.ts'
 import { AccessDeniedError, InvalidArgumentError, InviteReplayedError, NetworkUnavailableError } from '../storage/errors.ts'
@@ -48,6 +48,17 @@ export interface ReceivedInvite {
   decline (): Promise<void>
 }
 
+/** Where one invite's handshake stands, on this peer's side of it. */
+export interface InvitationStatus {
+  readonly side: 'inviter' | 'invitee'
+  /** The state of the side's machine (`awaiting join`, `joined`, `pending`, `synced`…). */
+  readonly state: string
+  /** Joins refused for the invite (inviter side): duplicates, mismatches, late ones. */
+  readonly refusedJoins: number
+  /** Why the handshake failed or last had to wait. */
+  readonly error?: unknown
+}
+
 export interface InvitationTiming {
   /** First wait before reaching an unreachable peer again; an invitee doubles it each time. */
   retryMs: number
@@ -78,8 +89,8 @@ export interface Invitations {
   pending (): ReceivedInvite[]
   /** Takes up again the invites a previous run left pending (expired ones end as such). */
   resume (): Promise<void>
-  /** The actor of an invite this peer made or received, for inspection. */
-  actorOf (inviteId: string): Actor<typeof inviterMachine> | Actor<typeof inviteeMachine> | undefined
+  /** Where the handshake of an invite this peer made or received stands. */
+  status (inviteId: string): InvitationStatus | undefined
   /** Hears what a thread's control events did: Joins answer this peer's invites. */
   noteAccess (outcomes: readonly AccessOutcome[]): void
   /** Takes an invitee's answer; throws a `ThreadsError` to refuse it. */
@@ -90,13 +101,26 @@ export interface Invitations {
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000
+/** Where an invitee's handshake has gone as far as it goes without the thread's peers. */
 const FINISHED = new Set(['synced', 'waiting for peers', 'declined', 'expired', 'failed'])
+/** Where an inviter's handshake is over: nothing of it needs keeping across a restart. */
+const ANSWERED = new Set<string>(['joined', 'declined', 'expired', 'failed'])
 
 interface InviteeEntry {
   actor: Actor<typeof inviteeMachine>
   invite: Invite
   /** The invite's content, once opened. */
   content?: InviteContent
+}
+
+/** An invite this peer made, kept until it is answered or expires, so a restart takes it up again. */
+interface StoredSent {
+  threadId: string
+  invitee: string
+  expires: number
+  address?: string
+  invite: Uint8Array
+  delivered: boolean
 }
 
 interface StoredReceived {
@@ -114,6 +138,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
   const { logs, engine, identity, network, storage } = init
   const self = identity.publicKey.logId
   const received = storage.valueDatabase<StoredReceived>('received-invites')
+  const sent = storage.valueDatabase<StoredSent>('sent-invites')
   const inviters = new Map<string, { actor: Actor<typeof inviterMachine>, invitee: string, threadId: ThreadId }>()
   const invitees = new Map<string, InviteeEntry>()
 
@@ -177,9 +202,8 @@ export function createInvitations (init: InvitationsInit): Invitations {
       const thread = runtime(threadId)
       const { id, token } = inviteSecrets()
       const expires = Date.now() + expiresIn
-      let sealed: Invite | undefined
 
-      const authorInvite = fromPromise<void, { inviteId: string }>(async () => {
+      const authorInvite = async (): Promise<Invite> => {
         const control: ControlEvent[] = [{ type: 'invite', id, invitee: inviteeId, role, expires, tokenHash: tokenHash(token) }]
         if (threadId.isAccessControlled) {
           const target = { kind: 'thread' } as const
@@ -187,7 +211,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
         }
         await thread.commit(control.map(event => ({ type: 'control', event })))
         const key = logs.getThread(threadId).key
-        sealed = Invite.seal({
+        const invite = Invite.seal({
           id,
           threadId,
           inviter: self,
@@ -200,32 +224,25 @@ export function createInvitations (init: InvitationsInit): Invitations {
           token,
           ...(threadId.isAccessControlled ? { acl: engine.access.acl(threadId, { kind: 'thread' }) } : {})
         }, identity)
-      })
-      const deliverInvite = fromPromise<void, { inviteId: string }>(async () => {
-        const net = requireNetwork()
-        await net.send(address ?? inviteeId, { type: 'invite', invite: sealed!.bytes })
-      })
-
-      const actor = createActor(inviterMachine.provide({ actors: { 'author invite': authorInvite, 'deliver invite': deliverInvite } }), {
-        id: `invite:${id}`,
-        systemId: `thread:${threadId.toString()}/invite:${id}`,
-        input: { inviteId: id, invitee: inviteeId, expires, retryMs: init.timing.retryMs },
-        inspect: init.inspect
-      })
-      inviters.set(id, { actor, invitee: inviteeId, threadId })
-      actor.start()
-      const authored = await waitFor(actor, snapshot => snapshot.value !== 'composing', { timeout: Infinity })
-      if (authored.value === 'failed') {
-        inviters.delete(id)
-        throw authored.context.error
+        const record: StoredSent = { threadId: threadId.toString(), invitee: inviteeId, expires, invite: invite.bytes, delivered: false, ...(address === undefined ? {} : { address: address.toString() }) }
+        await storage.transaction(() => sent.putSync(id, record))
+        return invite
       }
-      return sealed!
+      const { actor, authored } = startInviter(id, threadId, inviteeId, expires, address, authorInvite)
+      const composed = await waitFor(actor, snapshot => snapshot.value !== 'starting' && snapshot.value !== 'composing', { timeout: Infinity })
+      if (composed.value === 'failed') {
+        inviters.delete(id)
+        throw composed.context.error
+      }
+      return await authored
     },
 
     async receive (input) {
       const invite = Invite.from(input)
       const known = invitees.get(invite.id)
-      if (known !== undefined && known.actor.getSnapshot().value === 'pending') {
+      const answered = known?.actor.getSnapshot().value
+      if (answered !== undefined && answered !== 'pending') throw new InviteReplayedError(`invite ${invite.id} was already ${String(answered)}`)
+      if (known !== undefined) {
         if (toHex(known.invite.bytes) !== toHex(invite.bytes)) throw new InvalidInviteError(`invite ${invite.id} differs from the one received before`)
         return handle(invite.id)
       }
@@ -242,6 +259,12 @@ export function createInvitations (init: InvitationsInit): Invitations {
     },
 
     async resume () {
+      for (const { key, value } of sent.getRange()) {
+        const invite = Invite.fromBytes(value.invite)
+        const joined = engine.access.invite(invite.threadId, String(key))?.joinedBy !== undefined
+        startInviter(invite.id, invite.threadId, value.invitee, value.expires, value.address === undefined ? undefined : multiaddr(value.address), async () => invite,
+          joined ? 'joined' : value.delivered ? 'delivered' : 'undelivered')
+      }
       for (const { value } of received.getRange()) {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
       }
@@ -251,8 +274,12 @@ export function createInvitations (init: InvitationsInit): Invitations {
       return [...invitees.keys()].filter(id => invitees.get(id)!.actor.getSnapshot().value === 'pending').map(handle)
     },
 
-    actorOf (inviteId) {
-      return inviters.get(inviteId)?.actor ?? invitees.get(inviteId)?.actor
+    status (inviteId) {
+      const made = inviters.get(inviteId)?.actor.getSnapshot()
+      if (made !== undefined) return { side: 'inviter', state: made.value as string, refusedJoins: made.context.refusedJoins, ...(made.context.error === undefined ? {} : { error: made.context.error }) }
+      const taken = invitees.get(inviteId)?.actor.getSnapshot()
+      if (taken !== undefined) return { side: 'invitee', state: taken.value as string, refusedJoins: 0, ...(taken.context.error === undefined ? {} : { error: taken.context.error }) }
+      return undefined
     },
 
     noteAccess (outcomes) {
@@ -286,6 +313,43 @@ export function createInvitations (init: InvitationsInit): Invitations {
       inviters.clear()
       invitees.clear()
     }
+  }
+
+  /** Starts the actor of an invite this peer makes (or made, before a restart: `resume` says where it stood). */
+  function startInviter (
+    id: string, threadId: ThreadId, invitee: string, expires: number, address: Multiaddr | undefined, author: () => Promise<Invite>, resume?: InviterResume
+  ): { actor: Actor<typeof inviterMachine>, authored: Promise<Invite> } {
+    const authored = resume === undefined ? Promise.withResolvers<Invite>() : undefined
+    let sealed: Promise<Invite> = resume === undefined ? authored!.promise : author()
+    const authorInvite = fromPromise<void, { inviteId: string }>(async () => {
+      try {
+        const invite = await author()
+        sealed = Promise.resolve(invite)
+        authored?.resolve(invite)
+      } catch (error) {
+        authored?.reject(error)
+        throw error
+      }
+    })
+    const deliverInvite = fromPromise<void, { inviteId: string }>(async () => {
+      const net = requireNetwork()
+      await net.send(address ?? invitee, { type: 'invite', invite: (await sealed).bytes })
+      const stored = sent.get(id)
+      if (stored !== undefined) await storage.transaction(() => sent.putSync(id, { ...stored, delivered: true }))
+    })
+    const actor = createActor(inviterMachine.provide({ actors: { 'author invite': authorInvite, 'deliver invite': deliverInvite } }), {
+      id: `invite:${id}`,
+      systemId: `thread:${threadId.toString()}/invite:${id}`,
+      input: { inviteId: id, invitee, expires, retryMs: init.timing.retryMs, ...(resume === undefined ? {} : { resume }) },
+      inspect: init.inspect
+    })
+    actor.subscribe(snapshot => {
+      if (ANSWERED.has(snapshot.value) && sent.get(id) !== undefined) void storage.transaction(() => sent.removeSync(id)).catch(() => undefined)
+    })
+    inviters.set(id, { actor, invitee, threadId })
+    actor.start()
+    authored?.promise.catch(() => undefined)
+    return { actor, authored: authored?.promise ?? sealed }
   }
 
   function startInvitee (entry: InviteeEntry): Actor<typeof inviteeMachine> {
@@ -378,6 +442,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const content = entry.content!
     const answer = async (event: { type: 'accept' } | { type: 'decline' }): Promise<string> => {
       const state = entry.actor.getSnapshot().value as string
+      if (state === 'expired') throw new InviteExpiredError(`invite ${inviteId} expired before it was answered`)
       if (state !== 'pending') throw new InviteReplayedError(`invite ${inviteId} is ${state}, not pending`)
       entry.actor.send(event)
       const done = await waitFor(entry.actor, snapshot => FINISHED.has(snapshot.value as string), { timeout: Infinity })

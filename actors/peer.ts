@@ -12,7 +12,7 @@ import type { Invite } from '../codecs/invite.ts'
 import { ownedThreadId, signLogBinding } from '../codecs/ownership.ts'
 import { peerKey } from '../net/node.ts'
 import { InvalidArgumentError, NetworkUnavailableError, ReadOnlyStoreError, UnknownThreadError } from '../storage/errors.ts'
-import { createInvitations, type InvitationTiming, type Invitations, type ReceivedInvite } from './invitations.ts'
+import { createInvitations, type InvitationStatus, type InvitationTiming, type Invitations, type ReceivedInvite } from './invitations.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
@@ -76,6 +76,8 @@ export interface Peer {
   join (invite: Invite | string | Uint8Array): Promise<Store>
   /** Invites received and not yet answered. */
   invites (): ReceivedInvite[]
+  /** Where the handshake of an invite this peer made or received stands. */
+  invitation (inviteId: string): InvitationStatus | undefined
   /** Connects to a peer (or the peer in a store's address), so gossip and requests flow between the two. */
   connect (address: string | Multiaddr): Promise<void>
   close (): Promise<void>
@@ -251,6 +253,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     },
 
     invites: () => invitations.pending(),
+    invitation: inviteId => invitations.status(inviteId),
 
     async openStore (idOrAddress, options) {
       const address = typeof idOrAddress === 'string' && idOrAddress.startsWith('/') ? parseThreadAddress(idOrAddress) : undefined

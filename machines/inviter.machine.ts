@@ -7,9 +7,14 @@ import { assign, fromPromise, setup } from 'xstate'
  * connects; a Join that arrives after the first, for an invite already used, is refused and counted.
  */
 
+/** Where an invite made before a restart stands: answered by a Join already, delivered, or not yet delivered. */
+export type InviterResume = 'joined' | 'delivered' | 'undelivered'
+
 export interface InviterInput {
   inviteId: string
   invitee: string
+  /** Set when the invite was made before this peer restarted: the machine takes up where it stood. */
+  resume?: InviterResume
   /** Milliseconds since the epoch after which the invite is void. */
   expires: number
   /** Milliseconds between deliveries to an invitee that could not be reached. */
@@ -55,6 +60,11 @@ export const inviterMachine = setup({
     expiry: ({ context }) => Math.max(0, context.expires - Date.now()),
     retry: ({ context }) => context.retryMs
   },
+  guards: {
+    'was joined': ({ context }) => context.resume === 'joined',
+    'was delivered': ({ context }) => context.resume === 'delivered',
+    'was not delivered': ({ context }) => context.resume === 'undelivered'
+  },
   actions: {
     'note the join': assign({ joinedBy: ({ event }) => event.type === 'join seen' ? event.logId : undefined }),
     'count refused join': assign({ refusedJoins: ({ context }) => context.refusedJoins + 1 }),
@@ -63,8 +73,17 @@ export const inviterMachine = setup({
 }).createMachine({
   id: 'inviter',
   context: ({ input }) => ({ ...input, refusedJoins: 0 }),
-  initial: 'composing',
+  initial: 'starting',
   states: {
+    starting: {
+      description: 'A new invite is composed; one made before a restart takes up where it stood.',
+      always: [
+        { guard: 'was joined', target: 'joined' },
+        { guard: 'was delivered', target: 'awaiting join' },
+        { guard: 'was not delivered', target: 'awaiting delivery' },
+        { target: 'composing' }
+      ]
+    },
     composing: {
       description: 'Authors the Invite in our log: the thread\'s writers learn of it as they sync.',
       invoke: {

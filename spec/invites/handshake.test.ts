@@ -1,0 +1,232 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import * as dagCbor from '@ipld/dag-cbor'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Store } from '../../actors/store.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { encodeRecordBody } from '../../codecs/event-codec.ts'
+import { signLogBinding } from '../../codecs/ownership.ts'
+import { createRecord } from '../../codecs/record.ts'
+import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
+import { request, RequestFailedError } from '../../net/requests.ts'
+import { ThreadVariant } from '../../codecs/thread-id.ts'
+import { ReadOnlyStoreError } from '../../storage/errors.ts'
+import { tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
+
+/** Invites and Joins between real peers over TCP on 127.0.0.1, each on its own LMDB environment. */
+
+const FAST = { invites: { retryMs: 150, maxAttempts: 6 } }
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+const states = (peer: TempPeer, inviteId: string): string | undefined => peer.peer.invitation(inviteId)?.state
+
+async function reachState (peer: TempPeer, inviteId: string, state: string, ms = 5000): Promise<void> {
+  await until(() => states(peer, inviteId) === state, `invite ${inviteId} to reach ${state} on ${peer.peer.peerId} (it is ${states(peer, inviteId)})`, ms)
+}
+
+async function pendingOn (peer: TempPeer, inviteId: string): Promise<void> {
+  await until(() => peer.peer.invites().some(invite => invite.id === inviteId), `invite ${inviteId} delivered to ${peer.peer.peerId}`, 5000)
+}
+
+const notes = async (db: Store): Promise<string[]> => (await db.collection('Note').find()).map(note => String(note.text)).sort()
+
+describe('invites and joins between peers', () => {
+  let alice: TempPeer
+  let aliceDb: Store
+  const others: TempPeer[] = []
+  const peerNamed = async (): Promise<TempPeer> => {
+    const peer = await tempPeer(FAST)
+    others.push(peer)
+    return peer
+  }
+
+  before(async () => {
+    alice = await tempPeer(FAST)
+    aliceDb = await alice.peer.newStore()
+    await aliceDb.registerSchema('Note', { type: 'object', properties: { text: { type: 'string' } } })
+    await aliceDb.collection('Note').create([{ text: 'from alice' }])
+  })
+
+  after(async () => {
+    await Promise.all([alice, ...others].map(async peer => { await peer.dispose() }))
+  })
+
+  it('makes a writer: delivered, accepted, joined with a log of its own, and both sides sync', async () => {
+    const bob = await peerNamed()
+    const invite = await aliceDb.invite(bob.peer.peerId, { address: bob.peer.addresses[0]!.toString() })
+    await reachState(alice, invite.id, 'awaiting join')
+    await pendingOn(bob, invite.id)
+    const [received] = bob.peer.invites()
+    assert.equal(received!.role, 'write')
+    assert.equal(received!.inviter, alice.peer.peerId)
+    const bobDb = await within(bob.peer.join(invite.toString()), 'bob to join')
+    assert.equal(states(bob, invite.id), 'synced')
+    assert.ok(bobDb.logId !== undefined)
+    assert.deepEqual(await notes(bobDb), ['from alice'])
+    await reachState(alice, invite.id, 'joined')
+    await bobDb.collection('Note').create([{ text: 'from bob' }])
+    await until(async () => (await notes(aliceDb)).includes('from bob'), 'bob\'s note at alice', 5000)
+    assert.deepEqual(bob.peer.invites(), [])
+  })
+
+  it('makes a reader, who reads and cannot write; its acceptance reaches the inviter', async () => {
+    const reader = await peerNamed()
+    const invite = await aliceDb.invite(reader.peer.peerId, { role: 'read', address: reader.peer.addresses[0]! })
+    const readerDb = await within(reader.peer.join(invite), 'the reader to join')
+    assert.equal(readerDb.logId, undefined)
+    assert.ok((await notes(readerDb)).includes('from alice'))
+    await assert.rejects(readerDb.collection('Note').create([{ text: 'no' }]), ReadOnlyStoreError)
+    await reachState(alice, invite.id, 'joined')
+    await aliceDb.collection('Note').create([{ text: 'for the reader' }])
+    await until(async () => (await notes(readerDb)).includes('for the reader'), 'a new note at the reader', 5000)
+  })
+
+  it('makes a replica, which stores and serves the thread without being able to read it', async () => {
+    const replica = await peerNamed()
+    const invite = await aliceDb.invite(replica.peer.peerId, { role: 'replicate', address: replica.peer.addresses[0]! })
+    await pendingOn(replica, invite.id)
+    await assert.rejects(replica.peer.join(invite), { code: 'ERR_INVALID_ARGUMENT' })
+    const [received] = replica.peer.invites()
+    await received!.accept()
+    assert.equal(replica.peer.logs.getThread(aliceDb.id).key.canRead, false)
+    await until(() => replica.peer.logs.records(aliceDb.id, aliceDb.logId!).length === alice.peer.logs.records(aliceDb.id, aliceDb.logId!).length, 'alice\'s log at the replica', 5000)
+    await reachState(alice, invite.id, 'joined')
+  })
+
+  it('hears a decline, and refuses the same invite presented again', async () => {
+    const carol = await peerNamed()
+    const invite = await aliceDb.invite(carol.peer.peerId, { address: carol.peer.addresses[0]! })
+    await pendingOn(carol, invite.id)
+    await carol.peer.invites()[0]!.decline()
+    await reachState(alice, invite.id, 'declined')
+    await assert.rejects(carol.peer.join(invite), { code: 'ERR_INVITE_REPLAYED' })
+    assert.equal(carol.peer.stores().length, 0)
+  })
+
+  it('expires on both sides when not answered, and then cannot be accepted', async () => {
+    const dave = await peerNamed()
+    const invite = await aliceDb.invite(dave.peer.peerId, { expiresIn: 400, address: dave.peer.addresses[0]! })
+    await pendingOn(dave, invite.id)
+    await reachState(alice, invite.id, 'expired')
+    await reachState(dave, invite.id, 'expired')
+    await assert.rejects(dave.peer.join(invite), { code: 'ERR_INVITE_REPLAYED' })
+  })
+
+  it('reaches an invitee that was offline when invited, once it is back', async () => {
+    // Not in `others`: the peer reopened on its old port below owns the directory from then on.
+    const erin = await tempPeer(FAST)
+    const address = erin.peer.addresses[0]!
+    await erin.peer.close()
+    const invite = await aliceDb.invite(erin.peer.peerId, { address })
+    await reachState(alice, invite.id, 'awaiting delivery')
+    const port = Number(address.getComponents().find(component => component.name === 'tcp')!.value)
+    const back = await tempPeerAt(erin, port)
+    others.push(back)
+    await back.peer.connect(alice.peer.addresses[0]!)
+    await pendingOn(back, invite.id)
+    await reachState(alice, invite.id, 'awaiting join')
+    await within(back.peer.join(invite), 'erin to join')
+    await reachState(alice, invite.id, 'joined')
+  })
+
+  it('joins while the inviter is offline: another writer carries the Join, and the inviter sees it on return', async () => {
+    const owner = await peerNamed()
+    const ownerDb = await owner.peer.newStore()
+    await ownerDb.registerSchema('Note', { type: 'object' })
+    const writer = await peerNamed()
+    await within(writer.peer.join(await ownerDb.invite(writer.peer.peerId, { address: writer.peer.addresses[0]! })), 'a second writer to join')
+    const late = await peerNamed()
+    const invite = await ownerDb.invite(late.peer.peerId, { address: late.peer.addresses[0]! })
+    await pendingOn(late, invite.id)
+    await reachState(owner, invite.id, 'awaiting join')
+    await owner.peer.close()
+    const lateDb = await within(late.peer.join(invite), 'the late writer to join while the owner is away')
+    assert.equal(states(late, invite.id), 'synced')
+    await lateDb.collection('Note').create([{ text: 'while the owner was away' }])
+    const returned = await owner.reopen()
+    assert.equal(returned.invitation(invite.id)?.state, 'awaiting join', 'the invite outlived the restart')
+    const reopened = await returned.store(ownerDb.id)
+    await reopened.sync()
+    await until(() => returned.invitation(invite.id)?.state === 'joined', 'the owner to see the Join', 5000)
+    await until(async () => (await reopened.collection('Note').find()).length === 1, 'the late writer\'s note at the owner', 5000)
+  })
+
+  describe('bad input', () => {
+    let attacker: ThreadsNode
+    let victim: TempPeer
+    before(async () => {
+      attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+      victim = await peerNamed()
+    })
+    after(async () => { await attacker.stop() })
+
+    const refusedWith = (code: string) => (e: unknown): boolean => e instanceof RequestFailedError && e.remoteCode === code
+    const counted = (code: string): number => victim.peer.refusals.get(attacker.peerId.toString())?.get(code) ?? 0
+
+    it('refuses, counts and keeps nothing of invites for someone else, tampered ones and garbage', async () => {
+      const elsewhere = await aliceDb.invite(Ed25519PrivateKey.generate().publicKey.logId)
+      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: elsewhere.bytes }), refusedWith('ERR_INVITE_NOT_FOR_US'))
+      const genuine = await aliceDb.invite(victim.peer.peerId)
+      const envelope = dagCbor.decode(genuine.bytes) as { box: Uint8Array }
+      const box = Uint8Array.from(envelope.box)
+      box[box.length - 5]! ^= 1
+      const tampered = dagCbor.encode({ ...envelope, box })
+      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: tampered }), refusedWith('ERR_INVALID_INVITE'))
+      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: new Uint8Array([1, 2, 3]) }), refusedWith('ERR_INVALID_INVITE'))
+      assert.equal(counted('ERR_INVITE_NOT_FOR_US'), 1)
+      assert.equal(counted('ERR_INVALID_INVITE'), 2)
+      assert.deepEqual(victim.peer.invites(), [])
+      await request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: genuine.bytes })
+      await pendingOn(victim, genuine.id)
+    })
+
+    it('refuses an answer to an invite from anyone but its invitee', async () => {
+      const invite = await aliceDb.invite(victim.peer.peerId)
+      await assert.rejects(
+        request(attacker, alice.peer.addresses[0]!, { type: 'invite-reply', threadId: aliceDb.id, inviteId: invite.id, answer: 'decline' }),
+        refusedWith('ERR_ACCESS_DENIED'))
+      assert.notEqual(states(alice, invite.id), 'declined')
+    })
+
+    it('refuses a duplicate Join, a Join with the wrong token and a Join after expiry, and applies nothing of them', async () => {
+      const target = await peerNamed()
+      const guarded = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
+      await guarded.registerSchema('Note', { type: 'object' })
+      const invite = await guarded.invite(target.peer.peerId, { expiresIn: 60_000, address: target.peer.addresses[0]! })
+      await within(target.peer.join(invite), 'the target to join')
+      await reachState(alice, invite.id, 'joined')
+      const identity = Ed25519PrivateKey.fromSeed((await peerKey(target.peer.storage)).raw.subarray(0, 32))
+      const token = hex(invite.open(identity).token)
+      const joinFrom = async (wall: number, tokenHex: string, inviteId = invite.id): Promise<string> => {
+        const logKey = Ed25519PrivateKey.generate()
+        const control = [{ type: 'join' as const, invite: inviteId, peer: target.peer.peerId, token: tokenHex, binding: hex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
+        const body = encodeRecordBody({ codec: 'json-patch', events: [{ type: 'create', collection: 'Note', id: logKey.publicKey.logId, patch: [{ op: 'replace', path: '', value: { _id: logKey.publicKey.logId, text: 'smuggled' } }] }], control })
+        await guarded.ingest(logKey.publicKey.logId, createRecord({ body, time: { wall, counter: 0 }, logKey, threadKey: guarded.key }).blocks)
+        return guarded.acl.refused().find(refusal => refusal.logId === logKey.publicKey.logId)?.code ?? ''
+      }
+      const refused = alice.peer.invitation(invite.id)!.refusedJoins
+      assert.equal(await joinFrom(Date.now(), token), 'ERR_DUPLICATE_JOIN')
+      assert.equal(await joinFrom(Date.now(), '00'.repeat(32)), 'ERR_JOIN_MISMATCH')
+      const short = await guarded.invite(target.peer.peerId, { expiresIn: 50 })
+      const shortToken = hex(short.open(identity).token)
+      assert.equal(await joinFrom(Date.now() + 60_000, shortToken, short.id), 'ERR_INVITE_EXPIRED')
+      await until(() => alice.peer.invitation(invite.id)!.refusedJoins === refused + 2, 'the inviter to count both refused Joins')
+      assert.ok(!(await notes(guarded)).includes('smuggled'), 'no refused Join binds a log, so nothing its log carries is applied')
+      assert.equal(guarded.acl.refused().filter(refusal => refusal.code === 'ERR_ACCESS_DENIED').length, 3)
+    })
+  })
+})
+
+/** The same peer directory reopened listening on `port`, as a peer restarting on its old address. */
+async function tempPeerAt (peer: TempPeer, port: number): Promise<TempPeer> {
+  const { createPeer } = await import('../../actors/peer.ts')
+  const reopened = await createPeer({ path: peer.path, listen: [`/ip4/127.0.0.1/tcp/${port}`], ...FAST })
+  return {
+    peer: reopened,
+    path: peer.path,
+    reopen: async () => reopened,
+    dispose: async () => {
+      await reopened.close()
+      await peer.dispose()
+    }
+  }
+}
