@@ -12,6 +12,7 @@ import { openStorage, type Storage } from '../storage/storage.ts'
 import { startNetwork, threadAddressOf } from './network.ts'
 import { createStore, type Store } from './store.ts'
 import { startThread, type ThreadRuntime } from './thread-runtime.ts'
+import { createTraceRecorder } from './trace.ts'
 
 /**
  * A peer: one LMDB environment, the logs and stores in it, and the actors of every store it has opened.
@@ -25,6 +26,11 @@ export interface PeerInit {
   snapshotEvery?: number
   /** Receives every inspection event of every actor of the peer (an XState inspector). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /**
+   * A file to record every inspection event of the peer's actors in, as JSON lines (see actors/trace.ts), for the
+   * trace viewer in visualizations/. Written as it goes, bounded, and complete once the peer is closed.
+   */
+  trace?: string
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
@@ -93,6 +99,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
       onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) }
     })
+  const recorder = init.trace === undefined ? undefined : createTraceRecorder({ file: init.trace, peer: network?.peerId ?? init.path })
+  const inspectors = [init.inspect, recorder?.inspect].filter(inspector => inspector !== undefined)
+  const inspect = inspectors.length < 2
+    ? inspectors[0]
+    : (event: InspectionEvent) => { for (const inspector of inspectors) typeof inspector === 'function' ? inspector(event) : inspector.next?.(event) }
 
   const open = (threadId: ThreadId, logId: string): Store => {
     const tid = threadId.toString()
@@ -105,7 +116,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         threadId,
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
-        inspect: init.inspect,
+        inspect,
         sync: network === undefined
           ? undefined
           : {
@@ -193,6 +204,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       if (storage.closed) return
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
+      await recorder?.close()
       runtimes.clear()
       stores.clear()
       logs.addrs.close()
