@@ -57,7 +57,7 @@ describe('trace viewer', { skip: absent }, () => {
     page.setDefaultTimeout(10_000)
     await page.goto(VIEWER)
     await page.setInputFiles('#files', traces)
-    await page.waitForFunction(() => /^step 1 \/ \d+$/.test(document.getElementById('position')!.textContent!), undefined, { timeout: 10_000 })
+    await page.waitForFunction('/^step 1 \\/ \\d+$/.test(document.getElementById("position").textContent)', undefined, { timeout: 10_000 })
       .catch(() => { throw new Error(`the viewer never showed step 1 of the trace (errors: ${errors.join('; ')})`) })
 
     await page.click('#last')
