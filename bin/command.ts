@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
@@ -82,18 +82,22 @@ export function parseJson (text: string, what: string): unknown {
   }
 }
 
-/** The daemon's lock file: its process ID and where it listens, for the commands run beside it. */
-export interface DaemonLock {
+/**
+ * The lock of the one process that may write at a path (LMDB lets others read beside it): its process ID, and the
+ * addresses it listens on, when it does, for `threads address` to print.
+ */
+export interface PathLock {
   pid: number
   addresses: string[]
 }
 
-const lockFile = (path: string): string => join(path, 'daemon.json')
+const lockFile = (path: string): string => join(path, 'lock.json')
 
-export async function runningDaemon (path: string): Promise<DaemonLock | undefined> {
-  let lock: DaemonLock
+/** The process holding the path's lock, if it is still alive. */
+export async function lockHolder (path: string): Promise<PathLock | undefined> {
+  let lock: PathLock
   try {
-    lock = JSON.parse(await readFile(lockFile(path), 'utf8')) as DaemonLock
+    lock = JSON.parse(await readFile(lockFile(path), 'utf8')) as PathLock
   } catch {
     return undefined
   }
@@ -105,29 +109,42 @@ export async function runningDaemon (path: string): Promise<DaemonLock | undefin
   }
 }
 
-export async function writeDaemonLock (path: string, lock: DaemonLock): Promise<void> {
-  await writeFile(lockFile(path), JSON.stringify(lock))
-}
-
-export async function removeDaemonLock (path: string): Promise<void> {
-  await rm(lockFile(path), { force: true })
+/** Takes the path's lock, or refuses if a live process holds it; a dead holder's lock is taken over. */
+async function lock (path: string): Promise<void> {
+  await mkdir(path, { recursive: true })
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: [] } satisfies PathLock), { flag: 'wx' })
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const holder = await lockHolder(path)
+      if (holder !== undefined) throw new PathInUseError(`process ${holder.pid} writes to ${path} (a daemon, or another command): stop it, or give another --path`)
+      await rm(lockFile(path), { force: true })
+    }
+  }
+  throw new PathInUseError(`another process took ${path} at the same moment`)
 }
 
 export interface PeerOptions extends Omit<PeerInit, 'path'> {
-  /** Read-only commands may run beside the daemon; anything that writes may not. */
+  /** Read-only commands run beside whatever holds the path's lock; all others take it. */
   readOnly?: boolean
 }
 
-/** Opens the peer at `--path` for one command, and closes it whatever happens. */
+/** Opens the peer at `--path` for one command, and closes it (and lets go of the lock) whatever happens. */
 export async function withPeer<T> (values: Values, options: PeerOptions, body: (peer: Peer) => Promise<T>): Promise<T> {
   const path = values.path as string
   const { readOnly = false, ...init } = options
-  const daemon = readOnly ? undefined : await runningDaemon(path)
-  if (daemon !== undefined) throw new PathInUseError(`the daemon (process ${daemon.pid}) runs on ${path}: stop it, or give another --path`)
-  const peer = await createPeer({ network: false, ...init, path })
+  if (!readOnly) await lock(path)
   try {
-    return await body(peer)
+    const peer = await createPeer({ network: false, ...init, path })
+    try {
+      if (!readOnly && peer.addresses.length > 0) await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: peer.addresses.map(String) } satisfies PathLock))
+      return await body(peer)
+    } finally {
+      await peer.close()
+    }
   } finally {
-    await peer.close()
+    if (!readOnly) await rm(lockFile(path), { force: true })
   }
 }

@@ -1,7 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { createPeer } from '../index.ts'
-import { removeDaemonLock, runningDaemon, writeDaemonLock, type Command } from './command.ts'
-import { PathInUseError } from './errors.ts'
+import { withPeer, type Command } from './command.ts'
 
 /**
  * `threads daemon`: a long-running peer on a path. It opens every store it holds, so each syncs with its peers,
@@ -18,29 +16,21 @@ export const daemonCommand: Command = {
   options: { listen: { type: 'string', multiple: true }, trace: { type: 'string' } },
   async run (values, _positionals, out) {
     const path = values.path as string
-    const running = await runningDaemon(path)
-    if (running !== undefined) throw new PathInUseError(`a daemon (process ${running.pid}) already runs on ${path}`)
     const listen = Array.isArray(values.listen) ? values.listen : ['/ip4/0.0.0.0/tcp/4006']
     // Listening before the peer starts: a signal while it starts still stops it cleanly.
     const stopped = new Promise<string>(resolve => {
       process.once('SIGINT', () => { resolve('SIGINT') })
       process.once('SIGTERM', () => { resolve('SIGTERM') })
     })
-    const peer = await createPeer({ path, listen, trace: values.trace as string | undefined })
-    try {
+    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined }, async peer => {
       const addresses = peer.addresses.map(String)
-      await writeDaemonLock(path, { pid: process.pid, addresses })
       const stores = peer.stores()
       for (const id of stores) await peer.store(id)
       log('serving %d stores from %s', stores.length, path)
       out.result([`peer ${peer.peerId!}`, ...addresses.map(address => `listening on ${address}`), `serving ${stores.length} stores from ${path}`].join('\n'),
         { peerId: peer.peerId, addresses, stores: stores.map(String), path })
-      const signal = await stopped
-      log('stopping on %s', signal)
-    } finally {
-      await peer.close()
-      await removeDaemonLock(path)
-    }
+      log('stopping on %s', await stopped)
+    })
     out.result('stopped', { stopped: true })
   }
 }

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { Query, parseThreadAddress, type Entity, type Peer, type StoreChange, type ThreadId } from '../index.ts'
-import { needs, parseJson, runningDaemon, withPeer, type Command, type Output } from './command.ts'
+import { lockHolder, needs, parseJson, withPeer, type Command, type Output } from './command.ts'
 import { UsageError } from './errors.ts'
 
 /**
- * The everyday jobs on the stores at a local path. Commands that write refuse to run beside a daemon on the same
- * path; what they write reaches other peers when the daemon runs again and they connect to it.
+ * The everyday jobs on the stores at a local path. One process at a time writes to a path (the daemon, `watch`, or
+ * a command that writes); the others refuse while it runs. Commands that only read run beside it. What a command
+ * writes without networking reaches other peers when they next connect to the daemon and pull.
  */
 
 const PROGRESS_MS = 250
@@ -66,10 +67,10 @@ export const storeCommands: Command[] = [
     options: {},
     async run (values, positionals, out) {
       const [id] = needs(positionals, ['store'], this)
-      const daemon = await runningDaemon(values.path as string)
+      const holder = await lockHolder(values.path as string)
       await withPeer(values, { readOnly: true }, async peer => {
         const db = await peer.store(id!)
-        const addresses = (daemon?.addresses ?? []).map(address => `${address}/thread/${db.id.toString()}`)
+        const addresses = (holder?.addresses ?? []).map(address => `${address}/thread/${db.id.toString()}`)
         const where = addresses.length > 0 ? addresses.join('\n') : `(none: start \`threads daemon --path ${values.path as string}\` to be reachable)`
         out.result(`address ${where}\nkey     ${db.key.toString()}`, { id: db.id.toString(), addresses, key: db.key.toString() })
       })

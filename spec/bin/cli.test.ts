@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -155,9 +155,44 @@ describe('the threads command', () => {
       const exit = await Promise.race([exited, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('the daemon did not stop within 10 s of SIGTERM')), 10_000) })])
       clearTimeout(timer)
       assert.deepEqual(exit, { code: 0, signal: null })
-      assert.equal(existsSync(join(path, 'daemon.json')), false, 'the daemon removed its lock')
+      assert.equal(existsSync(join(path, 'lock.json')), false, 'the daemon let go of the path')
       const after = json<{ addresses: string[] }>(await threads('address', store.id, '--path', path, '--json'))
       assert.deepEqual(after.addresses, [], 'no address once the daemon is gone')
     })
+  })
+
+  it('watches a store: prints each change another peer makes, until SIGINT', async () => {
+    const watch = spawn(process.execPath, [BIN, 'watch', store.id, '--listen', '/ip4/127.0.0.1/tcp/0', '--path', path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>(resolve => watch.on('exit', resolve))
+    let stdout = ''
+    watch.stdout.on('data', chunk => { stdout += String(chunk) })
+    const writer = await tempPeer()
+    try {
+      const lockOf = async (): Promise<{ addresses: string[] }> => JSON.parse(await readFile(join(path, 'lock.json'), 'utf8').catch(() => '{"addresses":[]}')) as { addresses: string[] }
+      await until(async () => (await lockOf()).addresses.length > 0, 'the watching peer to listen', 10_000)
+      const key = json<{ key: string }>(await threads('address', store.id, '--path', path, '--json')).key
+      const db = await writer.peer.openStore(`${(await lockOf()).addresses[0]!}/thread/${store.id}`, { key })
+      await db.collection('Person').create([{ name: 'watched', age: 1 }])
+      await until(() => stdout.includes('"watched"'), 'the watcher to print the new person', 10_000)
+      const change = JSON.parse(stdout.trim().split('\n').find(line => line.includes('"watched"'))!) as { action: string, collection: string }
+      assert.deepEqual([change.action, change.collection], ['create', 'Person'])
+    } finally {
+      await writer.dispose()
+      watch.kill('SIGINT')
+    }
+    assert.equal(await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 10_000, 'still running 10 s after SIGINT'))]), 0)
+  })
+
+  it('runs the demo: three peers converge, step by step, and leave traces the viewer reads', async () => {
+    const traces = join(dir, 'traces')
+    const demo = await threads('demo', '--people', '10', '--traces', traces)
+    assert.equal(demo.code, 0, demo.stderr)
+    assert.match(demo.stdout, /^ 1\. three peers start/m)
+    assert.match(demo.stdout, /their views are identical: 31 people each/)
+    assert.match(demo.stdout, /open visualizations\/trace-viewer\.html in a browser/)
+    for (const name of ['alice', 'bob', 'carol']) {
+      const [header] = (await readFile(join(traces, `${name}.jsonl`), 'utf8')).split('\n')
+      assert.equal((JSON.parse(header!) as { kind: string }).kind, 'trace')
+    }
   })
 })
