@@ -73,7 +73,12 @@ const SYNC_TIMING = { pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxA
 const OWN_LOG = 'store/own-log'
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
-  const storage = await openStorage({ path: init.path })
+  // First, so a trace file that cannot be written is refused before the peer touches anything.
+  const recorder = init.trace === undefined ? undefined : createTraceRecorder({ file: init.trace })
+  const storage = await openStorage({ path: init.path }).catch(async (error: unknown) => {
+    await recorder?.close()
+    throw error
+  })
   const logs = createLogStore({ storage })
   const engine: StoreEngine = createStoreEngine({ storage, logs })
   const runtimes = new Map<string, ThreadRuntime>()
@@ -99,7 +104,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
       onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) }
     })
-  const recorder = init.trace === undefined ? undefined : createTraceRecorder({ file: init.trace, peer: network?.peerId ?? init.path })
+  recorder?.start(network?.peerId ?? init.path)
   const inspectors = [init.inspect, recorder?.inspect].filter(inspector => inspector !== undefined)
   const inspect = inspectors.length < 2
     ? inspectors[0]

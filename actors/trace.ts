@@ -1,6 +1,7 @@
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, openSync } from 'node:fs'
 import { once } from 'node:events'
 import type { AnyActor, AnyActorRef, InspectionEvent } from 'xstate'
+import { InvalidArgumentError } from '../storage/errors.ts'
 
 /**
  * Inspection events as plain data, one JSON line each: what an offline viewer replays. Events carry functions,
@@ -101,12 +102,13 @@ export function traceEntryOf (event: InspectionEvent, t: number): TraceEntry | u
 export interface TraceRecorderInit {
   /** The JSON-lines file to write; replaced if it exists. */
   file: string
-  peer: string
   /** Lines after the header; past it a `truncated` line is written and the rest dropped. */
   maxEntries?: number
 }
 
 export interface TraceRecorder {
+  /** Writes the header, naming who records; inspection events before it are not recorded. */
+  start (peer: string): void
   /** An XState inspector: pass it as `inspect`. */
   inspect (event: InspectionEvent): void
   /** Lines written so far, header excluded. */
@@ -117,24 +119,36 @@ export interface TraceRecorder {
 
 const DEFAULT_MAX_ENTRIES = 200_000
 
+/** Opens `file` for writing at once, so a path that cannot be written is refused before anything else happens. */
 export function createTraceRecorder (init: TraceRecorderInit): TraceRecorder {
   const max = init.maxEntries ?? DEFAULT_MAX_ENTRIES
-  const out = createWriteStream(init.file, { flags: 'w' })
-  const started = performance.now()
+  let fd: number
+  try {
+    fd = openSync(init.file, 'w')
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot write the trace file ${init.file}: ${(error as Error).message}`, { cause: error })
+  }
+  const out = createWriteStream('', { fd })
+  let started = 0
   // Snapshots that change only an actor's context say nothing a replay shows: keep a line per state change.
   const lastState = new Map<string, string>()
   let entries = 0
+  let recording = false
   let full = false
   let closed = false
   out.on('error', () => { full = true })
   const write = (line: unknown): void => { out.write(`${JSON.stringify(line)}\n`) }
-  const header: TraceHeader = { kind: 'trace', version: 1, peer: init.peer, started: new Date().toISOString() }
-  write(header)
 
   return {
     get entries () { return entries },
+    start (peer) {
+      if (recording || closed) return
+      recording = true
+      started = performance.now()
+      write({ kind: 'trace', version: 1, peer, started: new Date().toISOString() } satisfies TraceHeader)
+    },
     inspect (event) {
-      if (closed || full) return
+      if (!recording || closed || full) return
       const t = Math.round((performance.now() - started) * 1000) / 1000
       const entry = traceEntryOf(event, t)
       if (entry === undefined) return

@@ -1,10 +1,13 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createActor, createMachine } from 'xstate'
+import { createPeer } from '../../actors/peer.ts'
 import { createTraceRecorder, type TraceEntry, type TraceHeader } from '../../actors/trace.ts'
+import { InvalidArgumentError } from '../../storage/errors.ts'
 import { tempPeer } from '../helpers/temp-peer.ts'
 
 const lines = async (file: string): Promise<unknown[]> => (await readFile(file, 'utf8')).trim().split('\n').map(line => JSON.parse(line) as unknown)
@@ -46,11 +49,23 @@ describe('traces', () => {
     }
   })
 
+  it('refuses a trace file it cannot write before the peer touches anything', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'threads-trace-'))
+    try {
+      await assert.rejects(createPeer({ path: join(dir, 'peer'), network: false, trace: join(dir, 'missing', 'trace.jsonl') }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT')
+      assert.equal(existsSync(join(dir, 'peer')), false, 'no storage was created')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('stops at its bound with a line that says so', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'threads-trace-'))
     const file = join(dir, 'bounded.jsonl')
     try {
-      const recorder = createTraceRecorder({ file, peer: 'test', maxEntries: 10 })
+      const recorder = createTraceRecorder({ file, maxEntries: 10 })
+      recorder.start('test')
       const toggle = createActor(createMachine({ initial: 'a', states: { a: { on: { flip: 'b' } }, b: { on: { flip: 'a' } } } }), { inspect: recorder.inspect })
       toggle.start()
       for (let i = 0; i < 100; i++) toggle.send({ type: 'flip' })
