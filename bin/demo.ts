@@ -95,7 +95,7 @@ export const demoCommand: Command = {
       for (const peer of peers) for (const counts of peer.refusals.values()) for (const [code, n] of counts) refused.set(code, (refused.get(code) ?? 0) + n)
       const replayed = refused.get('ERR_RECORD_REPLAYED') ?? 0
       refused.delete('ERR_RECORD_REPLAYED')
-      say(`${replayed} records arrived a second time (a push and a pull crossed) and were ignored; ${refused.size === 0 ? 'nothing was refused' : `refused: ${JSON.stringify(Object.fromEntries(refused))}`}`)
+      say(`${replayed} records arrived twice (gossip and a direct push, or a push and a pull, crossed) and were ignored; ${refused.size === 0 ? 'nothing was refused' : `refused: ${JSON.stringify(Object.fromEntries(refused))}`}`)
       say(`alice's edit reached carol too: she lives in ${String((await carolDb.collection('Person').findById(first!._id as string))?.city)}`)
       const total = (await carolDb.collection('Person').find()).length
       for (const deadline = Date.now() + 10_000; heard.length < total && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 10))
