@@ -7,7 +7,7 @@ import { Query } from '../../codecs/query.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** What the Stately inspector would receive: a local WebSocket receiver on 127.0.0.1 stands in for it. */
-interface Received { type: string, name?: string, definition?: string, sessionId: string, event?: { type: string }, snapshot?: { value?: unknown } }
+interface Received { type: string, name?: string, definition?: string, event?: { type: string }, snapshot?: { value?: unknown } }
 
 describe('inspecting a peer with the Stately inspector', () => {
   let server: WebSocketServer
