@@ -80,6 +80,10 @@ export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/
 export type { CollectionDefinition, QueryPlan } from './storage/view-store.ts'
 export { createPeer, type Peer, type PeerInit, type NewStoreOptions } from './actors/peer.ts'
 export {
+  createTraceRecorder, traceEntryOf, actorName,
+  type TraceHeader, type TraceEntry, type TraceEvent, type TraceRecorder, type TraceRecorderInit
+} from './actors/trace.ts'
+export {
   type Store, type Collection, type CollectionReader, type CollectionWriter, type KeyValueStore, type DocumentStore,
   type RegisterOptions, type QueryInput
 } from './actors/store.ts'

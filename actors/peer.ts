@@ -19,6 +19,7 @@ import { openStorage, type Storage } from '../storage/storage.ts'
 import { startNetwork, threadAddressOf } from './network.ts'
 import { createStore, type Store } from './store.ts'
 import { startThread, type ThreadRuntime } from './thread-runtime.ts'
+import { createTraceRecorder } from './trace.ts'
 
 /**
  * A peer: one LMDB environment, the logs and stores in it, and the actors of every store it has opened.
@@ -32,6 +33,11 @@ export interface PeerInit {
   snapshotEvery?: number
   /** Receives every inspection event of every actor of the peer (an XState inspector). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /**
+   * A file to record every inspection event of the peer's actors in, as JSON lines (see actors/trace.ts), for the
+   * trace viewer in visualizations/. Written as it goes, bounded, and complete once the peer is closed.
+   */
+  trace?: string
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
@@ -92,7 +98,12 @@ const READER = 'store/reader'
 const INVITE_TIMING = { retryMs: 1000, maxAttempts: 8 }
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
-  const storage = await openStorage({ path: init.path })
+  // First, so a trace file that cannot be written is refused before the peer touches anything.
+  const recorder = init.trace === undefined ? undefined : createTraceRecorder({ file: init.trace })
+  const storage = await openStorage({ path: init.path }).catch(async (error: unknown) => {
+    await recorder?.close()
+    throw error
+  })
   // The libp2p key form is seed ‖ public key; ours is the seed: it signs invites and log bindings, opens invites.
   const identity = Ed25519PrivateKey.fromSeed((await peerKey(storage)).raw.subarray(0, 32))
   const self = identity.publicKey.logId
@@ -124,6 +135,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onInvite: async invite => { await invitations.receive(invite) },
       onInviteReply: async (threadId, inviteId, answer, peer) => { invitations.reply(threadId, inviteId, answer, peer) }
     })
+  recorder?.start(self)
+  const inspectors = [init.inspect, recorder?.inspect].filter(inspector => inspector !== undefined)
+  const inspect = inspectors.length < 2
+    ? inspectors[0]
+    : (event: InspectionEvent) => { for (const inspector of inspectors) typeof inspector === 'function' ? inspector(event) : inspector.next?.(event) }
 
   const invitations: Invitations = createInvitations({
     storage,
@@ -132,7 +148,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     identity,
     network,
     timing: { ...INVITE_TIMING, ...init.invites },
-    inspect: init.inspect,
+    inspect,
     runtimeOf: threadId => runtimes.get(threadId.toString()),
     adopt: async (threadId, role) => {
       switch (role) {
@@ -172,7 +188,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         threadId,
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
-        inspect: init.inspect,
+        inspect,
         onAccess: outcomes => { invitations.noteAccess(outcomes) },
         sync: network === undefined
           ? undefined
@@ -282,6 +298,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       invitations.stop()
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
+      await recorder?.close()
       runtimes.clear()
       stores.clear()
       logs.addrs.close()

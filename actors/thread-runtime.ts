@@ -8,7 +8,7 @@ import { dispatcherMachine, type DispatcherJob, type Outcome } from '../machines
 import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
 import { logSyncMachine } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
-import { threadMachine } from '../machines/thread.machine.ts'
+import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
 import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
@@ -229,7 +229,8 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     }
   })
   const actor = createActor(machine, {
-    id: `thread:${threadId.toString()}`,
+    id: systemIdOf(threadId.toString()),
+    systemId: systemIdOf(threadId.toString()),
     input: {
       threadId: threadId.toString(),
       position: engine.position(threadId),

@@ -86,6 +86,7 @@ export const listenerMachine = setup({
     reading: {
       description: 'Reads the next page of persisted events after the cursor.',
       invoke: {
+        id: 'read page',
         src: 'read page',
         input: ({ context }) => ({ cursor: context.cursor, known: context.known }),
         onDone: [
@@ -99,6 +100,7 @@ export const listenerMachine = setup({
     delivering: {
       description: 'Hands the page to the callback and waits for it: backpressure, not buffering.',
       invoke: {
+        id: 'deliver page',
         src: 'deliver page',
         input: ({ context }) => ({ changes: context.page }),
         onDone: { target: 'idle', actions: 'clear page' },

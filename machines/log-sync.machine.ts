@@ -93,6 +93,7 @@ export const logSyncMachine = setup({
       description: 'Sends what has queued to the thread\'s peers; records committed meanwhile wait for the next batch.',
       entry: 'take batch',
       invoke: {
+        id: 'push records',
         src: 'push records',
         input: ({ context }) => ({ records: context.sending }),
         onDone: { target: 'idle', actions: ['batch sent', 'reset failures'] },
@@ -105,6 +106,7 @@ export const logSyncMachine = setup({
     pulling: {
       description: 'Asks the log\'s peers for the records after the ones we hold, page by page.',
       invoke: {
+        id: 'pull records',
         src: 'pull records',
         onDone: { target: 'idle', actions: 'reset failures' },
         onError: [

@@ -92,6 +92,7 @@ export const reducerMachine = setup({
     working: {
       description: 'One job (snapshot, restore, rebuild or compact) runs; others wait their turn.',
       invoke: {
+        id: 'run job',
         src: 'run job',
         input: ({ context }) => ({ job: context.requests[0]!.job }),
         onDone: { target: 'ready', actions: 'reply and take next' },

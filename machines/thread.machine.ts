@@ -8,9 +8,13 @@ import { transactionMachine, type TransactionKind } from './transaction.machine.
 /**
  * A thread's actors, one actor system per thread: the dispatcher and the reducer for its lifetime, a sync actor
  * per log while the peer is networked, a listener per subscription and a transaction per interactive
- * transaction for theirs. System IDs name the role (`dispatcher`, `reducer`, `log:<logId>/sync`, `listener:3`,
- * `transaction:7`), so an inspector's trace says what it shows.
+ * transaction for theirs. System IDs name the thread and the role (`thread:<tid>/dispatcher`, `thread:<tid>/reducer`,
+ * `thread:<tid>/log:<logId>/sync`, `thread:<tid>/listener:3`, `thread:<tid>/transaction:7`), so a trace of many
+ * threads and peers says what it shows.
  */
+
+/** The system ID of a thread's actor in the role `role` (the child's ID in the thread machine). */
+export const systemIdOf = (threadId: string, role?: string): string => role === undefined ? `thread:${threadId}` : `thread:${threadId}/${role}`
 
 export interface ThreadInput {
   threadId: string
@@ -52,12 +56,24 @@ export const threadMachine = setup({
   },
   actions: {
     'tell the reducer': forwardTo('reducer'),
-    'start listener': enqueueActions(({ event, enqueue, self }) => {
+    'start the dispatcher and the reducer': enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('dispatcher', {
+        id: 'dispatcher',
+        systemId: systemIdOf(context.threadId, 'dispatcher'),
+        input: { position: context.position }
+      })
+      enqueue.spawnChild('reducer', {
+        id: 'reducer',
+        systemId: systemIdOf(context.threadId, 'reducer'),
+        input: { snapshotEvery: context.snapshotEvery, position: context.position, snapshotPosition: context.snapshotPosition }
+      })
+    }),
+    'start listener': enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'listen') return
       const dispatcher = self.getSnapshot().children.dispatcher as AnyActorRef
       enqueue.spawnChild('listener', {
         id: event.id,
-        systemId: event.id,
+        systemId: systemIdOf(context.threadId, event.id),
         input: { dispatcher, cursor: event.cursor }
       })
     }),
@@ -68,12 +84,12 @@ export const threadMachine = setup({
       enqueue.sendTo(listener, { type: 'stop' })
       enqueue.stopChild(event.id)
     }),
-    'start log sync': enqueueActions(({ event, enqueue, self }) => {
+    'start log sync': enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'sync log') return
       const id = `log:${event.logId}/sync`
       if (self.getSnapshot().children[id] !== undefined) return
       const { logId: _logId, type: _type, ...input } = event
-      enqueue.spawnChild('logSync', { id, systemId: id, input })
+      enqueue.spawnChild('logSync', { id, systemId: systemIdOf(context.threadId, id), input })
     }),
     'ask every log to sync': enqueueActions(({ enqueue, self }) => {
       for (const [id, child] of Object.entries(self.getSnapshot().children)) {
@@ -83,12 +99,12 @@ export const threadMachine = setup({
     'stop transaction': enqueueActions(({ event, enqueue }) => {
       if (event.type === 'end transaction') enqueue.stopChild(event.id)
     }),
-    'start transaction': enqueueActions(({ event, enqueue, self }) => {
+    'start transaction': enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'begin transaction') return
       const dispatcher = self.getSnapshot().children.dispatcher as AnyActorRef
       enqueue.spawnChild('transaction', {
         id: event.id,
-        systemId: event.id,
+        systemId: systemIdOf(context.threadId, event.id),
         input: { dispatcher, kind: event.kind }
       })
     })
@@ -96,20 +112,8 @@ export const threadMachine = setup({
 }).createMachine({
   id: 'thread',
   context: ({ input }) => ({ ...input }),
-  invoke: [
-    {
-      id: 'dispatcher',
-      src: 'dispatcher',
-      systemId: 'dispatcher',
-      input: ({ context }) => ({ position: context.position })
-    },
-    {
-      id: 'reducer',
-      src: 'reducer',
-      systemId: 'reducer',
-      input: ({ context }) => ({ snapshotEvery: context.snapshotEvery, position: context.position, snapshotPosition: context.snapshotPosition })
-    }
-  ],
+  // Spawned rather than invoked: an invoke's system ID is fixed in the definition, and these name their thread.
+  entry: 'start the dispatcher and the reducer',
   on: {
     folded: { actions: 'tell the reducer' },
     listen: { actions: 'start listener' },

@@ -73,6 +73,7 @@ export const transactionMachine = setup({
     running: {
       description: 'The body reads committed state and collects writes.',
       invoke: {
+        id: 'run body',
         src: 'run body',
         input: ({ self }) => ({ self }),
         onDone: [
@@ -90,6 +91,7 @@ export const transactionMachine = setup({
     committing: {
       description: 'The dispatcher persists the changes as one record, or refuses them all.',
       invoke: {
+        id: 'commit changes',
         src: 'commit changes',
         input: ({ context, self }) => ({ dispatcher: context.dispatcher, changes: context.changes, holder: self }),
         onDone: 'committed',

@@ -89,8 +89,8 @@ describe('log sync machine', () => {
         { type: 'committed', record: 'r' },
         { type: 'sync' },
         { type: 'stop' },
-        { type: 'xstate.error.actor.0.log sync.pushing', error: new Error('x') } as never,
-        { type: 'xstate.done.actor.0.log sync.pushing' } as never
+        { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
+        { type: 'xstate.done.actor.push records' } as never
       ]
     })
     const reached = new Set(paths.map(path => JSON.stringify(path.state.value)))

@@ -125,10 +125,9 @@ describe('transaction machine', () => {
     assert.deepEqual(names, ['starting', 'acquiring', 'running', 'committing', 'committed', 'aborted'])
     assert.deepEqual(names.filter(name => transactionMachine.root.states[name]!.type === 'final'), ['committed', 'aborted'])
 
-    // Invocations are named `<index>.<state node id>`; their completions are the events a model walks with.
-    const running = `0.${transactionMachine.root.states.running!.id}`
-    const committing = `0.${transactionMachine.root.states.committing!.id}`
-    assert.equal(running, '0.transaction.running')
+    // Invocations are named after what they run; their completions are the events a model walks with.
+    const running = 'run body'
+    const committing = 'commit changes'
     const events = [
       { type: 'lock granted' },
       { type: 'collect', changes: ['change'] },
@@ -148,7 +147,7 @@ describe('transaction machine', () => {
       })
       for (const path of paths) {
         const value = String(path.state.value)
-        const steps = path.steps.map(step => (step.event as { type: string }).type.replace(/^xstate\.(done|error)\.actor\.0\.transaction\./, '$1:'))
+        const steps = path.steps.map(step => (step.event as { type: string }).type.replace(/^xstate\.(done|error)\.actor\./, '$1:'))
         if (!reached.has(`${kind}:${value}`)) reached.set(`${kind}:${value}`, steps)
       }
     }
@@ -156,10 +155,10 @@ describe('transaction machine', () => {
     assert.deepEqual([...new Set([...reached.keys()].map(key => key.split(':')[1]))].sort(), [...stable].sort(),
       'every state but the transient `starting` is reached')
     assert.deepEqual(reached.get('write:acquiring'), ['xstate.init'])
-    assert.deepEqual(reached.get('write:committing'), ['xstate.init', 'lock granted', 'collect', 'done:running'])
+    assert.deepEqual(reached.get('write:committing'), ['xstate.init', 'lock granted', 'collect', 'done:run body'])
     assert.deepEqual(reached.get('read:running'), ['xstate.init'], 'a read transaction skips acquiring')
     assert.equal(reached.has('read:acquiring'), false)
-    assert.deepEqual(reached.get('read:committed'), ['xstate.init', 'done:running'])
-    assert.deepEqual(reached.get('write:aborted'), ['xstate.init', 'lock granted', 'error:running'])
+    assert.deepEqual(reached.get('read:committed'), ['xstate.init', 'done:run body'])
+    assert.deepEqual(reached.get('write:aborted'), ['xstate.init', 'lock granted', 'error:run body'])
   })
 })

@@ -1,0 +1,150 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { createPeer, type Peer, type PeerInit } from '../index.ts'
+import { PathInUseError, UsageError } from './errors.ts'
+
+/**
+ * What every `threads` command shares: its options parsed with node:util, `--path`, `--json` and `--help`, output
+ * as text or as JSON, progress on the terminal, and the peer a command works on.
+ */
+
+export type Values = Record<string, string | boolean | string[] | undefined>
+
+export interface Output {
+  /** Prints a result: `text` for people, `data` as one JSON line with `--json`. */
+  result (text: string, data: unknown): void
+  /** Shows how far a long job is, on one line of the terminal; `done` clears it. Silent unless stderr is one. */
+  progress (line: string | undefined): void
+}
+
+export interface Command {
+  readonly name: string
+  readonly summary: string
+  /** Arguments and options after the command's name. */
+  readonly usage: string
+  readonly options: ParseArgsOptionsConfig
+  run (values: Values, positionals: string[], out: Output): Promise<void>
+}
+
+export const DEFAULT_PATH = join(homedir(), '.threads')
+
+export const COMMON_OPTIONS: ParseArgsOptionsConfig = {
+  path: { type: 'string', default: DEFAULT_PATH },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+}
+
+export function helpOf (command: Command): string {
+  return `Usage: threads ${command.name} ${command.usage}\n\n${command.summary}\n\nEvery command takes --path DIR (default ~/.threads), --json and --help.`
+}
+
+export function outputFor (json: boolean): Output {
+  let shown = false
+  return {
+    result (text, data) {
+      console.log(json ? JSON.stringify(data) : text)
+    },
+    progress (line) {
+      if (json || !process.stderr.isTTY) return
+      if (line === undefined) {
+        if (shown) process.stderr.write('\r\x1b[2K')
+        shown = false
+        return
+      }
+      process.stderr.write(`\r\x1b[2K${line}`)
+      shown = true
+    }
+  }
+}
+
+export function parse (command: Command, args: string[]): { values: Values, positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true })
+    return { values: values as Values, positionals }
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${helpOf(command)}`)
+  }
+}
+
+/** The positional arguments a command needs, named for the message when some are missing. */
+export function needs (positionals: string[], names: readonly string[], command: Command): string[] {
+  if (positionals.length < names.length) throw new UsageError(`threads ${command.name} needs ${names.map(name => `<${name}>`).join(' ')}\n\n${helpOf(command)}`)
+  return positionals
+}
+
+export function parseJson (text: string, what: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`${what} is not JSON: ${(error as Error).message}`)
+  }
+}
+
+/**
+ * The lock of the one process that may write at a path (LMDB lets others read beside it): its process ID, and the
+ * addresses it listens on, when it does, for `threads address` to print.
+ */
+export interface PathLock {
+  pid: number
+  addresses: string[]
+}
+
+const lockFile = (path: string): string => join(path, 'lock.json')
+
+/** The process holding the path's lock, if it is still alive. */
+export async function lockHolder (path: string): Promise<PathLock | undefined> {
+  let lock: PathLock
+  try {
+    lock = JSON.parse(await readFile(lockFile(path), 'utf8')) as PathLock
+  } catch {
+    return undefined
+  }
+  try {
+    process.kill(lock.pid, 0)
+    return lock
+  } catch {
+    return undefined
+  }
+}
+
+/** Takes the path's lock, or refuses if a live process holds it; a dead holder's lock is taken over. */
+async function lock (path: string): Promise<void> {
+  await mkdir(path, { recursive: true })
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: [] } satisfies PathLock), { flag: 'wx' })
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const holder = await lockHolder(path)
+      if (holder !== undefined) throw new PathInUseError(`process ${holder.pid} writes to ${path} (a daemon, or another command): stop it, or give another --path`)
+      await rm(lockFile(path), { force: true })
+    }
+  }
+  throw new PathInUseError(`another process took ${path} at the same moment`)
+}
+
+export interface PeerOptions extends Omit<PeerInit, 'path'> {
+  /** Read-only commands run beside whatever holds the path's lock; all others take it. */
+  readOnly?: boolean
+}
+
+/** Opens the peer at `--path` for one command, and closes it (and lets go of the lock) whatever happens. */
+export async function withPeer<T> (values: Values, options: PeerOptions, body: (peer: Peer) => Promise<T>): Promise<T> {
+  const path = values.path as string
+  const { readOnly = false, ...init } = options
+  if (!readOnly) await lock(path)
+  try {
+    const peer = await createPeer({ network: false, ...init, path })
+    try {
+      if (!readOnly && peer.addresses.length > 0) await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: peer.addresses.map(String) } satisfies PathLock))
+      return await body(peer)
+    } finally {
+      await peer.close()
+    }
+  } finally {
+    if (!readOnly) await rm(lockFile(path), { force: true })
+  }
+}

@@ -1,0 +1,36 @@
+import { logger } from '@libp2p/logger'
+import { withPeer, type Command } from './command.ts'
+
+/**
+ * `threads daemon`: a long-running peer on a path. It opens every store it holds, so each syncs with its peers,
+ * prints where it listens, and stops cleanly on SIGINT or SIGTERM. It logs under libp2p's `debug` namespaces:
+ * `DEBUG=threads:*` for its own lines, `DEBUG=libp2p:*` for libp2p's.
+ */
+
+const log = logger('threads:daemon')
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'Runs a peer that keeps every store at the path in sync until stopped (SIGINT or SIGTERM).',
+  usage: '[--listen MULTIADDR]… [--trace FILE]',
+  options: { listen: { type: 'string', multiple: true }, trace: { type: 'string' } },
+  async run (values, _positionals, out) {
+    const path = values.path as string
+    const listen = Array.isArray(values.listen) ? values.listen : ['/ip4/0.0.0.0/tcp/4006']
+    // Listening before the peer starts: a signal while it starts still stops it cleanly.
+    const stopped = new Promise<string>(resolve => {
+      process.once('SIGINT', () => { resolve('SIGINT') })
+      process.once('SIGTERM', () => { resolve('SIGTERM') })
+    })
+    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined }, async peer => {
+      const addresses = peer.addresses.map(String)
+      const stores = peer.stores()
+      for (const id of stores) await peer.store(id)
+      log('serving %d stores from %s', stores.length, path)
+      out.result([`peer ${peer.peerId!}`, ...addresses.map(address => `listening on ${address}`), `serving ${stores.length} stores from ${path}`].join('\n'),
+        { peerId: peer.peerId, addresses, stores: stores.map(String), path })
+      log('stopping on %s', await stopped)
+    })
+    out.result('stopped', { stopped: true })
+  }
+}

@@ -1,0 +1,198 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Query } from '../../codecs/query.ts'
+import { tempPeer, until } from '../helpers/temp-peer.ts'
+
+const BIN = fileURLToPath(new URL('../../bin/threads.ts', import.meta.url))
+const RUN_MS = 20_000
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs `threads …` to the end (at most RUN_MS), as a user would. */
+function threads (...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', chunk => { stdout += String(chunk) })
+    child.stderr.on('data', chunk => { stderr += String(chunk) })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`threads ${args.join(' ')} did not finish within ${RUN_MS} ms: ${stdout}${stderr}`))
+    }, RUN_MS)
+    child.on('close', code => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+const json = <T>(run: Run): T => {
+  assert.equal(run.code, 0, `exit code 0 (stderr: ${run.stderr})`)
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as T
+}
+
+describe('the threads command', () => {
+  let dir: string
+  let path: string
+  let store: { id: string, key: string }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'threads-cli-'))
+    path = join(dir, 'peer')
+  })
+
+  after(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('explains itself and every command', async () => {
+    const help = await threads('help')
+    assert.equal(help.code, 0)
+    for (const name of ['demo', 'daemon', 'new-store', 'register', 'create', 'save', 'find', 'watch', 'address', 'open', 'add-replicator', 'snapshot', 'rebuild']) {
+      assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `help lists ${name}`)
+    }
+    const find = await threads('find', '--help')
+    assert.equal(find.code, 0)
+    assert.match(find.stdout, /^Usage: threads find <store> <collection>/)
+  })
+
+  it('refuses what it cannot use with a usage error, exit code 2, and writes nothing', async () => {
+    const unknown = await threads('frobnicate')
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /^UsageError: unknown command "frobnicate"/)
+    const option = await threads('stores', '--path', path, '--colour')
+    assert.equal(option.code, 2)
+    assert.match(option.stderr, /UsageError: Unknown option '--colour'/)
+    const missing = await threads('create', '--path', path, '--json')
+    assert.equal(missing.code, 2)
+    assert.equal(JSON.parse(missing.stderr).code, 'ERR_USAGE')
+    assert.equal(existsSync(path), false, 'nothing was created')
+  })
+
+  it('creates a store, registers a schema from a file, creates, saves and finds entities, snapshots and rebuilds', async () => {
+    store = json(await threads('new-store', '--path', path, '--json'))
+    assert.match(store.id, /^b/)
+    const schema = join(dir, 'person.json')
+    await writeFile(schema, JSON.stringify({ type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name'] }))
+    json(await threads('register', store.id, 'Person', schema, '--index', 'age', '--path', path, '--json'))
+    const ids = json<string[]>(await threads('create', store.id, 'Person', '{"name":"ann","age":30}', '{"name":"bo","age":40}', '--path', path, '--json'))
+    assert.equal(ids.length, 2)
+    json(await threads('save', store.id, 'Person', JSON.stringify({ _id: ids[0], name: 'ann', age: 31 }), '--path', path, '--json'))
+    const query = JSON.stringify(Query.where('age').gt(30).orderBy('name').toJSON())
+    const found = json<Array<{ name: string, age: number }>>(await threads('find', store.id, 'Person', '--query', query, '--path', path, '--json'))
+    assert.deepEqual(found.map(person => [person.name, person.age]), [['ann', 31], ['bo', 40]])
+    const text = await threads('find', store.id, 'Person', '--id', ids[1]!, '--path', path)
+    assert.equal(JSON.parse(text.stdout).name, 'bo')
+    assert.deepEqual(json<string[]>(await threads('stores', '--path', path, '--json')), [store.id])
+    const snapshot = json<{ position: number }>(await threads('snapshot', store.id, '--path', path, '--json'))
+    assert.ok(snapshot.position > 0)
+    json(await threads('rebuild', store.id, '--path', path, '--json'))
+    assert.equal(json<unknown[]>(await threads('find', store.id, 'Person', '--path', path, '--json')).length, 2)
+  })
+
+  it('refuses an entity that breaks the schema with the store\'s typed error, and keeps nothing of it', async () => {
+    const refused = await threads('create', store.id, 'Person', '{"age":5}', '--path', path, '--json')
+    assert.equal(refused.code, 1)
+    assert.equal(JSON.parse(refused.stderr).code, 'ERR_SCHEMA_VIOLATION')
+    const notJson = await threads('create', store.id, 'Person', '{name', '--path', path)
+    assert.equal(notJson.code, 2)
+    assert.match(notJson.stderr, /UsageError: entity 1 is not JSON/)
+    assert.equal(json<unknown[]>(await threads('find', store.id, 'Person', '--path', path, '--json')).length, 2)
+  })
+
+  describe('daemon', () => {
+    let daemon: ChildProcessWithoutNullStreams
+    let printed: { peerId: string, addresses: string[], stores: string[] }
+    let exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+
+    before(async () => {
+      daemon = spawn(process.execPath, [BIN, 'daemon', '--path', path, '--listen', '/ip4/127.0.0.1/tcp/0', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] })
+      exited = new Promise(resolve => daemon.on('exit', (code, signal) => { resolve({ code, signal }) }))
+      let stdout = ''
+      let stderr = ''
+      daemon.stderr.on('data', chunk => { stderr += String(chunk) })
+      printed = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`the daemon never printed its addresses: ${stdout}${stderr}`)) }, RUN_MS)
+        daemon.stdout.on('data', chunk => {
+          stdout += String(chunk)
+          if (!stdout.includes('\n')) return
+          clearTimeout(timer)
+          resolve(JSON.parse(stdout.split('\n')[0]!))
+        })
+      })
+    })
+
+    after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
+
+    it('prints where it listens, serves its stores to a peer over 127.0.0.1, and stops cleanly on SIGTERM', async () => {
+      assert.deepEqual(printed.stores, [store.id])
+      assert.ok(printed.addresses.every(address => address.startsWith('/ip4/127.0.0.1/tcp/')), printed.addresses.join(', '))
+
+      const address = json<{ addresses: string[], key: string }>(await threads('address', store.id, '--path', path, '--json'))
+      assert.equal(address.addresses[0], `${printed.addresses[0]!}/thread/${store.id}`)
+      const busy = await threads('create', store.id, 'Person', '{"name":"cy"}', '--path', path, '--json')
+      assert.equal(busy.code, 1)
+      assert.equal(JSON.parse(busy.stderr).code, 'ERR_PATH_IN_USE', 'a second writer on the daemon\'s path is refused')
+
+      const reader = await tempPeer()
+      try {
+        const db = await reader.peer.openStore(address.addresses[0]!, { key: address.key })
+        await until(async () => (await db.collection('Person').find()).length === 2, 'the daemon\'s people at the reader', 5000)
+      } finally {
+        await reader.dispose()
+      }
+
+      const opened = await threads('open', address.addresses[0]!, '--key', address.key, '--path', join(dir, 'joiner'), '--json')
+      assert.deepEqual(json<{ collections: string[] }>(opened).collections, ['Person'])
+
+      daemon.kill('SIGTERM')
+      let timer: NodeJS.Timeout | undefined
+      const exit = await Promise.race([exited, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('the daemon did not stop within 10 s of SIGTERM')), 10_000) })])
+      clearTimeout(timer)
+      assert.deepEqual(exit, { code: 0, signal: null })
+      assert.equal(existsSync(join(path, 'lock.json')), false, 'the daemon let go of the path')
+      const after = json<{ addresses: string[] }>(await threads('address', store.id, '--path', path, '--json'))
+      assert.deepEqual(after.addresses, [], 'no address once the daemon is gone')
+    })
+  })
+
+  it('watches a store: prints each change another peer makes, until SIGINT', async () => {
+    const watch = spawn(process.execPath, [BIN, 'watch', store.id, '--listen', '/ip4/127.0.0.1/tcp/0', '--path', path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>(resolve => watch.on('exit', resolve))
+    let stdout = ''
+    watch.stdout.on('data', chunk => { stdout += String(chunk) })
+    const writer = await tempPeer()
+    try {
+      const lockOf = async (): Promise<{ addresses: string[] }> => JSON.parse(await readFile(join(path, 'lock.json'), 'utf8').catch(() => '{"addresses":[]}')) as { addresses: string[] }
+      await until(async () => (await lockOf()).addresses.length > 0, 'the watching peer to listen', 10_000)
+      const key = json<{ key: string }>(await threads('address', store.id, '--path', path, '--json')).key
+      const db = await writer.peer.openStore(`${(await lockOf()).addresses[0]!}/thread/${store.id}`, { key })
+      await db.collection('Person').create([{ name: 'watched', age: 1 }])
+      await until(() => stdout.includes('"watched"'), 'the watcher to print the new person', 10_000)
+      const change = JSON.parse(stdout.trim().split('\n').find(line => line.includes('"watched"'))!) as { action: string, collection: string }
+      assert.deepEqual([change.action, change.collection], ['create', 'Person'])
+    } finally {
+      await writer.dispose()
+      watch.kill('SIGINT')
+    }
+    assert.equal(await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 10_000, 'still running 10 s after SIGINT'))]), 0)
+  })
+
+  it('runs the demo: three peers converge, step by step, and leave traces the viewer reads', async () => {
+    const traces = join(dir, 'traces')
+    const demo = await threads('demo', '--people', '10', '--traces', traces)
+    assert.equal(demo.code, 0, demo.stderr)
+    assert.match(demo.stdout, /^ 1\. three peers start/m)
+    assert.match(demo.stdout, /their views are identical: 31 people each/)
+    assert.match(demo.stdout, /open visualizations\/trace-viewer\.html in a browser/)
+    for (const name of ['alice', 'bob', 'carol']) {
+      const [header] = (await readFile(join(traces, `${name}.jsonl`), 'utf8')).split('\n')
+      assert.equal((JSON.parse(header!) as { kind: string }).kind, 'trace')
+    }
+  })
+})
