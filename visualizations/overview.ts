@@ -5,6 +5,7 @@ import { createPeer } from '../actors/peer.ts'
 import { createStore } from '../actors/store.ts'
 import { startThread } from '../actors/thread-runtime.ts'
 import { traceEntryOf, type TraceEntry } from '../actors/trace.ts'
+import { NetworkUnavailableError } from '../storage/errors.ts'
 import { createLogStore } from '../storage/log-store.ts'
 import { createStoreEngine } from '../storage/store-engine.ts'
 import { openStorage } from '../storage/storage.ts'
@@ -29,7 +30,7 @@ export async function recordOverview (): Promise<Diagram> {
     const theirs = await writer.newStore()
     await theirs.registerSchema('Note', { type: 'object' })
     await theirs.collection('Note').create([{ text: 'from another log' }])
-    const records = writer.logs.records(theirs.id, theirs.logId)
+    const records = writer.logs.records(theirs.id, theirs.logId!)
     await writer.close()
 
     const storage = await openStorage({ path: join(dir, 'observed') })
@@ -47,9 +48,9 @@ export async function recordOverview (): Promise<Diagram> {
       inspect: event => { const entry = traceEntryOf(event, 0); if (entry !== undefined) entries.push(entry) },
       sync: { push: async () => {}, pull: async () => 0, pollMs: 3_600_000, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 }
     })
-    const store = createStore({ runtime, engine, logId: own.id, key: theirs.key, address: () => undefined, sync: async () => 0, addReplicator: async () => {} })
+    const store = createStore({ runtime, engine, logId: own.id, key: theirs.key, address: () => undefined, sync: async () => 0, addReplicator: async () => {}, invite: async () => { throw new NetworkUnavailableError('the overview runs one thread without invitations') } })
     runtime.syncLogs()
-    for (const record of records) await runtime.ingest(theirs.logId, record.blocks)
+    for (const record of records) await runtime.ingest(theirs.logId!, record.blocks)
     runtime.syncLogs()
     const stop = store.listen({}, () => {})
     await store.collection('Note').create([{ text: 'ours' }])
