@@ -7,8 +7,8 @@ import { createPeer, type Peer, type PeerInit } from '../../actors/peer.ts'
 export interface TempPeer {
   readonly peer: Peer
   readonly path: string
-  /** Closes the peer and opens the same directory again, as a restarted process would. */
-  reopen (): Promise<Peer>
+  /** Closes the peer and opens the same directory again, as a restarted process would (with `changes` to its options). */
+  reopen (changes?: Partial<Omit<PeerInit, 'path'>>): Promise<Peer>
   dispose (): Promise<void>
 }
 
@@ -25,9 +25,9 @@ export async function tempPeer (options: Omit<PeerInit, 'path'> = {}, prefix = '
   return {
     get peer () { return peer },
     path,
-    async reopen () {
+    async reopen (changes = {}) {
       await peer.close()
-      peer = await createPeer({ ...options, path })
+      peer = await createPeer({ ...options, ...changes, path })
       return peer
     },
     async dispose () {
@@ -72,4 +72,11 @@ export async function until (condition: () => boolean | Promise<boolean>, what: 
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 5))
   }
+}
+
+/** The TCP port a peer listens on, so a restart can listen where it did before. */
+export function portOf (peer: Peer): number {
+  const tcp = peer.addresses[0]?.getComponents().find(component => component.name === 'tcp')
+  if (tcp?.value === undefined) throw new Error(`peer ${peer.peerId} listens on no TCP port`)
+  return Number(tcp.value)
 }

@@ -11,7 +11,7 @@ import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import { ReadOnlyStoreError } from '../../storage/errors.ts'
-import { tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
+import { portOf, tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** Invites and Joins between real peers over TCP on 127.0.0.1, each on its own LMDB environment. */
 
@@ -112,15 +112,14 @@ describe('invites and joins between peers', () => {
   })
 
   it('reaches an invitee that was offline when invited, once it is back', async () => {
-    // Not in `others`: the peer reopened on its old port below owns the directory from then on.
-    const erin = await tempPeer(FAST)
+    const erin = await peerNamed()
     const address = erin.peer.addresses[0]!
+    const port = portOf(erin.peer)
     await erin.peer.close()
     const invite = await aliceDb.invite(erin.peer.peerId, { address })
     await reachState(alice, invite.id, 'awaiting delivery')
-    const port = Number(address.getComponents().find(component => component.name === 'tcp')!.value)
-    const back = await tempPeerAt(erin, port)
-    others.push(back)
+    await erin.reopen({ listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    const back = erin
     await back.peer.connect(alice.peer.addresses[0]!)
     await pendingOn(back, invite.id)
     await reachState(alice, invite.id, 'awaiting join')
@@ -215,18 +214,3 @@ describe('invites and joins between peers', () => {
     })
   })
 })
-
-/** The same peer directory reopened listening on `port`, as a peer restarting on its old address. */
-async function tempPeerAt (peer: TempPeer, port: number): Promise<TempPeer> {
-  const { createPeer } = await import('../../actors/peer.ts')
-  const reopened = await createPeer({ path: peer.path, listen: [`/ip4/127.0.0.1/tcp/${port}`], ...FAST })
-  return {
-    peer: reopened,
-    path: peer.path,
-    reopen: async () => reopened,
-    dispose: async () => {
-      await reopened.close()
-      await peer.dispose()
-    }
-  }
-}
