@@ -17,10 +17,12 @@ import { portOf, tempPeer, until, within, type TempPeer } from '../helpers/temp-
 
 type InviterSnapshot = ReturnType<typeof inviterMachine.transition>
 const failure = { error: new Error('modelled') }
+/** An event as the model supplies it: a type, and what the machine reads off it (an output, an error). */
+type ModelEvent = { type: string } & Record<string, unknown>
 const TERMINAL = new Set(['joined', 'declined', 'expired', 'failed'])
 
 /** What the test can make happen in each state. Races (an answer while a delivery is under way) are left out. */
-function inviterEvents (snapshot: InviterSnapshot): Array<{ type: string }> {
+function inviterEvents (snapshot: InviterSnapshot): ModelEvent[] {
   switch (snapshot.value) {
     case 'composing': return [{ type: 'xstate.done.actor.author invite' }, { type: 'xstate.error.actor.author invite', ...failure }]
     case 'sent': return [{ type: 'xstate.done.actor.deliver invite' }, { type: 'xstate.error.actor.deliver invite', ...failure }]
