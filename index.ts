@@ -13,7 +13,10 @@ export {
   BlockIntegrityError,
   BlockTooLargeError,
   InvalidAddressError,
-  InvalidClockError
+  InvalidClockError,
+  InvalidInviteError,
+  InviteNotForUsError,
+  InviteExpiredError
 } from './codecs/errors.ts'
 export { ThreadId, ThreadVariant, THREAD_ID_VERSION, MIN_RANDOM_BYTES, MAX_RANDOM_BYTES, type CreateThreadIdOptions } from './codecs/thread-id.ts'
 export { ThreadKey } from './codecs/thread-key.ts'
@@ -47,7 +50,13 @@ export {
   ForkedLogError,
   BlockNotFoundError,
   CorruptLogError,
-  InvalidArgumentError
+  InvalidArgumentError,
+  AccessDeniedError,
+  JoinMismatchError,
+  DuplicateJoinError,
+  InviteReplayedError,
+  InvalidGenesisError,
+  ReadOnlyStoreError
 } from './storage/errors.ts'
 export { openStorage, type Storage, type StorageInit, type BinaryDatabase, type ValueDatabase, type StorageKey } from './storage/storage.ts'
 export { createBlockStore, type BlockStore } from './storage/block-store.ts'
@@ -67,8 +76,22 @@ export {
 export {
   jsonPatchCodec, draftUpdate, canonical, encodeRecordBody, parseRecordBody,
   type EventCodec, type Action, type ActionType, type Entity, type JsonValue as EntityValue, type EntityEvent, type CollectionEvent,
-  type StoreEvent, type RecordBody, type IndexDefinition, type Operation
+  type StoreEvent, type RecordBody, type IndexDefinition, type Operation,
+  type ControlEvent, type InviteEvent, type JoinEvent, type GenesisEvent, type AclEvent, type AclTarget
 } from './codecs/event-codec.ts'
+export { ROLES, isRole, allows, rolesOf, aclOf, effectiveRoles, type Role, type DefaultRole, type AclDocument, type AclOperation } from './codecs/acl.ts'
+export { Invite, INVITE_ROLES, type InviteRole, type InviteContent, type InvitedLog } from './codecs/invite.ts'
+export { ownedThreadId, ownsThread, signLogBinding, verifyLogBinding } from './codecs/ownership.ts'
+export { createAccessStore, type AccessStore, type AccessOutcome, type StoredInvite, type Refusal } from './storage/access-store.ts'
+export type { InviteOptions, ReceivedInvite, InvitationStatus, InvitationTiming } from './actors/invitations.ts'
+export { dispatcherMachine } from './machines/dispatcher.machine.ts'
+export { listenerMachine } from './machines/listener.machine.ts'
+export { logSyncMachine } from './machines/log-sync.machine.ts'
+export { reducerMachine } from './machines/reducer.machine.ts'
+export { threadMachine } from './machines/thread.machine.ts'
+export { transactionMachine } from './machines/transaction.machine.ts'
+export { inviterMachine, type InviterInput, type InviterContext, type InviterEvent, type InviterResume } from './machines/inviter.machine.ts'
+export { inviteeMachine, type InviteeInput, type InviteeContext, type InviteeEvent } from './machines/invitee.machine.ts'
 export { Query, Where, type QueryJSON, type Criterion, type Operator, type Comparable, type Sort } from './codecs/query.ts'
 export { InvalidQueryError } from './codecs/errors.ts'
 export {
@@ -85,13 +108,13 @@ export {
 } from './actors/trace.ts'
 export {
   type Store, type Collection, type CollectionReader, type CollectionWriter, type KeyValueStore, type DocumentStore,
-  type RegisterOptions, type QueryInput
+  type RegisterOptions, type QueryInput, type AclHandle, type StoreAcl
 } from './actors/store.ts'
 export type { StoreChange, ListenFilter, ChangeCallback, ListenerErrorCallback } from './actors/thread-runtime.ts'
 export { Client, WriteTransaction, ReadTransaction, type EntitiesReply, type EntityReply, type ListenReply } from './actors/client.ts'
 export { MalformedMessageError, MessageTooLargeError, InvalidProofError } from './codecs/errors.ts'
 export {
   PROTOCOL, MAX_FRAME_BYTES, MAX_RECORDS_PER_PAGE, frame, readFrame, decodeRequest, decodeResponse, serviceKeyProof, verifyServiceKeyProof,
-  type Request, type Response, type LogRange, type LogSummary, type ThreadEdge
+  type Request, type Response, type LogRange, type LogSummary, type ThreadEdge, type InviteAnswer
 } from './codecs/wire.ts'
 export { RequestFailedError, DEFAULT_REQUEST_LIMITS, type RequestLimits, type RefusalCounts } from './net/requests.ts'

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { Query, parseThreadAddress, type Entity, type Peer, type StoreChange, type ThreadId } from '../index.ts'
+import { Query, ThreadVariant, parseThreadAddress, type Entity, type Peer, type StoreChange, type ThreadId } from '../index.ts'
 import { lockHolder, needs, parseJson, withPeer, type Command, type Output } from './command.ts'
 import { UsageError } from './errors.ts'
 
@@ -38,12 +38,12 @@ const listOf = (value: unknown): string[] => Array.isArray(value) ? value as str
 export const storeCommands: Command[] = [
   {
     name: 'new-store',
-    summary: 'Creates a store: a new thread with a log of our own in it. Prints its ID and key.',
-    usage: '',
-    options: {},
+    summary: 'Creates a store: a new thread with a log of our own in it (with --access-controlled, one whose ACL this peer owns). Prints its ID and key.',
+    usage: '[--access-controlled]',
+    options: { 'access-controlled': { type: 'boolean', default: false } },
     async run (values, _positionals, out) {
       await withPeer(values, {}, async peer => {
-        const db = await peer.newStore()
+        const db = await peer.newStore(values['access-controlled'] === true ? { variant: ThreadVariant.AccessControlled } : {})
         out.result(`store ${db.id.toString()}\nkey   ${db.key.toString()}\nlog   ${db.logId}`, { id: db.id.toString(), key: db.key.toString(), logId: db.logId })
       })
     }

@@ -5,13 +5,14 @@ import { daemonCommand } from './daemon.ts'
 import { demoCommand } from './demo.ts'
 import { UsageError } from './errors.ts'
 import { storeCommands } from './store-commands.ts'
+import { inviteCommands } from './invite-commands.ts'
 
 /**
  * The `threads` command: `threads <command> [arguments] [options]`. Each command is one entry of `COMMANDS`;
  * failures print `name: message` and exit 1, or 2 for a usage error.
  */
 
-const COMMANDS: readonly Command[] = [demoCommand, daemonCommand, ...storeCommands]
+const COMMANDS: readonly Command[] = [demoCommand, daemonCommand, ...storeCommands, ...inviteCommands]
 
 const usage = (): string => [
   'Usage: threads <command> [arguments] [options]',

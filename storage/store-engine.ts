@@ -372,10 +372,10 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       const time = record.content.time
       const control = body.control ?? []
       const controlKeys = control.map((_event, index) => keyOf(time, logId, index - control.length))
-      const latest = access.latest(threadId)
+      const latest = control.length > 0 ? access.latest(threadId) : undefined
       let outcomes: AccessOutcome[]
       const taken: Array<{ key: EventKey, event: StoreEvent }> = []
-      if (control.length > 0 && latest !== undefined && compareEventKeys(controlKeys[0]!, latest) < 0) {
+      if (latest !== undefined && compareEventKeys(controlKeys[0]!, latest) < 0) {
         // Membership or access changed "in the past" of what is folded: whatever came after may now be allowed or
         // refused differently, so the thread is folded again from its logs, and every peer ends at the same views.
         refold(threadId)

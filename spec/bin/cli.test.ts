@@ -5,38 +5,9 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Query } from '../../codecs/query.ts'
+import { BIN, json, startDaemon, threads } from '../helpers/cli.ts'
 import { tempPeer, until } from '../helpers/temp-peer.ts'
-
-const BIN = fileURLToPath(new URL('../../bin/threads.ts', import.meta.url))
-const RUN_MS = 20_000
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-/** Runs `threads …` to the end (at most RUN_MS), as a user would. */
-function threads (...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', chunk => { stdout += String(chunk) })
-    child.stderr.on('data', chunk => { stderr += String(chunk) })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`threads ${args.join(' ')} did not finish within ${RUN_MS} ms: ${stdout}${stderr}`))
-    }, RUN_MS)
-    child.on('close', code => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-const json = <T>(run: Run): T => {
-  assert.equal(run.code, 0, `exit code 0 (stderr: ${run.stderr})`)
-  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as T
-}
 
 describe('the threads command', () => {
   let dir: string
@@ -111,20 +82,7 @@ describe('the threads command', () => {
     let exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
     before(async () => {
-      daemon = spawn(process.execPath, [BIN, 'daemon', '--path', path, '--listen', '/ip4/127.0.0.1/tcp/0', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] })
-      exited = new Promise(resolve => daemon.on('exit', (code, signal) => { resolve({ code, signal }) }))
-      let stdout = ''
-      let stderr = ''
-      daemon.stderr.on('data', chunk => { stderr += String(chunk) })
-      printed = await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { reject(new Error(`the daemon never printed its addresses: ${stdout}${stderr}`)) }, RUN_MS)
-        daemon.stdout.on('data', chunk => {
-          stdout += String(chunk)
-          if (!stdout.includes('\n')) return
-          clearTimeout(timer)
-          resolve(JSON.parse(stdout.split('\n')[0]!))
-        })
-      })
+      ({ process: daemon, printed, exited } = await startDaemon(path, '/ip4/127.0.0.1/tcp/0'))
     })
 
     after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })

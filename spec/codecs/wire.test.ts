@@ -24,7 +24,9 @@ const requests: Request[] = [
   { type: 'get-records', threadId, proof, logs: [{ logId: logKey.publicKey.logId, from: 1, limit: 100 }] },
   { type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records: [blocks, blocks] },
   { type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1])] },
-  { type: 'replicate', threadId, sealedKey: new Uint8Array(92) }
+  { type: 'replicate', threadId, sealedKey: new Uint8Array(92) },
+  { type: 'invite', invite: new Uint8Array([1, 2, 3]) },
+  { type: 'invite-reply', threadId, inviteId: 'abc', answer: 'decline' }
 ]
 const responses: Response[] = [
   { type: 'edges', edges: [{ threadId, heads: 'ab'.repeat(16) }] },
@@ -77,6 +79,9 @@ describe('wire messages', () => {
       { type: 'get-records', thread: threadId.bytes, proof, logs: [{ logId: 'l', from: 0, limit: 1 }] },
       { type: 'get-records', thread: threadId.bytes, proof, logs: [{ logId: 'l', from: 1, limit: 100_000 }] },
       { type: 'push-records', thread: threadId.bytes, proof, log: 'l', records: [[new Uint8Array(1)]] },
+      { type: 'invite', invite: 'not bytes' },
+      { type: 'invite-reply', thread: threadId.bytes, invite: 'abc', answer: 'maybe' },
+      { type: 'invite-reply', thread: threadId.bytes, invite: 'x'.repeat(65), answer: 'accept' },
       { type: 'launch-missiles' },
       [1, 2, 3]
     ]
