@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
@@ -109,12 +109,31 @@ export async function lockHolder (path: string): Promise<PathLock | undefined> {
   }
 }
 
+/**
+ * Writes the lock file whole or not at all, so a reader never sees it half written (and takes a live holder for
+ * a dead one): the content goes to a file of this process's own first, then is linked in (failing if a lock is
+ * there) or renamed over the old one.
+ */
+async function writeLock (path: string, content: PathLock, exclusive: boolean): Promise<void> {
+  const own = `${lockFile(path)}.${process.pid}`
+  await writeFile(own, JSON.stringify(content))
+  if (!exclusive) {
+    await rename(own, lockFile(path))
+    return
+  }
+  try {
+    await link(own, lockFile(path))
+  } finally {
+    await rm(own, { force: true })
+  }
+}
+
 /** Takes the path's lock, or refuses if a live process holds it; a dead holder's lock is taken over. */
 async function lock (path: string): Promise<void> {
   await mkdir(path, { recursive: true })
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: [] } satisfies PathLock), { flag: 'wx' })
+      await writeLock(path, { pid: process.pid, addresses: [] }, true)
       return
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
@@ -139,7 +158,7 @@ export async function withPeer<T> (values: Values, options: PeerOptions, body: (
   try {
     const peer = await createPeer({ network: false, ...init, path })
     try {
-      if (!readOnly && peer.addresses.length > 0) await writeFile(lockFile(path), JSON.stringify({ pid: process.pid, addresses: peer.addresses.map(String) } satisfies PathLock))
+      if (!readOnly && peer.addresses.length > 0) await writeLock(path, { pid: process.pid, addresses: peer.addresses.map(String) }, false)
       return await body(peer)
     } finally {
       await peer.close()

@@ -40,6 +40,14 @@ export type InviterEvent =
   /** The invitee connected: worth delivering again. */
   | { type: 'invitee connected' }
 
+/** How the invitee's answer lands, wherever the invite stands: the same in every state that waits for it. */
+const ANSWERS = {
+  'join seen': { target: 'joined', actions: 'note the join' },
+  'join refused': { actions: 'count refused join' },
+  accepted: 'joined',
+  declined: 'declined'
+} as const
+
 export const inviterMachine = setup({
   types: {
     context: {} as InviterContext,
@@ -103,33 +111,17 @@ export const inviterMachine = setup({
         onDone: 'awaiting join',
         onError: { target: 'awaiting delivery', actions: 'keep the reason' }
       },
-      on: {
-        'join seen': { target: 'joined', actions: 'note the join' },
-        'join refused': { actions: 'count refused join' },
-        accepted: 'joined',
-        declined: 'declined'
-      },
+      on: ANSWERS,
       after: { expiry: 'expired' }
     },
     'awaiting delivery': {
       description: 'The invitee could not be reached: tries again later, or as soon as it connects.',
-      on: {
-        'invitee connected': 'sent',
-        'join seen': { target: 'joined', actions: 'note the join' },
-        'join refused': { actions: 'count refused join' },
-        accepted: 'joined',
-        declined: 'declined'
-      },
+      on: { ...ANSWERS, 'invitee connected': 'sent' },
       after: { retry: 'sent', expiry: 'expired' }
     },
     'awaiting join': {
       description: 'Delivered: waits for the invitee\'s Join, acceptance or decline.',
-      on: {
-        'join seen': { target: 'joined', actions: 'note the join' },
-        'join refused': { actions: 'count refused join' },
-        accepted: 'joined',
-        declined: 'declined'
-      },
+      on: ANSWERS,
       after: { expiry: 'expired' }
     },
     joined: {
