@@ -83,8 +83,13 @@ export interface InvitationsInit {
 export interface Invitations {
   /** Authors an invite in `threadId` and starts delivering it; resolves with the sealed invite once authored. */
   invite (threadId: ThreadId, invitee: string | Ed25519PublicKey, options?: InviteOptions): Promise<Invite>
-  /** Takes an invite delivered or handed over: checks and opens it; throws a `ThreadsError` when it is not good. */
+  /** Takes an invite handed over: checks and opens it; throws a `ThreadsError` when it is not good or was answered. */
   receive (input: Invite | Uint8Array | string): Promise<ReceivedInvite>
+  /**
+   * Takes an invite delivered over the network. The same invite delivered again while it is pending or being
+   * answered is no news (an inviter retries); once it was answered, it is a replay.
+   */
+  deliver (bytes: Uint8Array): Promise<void>
   /** Received invites still waiting for an answer. */
   pending (): ReceivedInvite[]
   /** Takes up again the invites a previous run left pending (expired ones end as such). */
@@ -268,6 +273,14 @@ export function createInvitations (init: InvitationsInit): Invitations {
       for (const { value } of received.getRange()) {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
       }
+    },
+
+    async deliver (bytes) {
+      const invite = Invite.from(bytes)
+      const known = invitees.get(invite.id)
+      const answering = known !== undefined && !FINISHED.has(known.actor.getSnapshot().value as string)
+      if (answering && toHex(known.invite.bytes) === toHex(invite.bytes)) return
+      await invitations.receive(invite)
     },
 
     pending () {

@@ -132,7 +132,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
       onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) },
       onPeerConnect: peer => { invitations.connected(peer) },
-      onInvite: async invite => { await invitations.receive(invite) },
+      onInvite: async invite => { await invitations.deliver(invite) },
       onInviteReply: async (threadId, inviteId, answer, peer) => { invitations.reply(threadId, inviteId, answer, peer) }
     })
   recorder?.start(self)

@@ -1,0 +1,2 @@
+import { run } from '../spec/bench/store.bench.ts'
+await run()
