@@ -8,8 +8,9 @@ import { UsageError } from './errors.ts'
 
 /**
  * `threads demo` (`npm start`): three peers on 127.0.0.1 in one process, each with its own LMDB environment and
- * libp2p node. Alice creates a store and shares its address and key; Bob and Carol open it over the network; all
- * three write at once, and each pushes its signed, encrypted records to the others until their views agree.
+ * libp2p node. Alice creates a store and invites Bob (the invite delivered to him directly) and Carol (the invite
+ * handed over as a string); each joins with a log of its own; all three write at once, and each pushes its signed,
+ * encrypted records to the others until their views agree.
  * Every peer records a trace, which the trace viewer replays.
  */
 
@@ -25,6 +26,16 @@ const CONVERGE_MS = 30_000
 
 const everyone = async (db: Store): Promise<string> => JSON.stringify(await db.collection('Person').find(Query.where('age').ge(0).orderBy('name')))
 
+/** Polls `found` until it gives something (at most CONVERGE_MS), saying what never came. */
+async function arrival<T> (found: () => T | undefined, what: string): Promise<T> {
+  const deadline = performance.now() + CONVERGE_MS
+  for (let value = found(); performance.now() < deadline; value = found()) {
+    if (value !== undefined) return value
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  throw new Error(`waited ${CONVERGE_MS} ms for ${what}`)
+}
+
 /** Waits (at most `ms`) until every store holds the same people; returns how long it took. */
 async function converge (stores: readonly Store[], ms = CONVERGE_MS): Promise<number> {
   const started = performance.now()
@@ -38,7 +49,7 @@ async function converge (stores: readonly Store[], ms = CONVERGE_MS): Promise<nu
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Three peers on 127.0.0.1 share a store, write to it at once and converge, step by step; each records a trace for the viewer.',
+  summary: 'Three peers on 127.0.0.1 share a store by invites, write to it at once and converge, step by step; each records a trace for the viewer.',
   usage: '[--people N] [--traces DIR] [--path DIR]',
   // No default path: the demo's stores live in a temporary directory unless told otherwise.
   options: { people: { type: 'string', default: '200' }, traces: { type: 'string' }, path: { type: 'string' } },
@@ -61,11 +72,20 @@ export const demoCommand: Command = {
       const aliceDb = await alice.newStore()
       await aliceDb.registerSchema('Person', PERSON, { indexes: [{ path: 'age' }, { path: 'city' }] })
       say(`alice creates store ${aliceDb.id.toString()}`, 'with a Person collection (a JSON schema, indexed on age and city) and a log of her own')
-      say('alice shares the store\'s address and key (out of band: here, a variable)', `address ${aliceDb.address!}`, `key     ${aliceDb.key.toString().slice(0, 16)}…`)
+      const bobInvite = await aliceDb.invite(bob.peerId, { address: bob.addresses[0]! })
+      say('alice invites bob: an Invite event in her log, and the invite itself (the thread\'s keys and logs) signed by her and sealed to bob\'s key, delivered to him directly',
+        `invite ${bobInvite.id} for ${bob.peerId}`)
+      const bobPending = await arrival(() => bob.invites().find(invite => invite.id === bobInvite.id), 'the invite to reach bob')
+      await bobPending.accept()
+      const bobDb = await bob.store(aliceDb.id)
+      say(`bob opens it (role ${bobPending.role}) and accepts: a log of his own, a Join in it, and a pull of the thread (the Person collection comes with it)`)
 
-      const bobDb = await bob.openStore(aliceDb.address!, { key: aliceDb.key.toString() })
-      const carolDb = await carol.openStore(aliceDb.address!, { key: aliceDb.key.toString() })
-      say('bob and carol open it over the network: each pulls alice\'s log (the Person collection comes with it) and announces a log of their own')
+      const carolInvite = await aliceDb.invite(carol.peerId)
+      const carolDb = await carol.join(carolInvite.toString())
+      say('alice invites carol too; carol gets the invite as a string, out of band, and joins the same way',
+        `invite ${carolInvite.toString().slice(0, 48)}…`)
+      for (const invite of [bobInvite, carolInvite]) await arrival(() => alice.invitation(invite.id)?.state === 'joined' || undefined, 'alice to see the Joins')
+      say('alice folds their Joins: both invites stand at joined')
 
       const heard: string[] = []
       const stop = carolDb.listen({ collection: 'Person', actions: ['create'] }, change => { heard.push(change.id) })
