@@ -107,11 +107,20 @@ async function walk (path: ModelPath<typeof inviteeMachine>): Promise<void> {
     await alice.reopen({ listen: [`/ip4/127.0.0.1/tcp/${alicePort}`] })
     if (connect) await alice.peer.connect(bob.peer.addresses[0]!)
   }
+  /** What the peers show while the invitee waits in `state`, before the test makes the next thing happen. */
+  const peersAgree = async (state: string): Promise<void> => {
+    if (state === 'pending') {
+      assert.ok(bob.peer.invites().some(entry => entry.id === invite.id), 'bob lists the invite as pending')
+      if (!alice.peer.storage.closed) await until(() => alice.peer.invitation(invite.id)?.state === 'awaiting join', 'alice to know the invite delivered', 8000)
+    }
+    if (state === 'waiting for peers') assert.ok(alice.peer.storage.closed, 'no peer of the thread is reachable while bob waits for peers')
+  }
   const answers: Array<Promise<unknown>> = []
   for (let i = 1; i < path.steps.length; i++) {
     const event = path.events[i]!
     if (event.startsWith('xstate.done.') || event.startsWith('xstate.error.') || event.startsWith('xstate.after.expiry')) continue
     await reached(expected.slice(0, i), `step ${i}`)
+    await peersAgree(expected[i - 1]!)
     const pending = (): NonNullable<ReturnType<typeof bob.peer.invites>[number]> => bob.peer.invites().find(entry => entry.id === invite.id)!
     if (event === 'accept') answers.push(pending().accept().catch(() => undefined))
     else if (event === 'decline') answers.push(pending().decline().catch(() => undefined))

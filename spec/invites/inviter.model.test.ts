@@ -106,12 +106,22 @@ async function walk (path: ModelPath<typeof inviterMachine>, resume?: 'delivered
     else await within(bob.peer.join(invite), 'bob to join', 8000)
   }
 
+  /** What the peers show while the inviter waits in `state`, before the test makes the next thing happen. */
+  const peersAgree = async (state: string): Promise<void> => {
+    if (state === 'awaiting delivery') assert.ok(bob.peer.storage.closed, 'the invitee is unreachable while the invite waits for delivery')
+    if (state === 'awaiting join') {
+      await until(() => bob.peer.invites().some(pending => pending.id === invite.id), 'the delivered invite pending at bob', 8000)
+      assert.deepEqual(bob.peer.stores(), [], 'bob has taken nothing in before answering')
+    }
+  }
+
   for (let i = 1; i < path.steps.length; i++) {
     const event = path.events[i]!
     // What the actor does by itself (effects finishing, timers) needs nothing; what the test brings about waits
     // until the actor sits where the path says it happens.
     if (event.startsWith('xstate.done.') || event.startsWith('xstate.error.') || event.startsWith('xstate.after.expiry')) continue
     await reached(path.states.slice(0, i), `step ${i}`)
+    await peersAgree(path.states[i - 1]!)
     if (event === 'invitee connected') await bobBack(true)
     else if (event.startsWith('xstate.after.retry')) await bobBack(false)
     else if (event === 'join seen' || event === 'accepted') await answer('accept')
