@@ -278,7 +278,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     async deliver (bytes) {
       const invite = Invite.from(bytes)
       const known = invitees.get(invite.id)
-      const answering = known !== undefined && !FINISHED.has(known.actor.getSnapshot().value as string)
+      const answering = known !== undefined && known.actor.getSnapshot().status === 'active'
       if (answering && toHex(known.invite.bytes) === toHex(invite.bytes)) return
       await invitations.receive(invite)
     },
