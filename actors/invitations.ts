@@ -71,7 +71,8 @@ export interface InvitationsInit {
   logs: LogStore
   engine: StoreEngine
   identity: Ed25519PrivateKey
-  network: Network | undefined
+  /** The peer's network, once it runs (invites may arrive while the peer is still starting). */
+  network: () => Network | undefined
   timing: InvitationTiming
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /** The running thread, if this peer has it open. */
@@ -97,7 +98,7 @@ export interface Invitations {
   /** Where the handshake of an invite this peer made or received stands. */
   status (inviteId: string): InvitationStatus | undefined
   /** Hears what a thread's control events did: Joins answer this peer's invites. */
-  noteAccess (outcomes: readonly AccessOutcome[]): void
+  noteAccess (threadId: ThreadId, outcomes: readonly AccessOutcome[]): void
   /** Takes an invitee's answer; throws a `ThreadsError` to refuse it. */
   reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): void
   /** A peer connected: invites waiting for it try again. */
@@ -121,6 +122,7 @@ interface InviteeEntry {
 /** An invite this peer made, kept until it is answered or expires, so a restart takes it up again. */
 interface StoredSent {
   threadId: string
+  inviterLog: string
   invitee: string
   expires: number
   address?: string
@@ -140,7 +142,7 @@ function peerOf (addr: Multiaddr): string | undefined {
 }
 
 export function createInvitations (init: InvitationsInit): Invitations {
-  const { logs, engine, identity, network, storage } = init
+  const { logs, engine, identity, storage } = init
   const self = identity.publicKey.logId
   const received = storage.valueDatabase<StoredReceived>('received-invites')
   const sent = storage.valueDatabase<StoredSent>('sent-invites')
@@ -148,6 +150,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
   const invitees = new Map<string, InviteeEntry>()
 
   const requireNetwork = (): Network => {
+    const network = init.network()
     if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
     return network
   }
@@ -178,7 +181,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
   const peersOfInvite = (content: InviteContent): Multiaddr[] => {
     const byPeer = new Map<string, Multiaddr>()
     const listed = content.logs.flatMap(log => log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }))
-    for (const addr of [...listed, ...(network?.peersOf(content.threadId) ?? [])]) {
+    for (const addr of [...listed, ...(init.network()?.peersOf(content.threadId) ?? [])]) {
       const peer = peerOf(addr)
       if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
     }
@@ -220,6 +223,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
           id,
           threadId,
           inviter: self,
+          inviterLog: thread.logId!,
           invitee: inviteeId,
           role,
           expires,
@@ -229,7 +233,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
           token,
           ...(threadId.isAccessControlled ? { acl: engine.access.acl(threadId, { kind: 'thread' }) } : {})
         }, identity)
-        const record: StoredSent = { threadId: threadId.toString(), invitee: inviteeId, expires, invite: invite.bytes, delivered: false, ...(address === undefined ? {} : { address: address.toString() }) }
+        const record: StoredSent = { threadId: threadId.toString(), inviterLog: thread.logId!, invitee: inviteeId, expires, invite: invite.bytes, delivered: false, ...(address === undefined ? {} : { address: address.toString() }) }
         await storage.transaction(() => sent.putSync(id, record))
         return invite
       }
@@ -266,7 +270,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     async resume () {
       for (const { key, value } of sent.getRange()) {
         const invite = Invite.fromBytes(value.invite)
-        const joined = engine.access.invite(invite.threadId, String(key))?.joinedBy !== undefined
+        const joined = engine.access.invite(invite.threadId, value.inviterLog, String(key))?.joinedBy !== undefined
         startInviter(invite.id, invite.threadId, value.invitee, value.expires, value.address === undefined ? undefined : multiaddr(value.address), async () => invite,
           joined ? 'joined' : value.delivered ? 'delivered' : 'undelivered')
       }
@@ -295,11 +299,11 @@ export function createInvitations (init: InvitationsInit): Invitations {
       return undefined
     },
 
-    noteAccess (outcomes) {
+    noteAccess (threadId, outcomes) {
       for (const { event, logId, refused } of outcomes) {
         if (event.type !== 'join') continue
         const inviter = inviters.get(event.invite)
-        if (inviter === undefined) continue
+        if (inviter === undefined || !inviter.threadId.equals(threadId) || init.runtimeOf(threadId)?.logId !== event.inviterLog) continue
         inviter.actor.send(refused === undefined ? { type: 'join seen', logId } : { type: 'join refused', code: refused.code })
       }
     },
@@ -398,7 +402,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const authorJoin = fromPromise<void, { inviteId: string }>(async () => {
       const { threadId, token } = content()
       const binding = signLogBinding(identity, threadId, logId!)
-      const event: ControlEvent = { type: 'join', invite: invite.id, peer: self, token: toHex(token), binding: toHex(binding) }
+      const event: ControlEvent = { type: 'join', invite: invite.id, inviterLog: content().inviterLog, peer: self, token: toHex(token), binding: toHex(binding) }
       await runtime(threadId).commit([{ type: 'control', event }])
     })
     const announceJoin = fromPromise<void, { inviteId: string }>(async () => {

@@ -16,7 +16,7 @@ import { createInvitations, type InvitationStatus, type InvitationTiming, type I
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
-import { startNetwork, threadAddressOf } from './network.ts'
+import { startNetwork, threadAddressOf, type Network } from './network.ts'
 import { createStore, type Store } from './store.ts'
 import { startThread, type ThreadRuntime } from './thread-runtime.ts'
 import { createTraceRecorder } from './trace.ts'
@@ -111,6 +111,40 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
   const engine: StoreEngine = createStoreEngine({ storage, logs })
   const runtimes = new Map<string, ThreadRuntime>()
   const stores = new Map<string, Store>()
+  recorder?.start(self)
+  const inspectors = [init.inspect, recorder?.inspect].filter(inspector => inspector !== undefined)
+  const inspect = inspectors.length < 2
+    ? inspectors[0]
+    : (event: InspectionEvent) => { for (const inspector of inspectors) typeof inspector === 'function' ? inspector(event) : inspector.next?.(event) }
+  // Known to invitations once started: invites can arrive while the network is still starting.
+  let running: Network | undefined
+  const invitations: Invitations = createInvitations({
+    storage,
+    logs,
+    engine,
+    identity,
+    network: () => running,
+    timing: { ...INVITE_TIMING, ...init.invites },
+    inspect,
+    runtimeOf: threadId => runtimes.get(threadId.toString()),
+    adopt: async (threadId, role) => {
+      switch (role) {
+        case 'write': {
+          const logId = await ownLogOf(threadId)
+          open(threadId, logId)
+          return logId
+        }
+        case 'read':
+          await storage.transaction(() => logs.metadata.put(threadId, READER, true))
+          open(threadId, undefined)
+          return undefined
+        case 'replicate':
+          await running?.advertise(threadId)
+          return undefined
+      }
+    }
+  })
+
   const network = init.network === false
     ? undefined
     : await startNetwork({
@@ -135,38 +169,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onInvite: async invite => { await invitations.deliver(invite) },
       onInviteReply: async (threadId, inviteId, answer, peer) => { invitations.reply(threadId, inviteId, answer, peer) }
     })
-  recorder?.start(self)
-  const inspectors = [init.inspect, recorder?.inspect].filter(inspector => inspector !== undefined)
-  const inspect = inspectors.length < 2
-    ? inspectors[0]
-    : (event: InspectionEvent) => { for (const inspector of inspectors) typeof inspector === 'function' ? inspector(event) : inspector.next?.(event) }
-
-  const invitations: Invitations = createInvitations({
-    storage,
-    logs,
-    engine,
-    identity,
-    network,
-    timing: { ...INVITE_TIMING, ...init.invites },
-    inspect,
-    runtimeOf: threadId => runtimes.get(threadId.toString()),
-    adopt: async (threadId, role) => {
-      switch (role) {
-        case 'write': {
-          const logId = await ownLogOf(threadId)
-          open(threadId, logId)
-          return logId
-        }
-        case 'read':
-          await storage.transaction(() => logs.metadata.put(threadId, READER, true))
-          open(threadId, undefined)
-          return undefined
-        case 'replicate':
-          await network?.advertise(threadId)
-          return undefined
-      }
-    }
-  })
+  running = network
 
   /** Our log in a thread: the one we have, or a new one. */
   const ownLogOf = async (threadId: ThreadId): Promise<string> => {
@@ -189,7 +192,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
         inspect,
-        onAccess: outcomes => { invitations.noteAccess(outcomes) },
+        onAccess: outcomes => { invitations.noteAccess(threadId, outcomes) },
         sync: network === undefined
           ? undefined
           : {

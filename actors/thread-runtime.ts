@@ -74,6 +74,8 @@ export type ListenerErrorCallback = (error: unknown) => void
 
 export interface ThreadRuntime {
   readonly threadId: ThreadId
+  /** Our own log in the thread; undefined for a reader. */
+  readonly logId: string | undefined
   commit (changes: Change[]): Promise<Committed>
   ingest (logId: string, blocks: RecordBlocks): Promise<Committed>
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
@@ -258,6 +260,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
   return {
     threadId,
+    logId,
 
     async commit (changes) {
       assertOpen()

@@ -62,7 +62,7 @@ export interface AclDocument {
   readonly peers: { readonly [peerId: string]: readonly Role[] }
 }
 
-/** The ACL the operations leave, grouped by peer; peers left with no roles are not named. */
+/** The ACL the operations leave, grouped by peer. A peer every role was revoked from stays named, with none. */
 export function aclOf (defaultRole: DefaultRole, operations: Iterable<{ peer: string, operation: AclOperation }>): AclDocument {
   const byPeer = new Map<string, AclOperation[]>()
   for (const { peer, operation } of operations) {
@@ -72,14 +72,16 @@ export function aclOf (defaultRole: DefaultRole, operations: Iterable<{ peer: st
   }
   const peers: { [peerId: string]: Role[] } = {}
   for (const peer of [...byPeer.keys()].sort()) {
-    const roles = rolesOf(byPeer.get(peer)!)
-    if (roles.length > 0) peers[peer] = roles
+    peers[peer] = rolesOf(byPeer.get(peer)!)
   }
   return { default: defaultRole, peers }
 }
 
-/** The roles a peer holds under an ACL: those it is named with, else the default's. */
+/**
+ * The roles a peer holds under an ACL: those it is named with (none, once all were revoked: a revoke never hands
+ * the default back), else the default's.
+ */
 export function effectiveRoles (peerRoles: readonly Role[] | undefined, defaultRole: DefaultRole): readonly Role[] {
-  if (peerRoles !== undefined && peerRoles.length > 0) return peerRoles
+  if (peerRoles !== undefined) return peerRoles
   return defaultRole === 'no-access' ? [] : [defaultRole]
 }

@@ -69,7 +69,9 @@ export interface InviteEvent {
 /** The first record of an invitee's new log: the invite it answers, and the log bound to the invitee. */
 export interface JoinEvent {
   readonly type: 'join'
+  /** The invite answered: its ID, in the log that made it. */
   readonly invite: string
+  readonly inviterLog: string
   readonly peer: string
   /** The invite's token (hex), which only the invitee could open. */
   readonly token: string
@@ -243,7 +245,7 @@ function parseControlEvent (value: unknown): ControlEvent {
       if (isText(event.id, 64) && isText(event.invitee, 128) && isInviteRole(event.role) && Number.isSafeInteger(event.expires) && isHex(event.tokenHash)) return event as unknown as InviteEvent
       break
     case 'join':
-      if (isText(event.invite, 64) && isText(event.peer, 128) && isHex(event.token) && isHex(event.binding)) return event as unknown as JoinEvent
+      if (isText(event.invite, 64) && isText(event.inviterLog, 128) && isText(event.peer, 128) && isHex(event.token) && isHex(event.binding)) return event as unknown as JoinEvent
       break
     case 'genesis':
       if (isText(event.peer, 128) && isHex(event.nonce) && isHex(event.binding) && isDefaultRole(event.default)) return event as unknown as GenesisEvent

@@ -41,6 +41,8 @@ export interface InviteContent {
   readonly threadId: ThreadId
   /** The inviting peer's ID; the content is signed with its identity key. */
   readonly inviter: string
+  /** The log the Invite event is in: with the invite's ID, what a Join names. */
+  readonly inviterLog: string
   readonly invitee: string
   readonly role: InviteRole
   /** Milliseconds since the epoch after which the invite is void. */
@@ -159,6 +161,7 @@ function encodeContent (content: InviteContent): Uint8Array {
     id: content.id,
     thread: content.threadId.bytes,
     inviter: content.inviter,
+    inviterLog: content.inviterLog,
     invitee: content.invitee,
     role: content.role,
     expires: content.expires,
@@ -172,8 +175,8 @@ function encodeContent (content: InviteContent): Uint8Array {
 
 function decodeContent (bytes: Uint8Array): InviteContent {
   const node = asMap(dagCbor.decode(bytes), 'invite content')
-  const { id, inviter, invitee, role, expires, logs, acl } = node
-  if (typeof id !== 'string' || typeof inviter !== 'string' || typeof invitee !== 'string') throw new InvalidInviteError('invite content lacks its names')
+  const { id, inviter, inviterLog, invitee, role, expires, logs, acl } = node
+  if (typeof id !== 'string' || typeof inviter !== 'string' || typeof inviterLog !== 'string' || typeof invitee !== 'string') throw new InvalidInviteError('invite content lacks its names')
   if (!isInviteRole(role)) throw new InvalidInviteError(`invite role ${String(role)} is not one of ${INVITE_ROLES.join(', ')}`)
   if (!Number.isSafeInteger(expires)) throw new InvalidInviteError('invite expiry is not a time')
   if (!Array.isArray(logs)) throw new InvalidInviteError('invite lists no logs')
@@ -183,6 +186,7 @@ function decodeContent (bytes: Uint8Array): InviteContent {
     id,
     threadId: ThreadId.fromBytes(asBytes(node.thread, 'invite thread')),
     inviter,
+    inviterLog,
     invitee,
     role,
     expires: expires as number,

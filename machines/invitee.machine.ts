@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate'
+import { MAX_TIMER_MS } from './inviter.machine.ts'
 
 /**
  * The invited side of one invite: opens it, waits for the user to accept or decline, and on accepting takes the
@@ -67,7 +68,7 @@ export const inviteeMachine = setup({
     })
   },
   delays: {
-    expiry: ({ context }) => Math.max(0, context.expires - Date.now()),
+    expiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, context.expires - Date.now())),
     backoff: ({ context }) => context.retryMs * 2 ** Math.max(0, context.attempts - 1)
   },
   actions: {
@@ -83,6 +84,7 @@ export const inviteeMachine = setup({
     'keep the reason': assign({ error: ({ event }) => (event as { error?: unknown }).error })
   },
   guards: {
+    'past expiry': ({ context }) => Date.now() >= context.expires,
     'is a writer': ({ context }) => context.role === 'write',
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
@@ -113,7 +115,7 @@ export const inviteeMachine = setup({
     pending: {
       description: 'Opened and valid: waits for the user to accept or decline, until the invite expires.',
       on: { accept: 'accepting', decline: 'declining' },
-      after: { expiry: 'expired' }
+      after: { expiry: [{ guard: 'past expiry', target: 'expired' }, { target: 'pending', reenter: true }] }
     },
     accepting: {
       invoke: {

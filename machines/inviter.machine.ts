@@ -40,6 +40,12 @@ export type InviterEvent =
   /** The invitee connected: worth delivering again. */
   | { type: 'invitee connected' }
 
+/**
+ * Node runs a timer for at most 2³¹−1 ms (about 24.8 days); a longer wait would fire at once. An invite may live
+ * longer, so its expiry timer is armed in such steps, and a step that ends before the expiry arms the next one.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** How the invitee's answer lands, wherever the invite stands: the same in every state that waits for it. */
 const ANSWERS = {
   'join seen': { target: 'joined', actions: 'note the join' },
@@ -65,10 +71,11 @@ export const inviterMachine = setup({
     })
   },
   delays: {
-    expiry: ({ context }) => Math.max(0, context.expires - Date.now()),
+    expiry: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, context.expires - Date.now())),
     retry: ({ context }) => context.retryMs
   },
   guards: {
+    'past expiry': ({ context }) => Date.now() >= context.expires,
     'was joined': ({ context }) => context.resume === 'joined',
     'was delivered': ({ context }) => context.resume === 'delivered',
     'was not delivered': ({ context }) => context.resume === 'undelivered'
@@ -112,17 +119,17 @@ export const inviterMachine = setup({
         onError: { target: 'awaiting delivery', actions: 'keep the reason' }
       },
       on: ANSWERS,
-      after: { expiry: 'expired' }
+      after: { expiry: { guard: 'past expiry', target: 'expired' } }
     },
     'awaiting delivery': {
       description: 'The invitee could not be reached: tries again later, or as soon as it connects.',
       on: { ...ANSWERS, 'invitee connected': 'sent' },
-      after: { retry: 'sent', expiry: 'expired' }
+      after: { retry: 'sent', expiry: [{ guard: 'past expiry', target: 'expired' }, { target: 'awaiting delivery', reenter: true }] }
     },
     'awaiting join': {
       description: 'Delivered: waits for the invitee\'s Join, acceptance or decline.',
       on: ANSWERS,
-      after: { expiry: 'expired' }
+      after: { expiry: [{ guard: 'past expiry', target: 'expired' }, { target: 'awaiting join', reenter: true }] }
     },
     joined: {
       description: 'The invitee joined. Any further Join for this invite is refused.',

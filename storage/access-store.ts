@@ -55,7 +55,8 @@ export interface AccessStore {
   acl (threadId: ThreadId, target: AclTarget): AclDocument
   /** Tags of the operations on `peer` in `target` folded so far: what a new operation on it has seen. */
   observed (threadId: ThreadId, target: AclTarget, peer: string): string[]
-  invite (threadId: ThreadId, id: string): StoredInvite | undefined
+  /** An invite made in `inviterLog` with ID `id`. */
+  invite (threadId: ThreadId, inviterLog: string, id: string): StoredInvite | undefined
   /** The peer a log is bound to. */
   peerOf (threadId: ThreadId, logId: string): string | undefined
   /** The latest key of anything folded, so an event that arrives "in the past" of it can be told. */
@@ -75,7 +76,7 @@ const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'h
 export function createAccessStore (storage: Storage): AccessStore {
   const db = storage.valueDatabase<unknown>('access')
   // Key layout: ['o', tid, target slot, peer, ...key] → ACL operation; ['b', tid, logId] → bound peer;
-  // ['g', tid] → genesis; ['i', tid, inviteId] → invite; ['l', tid] → latest key; ['r', tid, ...key] → refusal.
+  // ['g', tid] → genesis; ['i', tid, inviterLog, inviteId] → invite; ['l', tid] → latest key; ['r', tid, ...key] → refusal.
 
   const range = function * (prefix: Key, end?: Key): Generator<{ key: Key, value: unknown }> {
     for (const entry of db.getRange(end === undefined ? { start: prefix } : { start: prefix, end })) {
@@ -101,13 +102,24 @@ export function createAccessStore (storage: Storage): AccessStore {
     return false
   }
 
-  const defaultOf = (tid: string, slot: string): DefaultRole =>
-    slot === 'thread' ? ((db.get(['g', tid]) as { default?: DefaultRole } | undefined)?.default ?? 'no-access') : 'no-access'
+  /** The thread's default role from its genesis on (before `key`, when given); no access before it, and elsewhere. */
+  const defaultOf = (tid: string, slot: string, key?: EventKey): DefaultRole => {
+    if (slot !== 'thread') return 'no-access'
+    const genesis = db.get(['g', tid]) as { default: DefaultRole, at: EventKey } | undefined
+    return genesis === undefined || (key !== undefined && compareEventKeys(genesis.at, key) >= 0) ? 'no-access' : genesis.default
+  }
 
-  const rolesAt = (tid: string, slot: string, peer: string, key: EventKey): readonly Role[] =>
-    effectiveRoles(rolesOf(operations(tid, slot, peer, key)), defaultOf(tid, slot))
+  /** A peer's roles at `key`: what the operations before it leave, or the default for a peer none of them names. */
+  const rolesAt = (tid: string, slot: string, peer: string, key: EventKey): readonly Role[] => {
+    const before = operations(tid, slot, peer, key)
+    return effectiveRoles(before.length > 0 ? rolesOf(before) : undefined, defaultOf(tid, slot, key))
+  }
 
-  const boundPeer = (tid: string, logId: string): string | undefined => (db.get(['b', tid, logId]) as string | undefined)
+  /** The peer a log is bound to, by the event at `key` (any event, without one): a log is its peer's from its binding on. */
+  const boundPeer = (tid: string, logId: string, key?: EventKey): string | undefined => {
+    const binding = db.get(['b', tid, logId]) as { peer: string, at: EventKey } | undefined
+    return binding === undefined || (key !== undefined && compareEventKeys(binding.at, key) >= 0) ? undefined : binding.peer
+  }
 
   const record = (tid: string, key: EventKey, logId: string, error: ThreadsError): void => {
     db.putSync(['r', tid, ...key], { logId, name: error.name, code: error.code, message: error.message })
@@ -124,39 +136,40 @@ export function createAccessStore (storage: Storage): AccessStore {
         if (!ownsThread(event.peer, fromHex(event.nonce), threadId)) throw new InvalidGenesisError(`${event.peer} does not derive thread ${tid}`)
         if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new InvalidGenesisError(`log ${logId} is not bound to ${event.peer}`)
         return () => {
-          db.putSync(['g', tid], { peer: event.peer, logId, default: event.default })
-          db.putSync(['b', tid, logId], event.peer)
+          db.putSync(['g', tid], { peer: event.peer, logId, default: event.default, at: key })
+          db.putSync(['b', tid, logId], { peer: event.peer, at: key })
           const operation: AclOperation = { tag: tagOf(key), kind: 'grant', roles: ['write', 'delete'], observed: [] }
           db.putSync(['o', tid, 'thread', event.peer, ...key], operation)
           db.putSync(['o', tid, 'admin', event.peer, ...key], operation)
         }
       }
       case 'invite': {
-        if (controlled && boundPeer(tid, logId) === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
-        if (db.get(['i', tid, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made`)
+        if (controlled && boundPeer(tid, logId, key) === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
+        if (db.get(['i', tid, logId, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made in log ${logId}`)
         return () => {
           const invite: StoredInvite = {
             id: event.id, inviterLog: logId, invitee: event.invitee, role: event.role, expires: event.expires, tokenHash: event.tokenHash, at: key
           }
-          db.putSync(['i', tid, event.id], invite)
+          db.putSync(['i', tid, logId, event.id], invite)
         }
       }
       case 'join': {
-        const invite = db.get(['i', tid, event.invite]) as StoredInvite | undefined
-        if (invite === undefined) throw new JoinMismatchError(`no invite ${event.invite} in the thread`)
+        // Invites are named within the log that made them, so no one can claim another's invite ID first.
+        const invite = db.get(['i', tid, event.inviterLog, event.invite]) as StoredInvite | undefined
+        if (invite === undefined) throw new JoinMismatchError(`no invite ${event.invite} in log ${event.inviterLog}`)
         if (invite.invitee !== event.peer) throw new JoinMismatchError(`invite ${event.invite} is for ${invite.invitee}, not ${event.peer}`)
         if (tokenHash(fromHex(event.token)) !== invite.tokenHash) throw new JoinMismatchError(`the Join does not carry invite ${event.invite}'s token`)
         if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new JoinMismatchError(`log ${logId} is not bound to ${event.peer}`)
         if (key[0] > invite.expires) throw new InviteExpiredError(`invite ${event.invite} expired before the Join`)
         if (invite.joinedBy !== undefined || boundPeer(tid, logId) !== undefined) throw new DuplicateJoinError(`invite ${event.invite} was already used by log ${invite.joinedBy ?? logId}`)
         return () => {
-          db.putSync(['i', tid, event.invite], { ...invite, joinedBy: logId })
-          db.putSync(['b', tid, logId], event.peer)
+          db.putSync(['i', tid, event.inviterLog, event.invite], { ...invite, joinedBy: logId })
+          db.putSync(['b', tid, logId], { peer: event.peer, at: key })
         }
       }
       case 'acl': {
         if (!controlled) throw new AccessDeniedError('a raw thread has no ACL')
-        const author = boundPeer(tid, logId)
+        const author = boundPeer(tid, logId, key)
         if (author === undefined || !allows(rolesAt(tid, 'admin', author, key), 'write')) {
           throw new AccessDeniedError(`${author ?? `log ${logId}`} may not change the thread's ACLs`)
         }
@@ -183,8 +196,8 @@ export function createAccessStore (storage: Storage): AccessStore {
     deny (threadId, key, logId, event) {
       if (!threadId.isAccessControlled) return undefined
       const tid = threadId.toString()
-      const peer = boundPeer(tid, logId)
-      if (peer === undefined) return new AccessDeniedError(`log ${logId} belongs to no member of the thread`)
+      const peer = boundPeer(tid, logId, key)
+      if (peer === undefined) return new AccessDeniedError(`log ${logId} belongs to no member of the thread at this point`)
       const needed: Role = event.type === 'delete' ? 'delete' : 'write'
       if (!allows(rolesAt(tid, 'thread', peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
       if (event.type !== 'collection') {
@@ -211,10 +224,7 @@ export function createAccessStore (storage: Storage): AccessStore {
         list.push(value as AclOperation)
       }
       const peers: { [peerId: string]: Role[] } = {}
-      for (const [peer, list] of byPeer) {
-        const roles = rolesOf(list)
-        if (roles.length > 0) peers[peer] = roles
-      }
+      for (const [peer, list] of byPeer) peers[peer] = rolesOf(list)
       return { default: defaultOf(tid, slot), peers }
     },
 
@@ -222,8 +232,8 @@ export function createAccessStore (storage: Storage): AccessStore {
       return operations(threadId.toString(), slotOf(target), peer).map(operation => operation.tag)
     },
 
-    invite (threadId, id) {
-      return db.get(['i', threadId.toString(), id]) as StoredInvite | undefined
+    invite (threadId, inviterLog, id) {
+      return db.get(['i', threadId.toString(), inviterLog, id]) as StoredInvite | undefined
     },
 
     peerOf (threadId, logId) {

@@ -1,7 +1,7 @@
 import { CID } from '../codecs/block.ts'
 import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
-import { ThreadsError } from '../codecs/errors.ts'
-import { HybridClock, type Timestamp } from '../codecs/hlc.ts'
+import { InvalidClockError, ThreadsError } from '../codecs/errors.ts'
+import { compareTimestamps, HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
   createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks, assertBlockLimits,
   DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions, type CreatedRecord
@@ -279,7 +279,11 @@ export function createLogStore (init: LogStoreInit): LogStore {
     if (threadKey.read === undefined) return { node }
     // A reader refuses what it could not read, and its clock moves past every event it takes in.
     const content = readRecordContent(recordBlocks, threadKey.read, limits)
-    if (content.time !== undefined) clock.observe(content.time)
+    // A time further ahead than clocks may drift is refused, not just left unobserved: it would sort after
+    // everything honest peers write for a day, and move what counts as "late" along with it.
+    if (content.time !== undefined && !clock.observe(content.time)) {
+      throw new InvalidClockError(`record ${node.cid.toString()} is dated ${new Date(content.time.wall).toISOString()}, further ahead of this peer's clock than clocks may drift`)
+    }
     return { node, content }
   }
 
@@ -296,7 +300,12 @@ export function createLogStore (init: LogStoreInit): LogStore {
       if (branchesAfter !== undefined) throw forkOrReplay(threadId, logId, node, branchesAfter)
       throw new MissingAncestorError(`record ${node.cid.toString()} needs ${node.prev.toString()} first`, node.prev.toString())
     }
-    return { ...writeRecord(threadId, logId, recordBlocks, node, current), content }
+    // A log's author issues strictly increasing times; a record dated at or before its predecessor could place
+    // itself before that log's Join, or before a revoke its author had already seen.
+    if (content?.time !== undefined && current.time !== undefined && compareTimestamps(content.time, current.time) <= 0) {
+      throw new InvalidClockError(`record ${node.cid.toString()} is dated no later than the record before it in log ${logId}`)
+    }
+    return { ...writeRecord(threadId, logId, recordBlocks, node, current, content?.time), content }
   }
 
   const store: LogStore = {

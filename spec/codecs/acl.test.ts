@@ -65,6 +65,8 @@ describe('the ACL CRDT', () => {
     assert.ok(allows(['delete'], 'replicate') && !allows(['delete'], 'write') && !allows(['read'], 'write') && !allows([], 'replicate'))
     assert.deepEqual(effectiveRoles(undefined, 'read'), ['read'])
     assert.deepEqual(effectiveRoles([], 'no-access'), [])
+    assert.deepEqual(effectiveRoles([], 'write'), [], 'a peer everything was revoked from does not fall back to the default')
+    assert.deepEqual(aclOf('read', [{ peer: 'p', operation: grant('1', ['write']) }, { peer: 'p', operation: revoke('2', ['write'], ['1']) }]).peers, { p: [] })
     assert.deepEqual(effectiveRoles(['write'], 'read'), ['write'])
   })
 })

@@ -17,6 +17,7 @@ function content (overrides: Partial<InviteContent> = {}): InviteContent {
     id,
     threadId: ThreadId.create(),
     inviter: inviter.publicKey.logId,
+    inviterLog: inviter.publicKey.logId,
     invitee: invitee.publicKey.logId,
     role: 'write',
     expires: Date.now() + 60_000,
@@ -79,7 +80,7 @@ describe('invites', () => {
     // The forger seals content naming the real inviter, signed with its own key.
     const opened = genuine.open(invitee)
     const forgedBytes = dagCbor.encode({
-      id: opened.id, thread: opened.threadId.bytes, inviter: inviter.publicKey.logId, invitee: opened.invitee, role: opened.role,
+      id: opened.id, thread: opened.threadId.bytes, inviter: inviter.publicKey.logId, inviterLog: opened.inviterLog, invitee: opened.invitee, role: opened.role,
       expires: opened.expires, key: opened.key.bytes, logs: [], time: [opened.time.wall, opened.time.counter], token: opened.token
     })
     const box = seal(invitee.publicKey, dagCbor.encode({ content: forgedBytes, sig: forger.sign(forgedBytes) }))

@@ -109,6 +109,13 @@ describe('invites and joins between peers', () => {
     await reachState(alice, invite.id, 'expired')
     await reachState(dave, invite.id, 'expired')
     await assert.rejects(dave.peer.join(invite), { code: 'ERR_INVITE_REPLAYED' })
+    // Longer than a timer can wait in one go (about 24.8 days): still pending on both sides.
+    const month = await aliceDb.invite(dave.peer.peerId, { expiresIn: 30 * 24 * 3_600_000, address: dave.peer.addresses[0]! })
+    await pendingOn(dave, month.id)
+    await reachState(alice, month.id, 'awaiting join')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(states(alice, month.id), 'awaiting join')
+    assert.equal(states(dave, month.id), 'pending')
   })
 
   it('reaches an invitee that was offline when invited, once it is back', async () => {
@@ -197,7 +204,7 @@ describe('invites and joins between peers', () => {
       const token = hex(invite.open(identity).token)
       const joinFrom = async (wall: number, tokenHex: string, inviteId = invite.id): Promise<string> => {
         const logKey = Ed25519PrivateKey.generate()
-        const control = [{ type: 'join' as const, invite: inviteId, peer: target.peer.peerId, token: tokenHex, binding: hex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
+        const control = [{ type: 'join' as const, invite: inviteId, inviterLog: guarded.logId!, peer: target.peer.peerId, token: tokenHex, binding: hex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
         const body = encodeRecordBody({ codec: 'json-patch', events: [{ type: 'create', collection: 'Note', id: logKey.publicKey.logId, patch: [{ op: 'replace', path: '', value: { _id: logKey.publicKey.logId, text: 'smuggled' } }] }], control })
         await guarded.ingest(logKey.publicKey.logId, createRecord({ body, time: { wall, counter: 0 }, logKey, threadKey: guarded.key }).blocks)
         return guarded.acl.refused().find(refusal => refusal.logId === logKey.publicKey.logId)?.code ?? ''

@@ -74,7 +74,7 @@ describe('access-controlled threads', () => {
     const identity = await identityOf(writer)
     const logKey = Ed25519PrivateKey.generate()
     const control: ControlEvent[] = [
-      { type: 'join', invite: 'none', peer: writer.peer.peerId, token: '00', binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
+      { type: 'join', invite: 'none', inviterLog: ownerDb.logId!, peer: writer.peer.peerId, token: '00', binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
       { type: 'acl', op: 'grant', target: { kind: 'thread' }, peer: reader.peer.peerId, roles: ['write'], observed: [] }
     ]
     const record = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events: [], control }), time: { wall: Date.now(), counter: 0 }, logKey, threadKey: ownerDb.key })
