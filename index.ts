@@ -56,7 +56,8 @@ export {
   DuplicateJoinError,
   InviteReplayedError,
   InvalidGenesisError,
-  ReadOnlyStoreError
+  ReadOnlyStoreError,
+  TooManyInvitesError
 } from './storage/errors.ts'
 export { openStorage, type Storage, type StorageInit, type BinaryDatabase, type ValueDatabase, type StorageKey } from './storage/storage.ts'
 export { createBlockStore, type BlockStore } from './storage/block-store.ts'

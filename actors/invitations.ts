@@ -11,7 +11,7 @@ import { inviteeMachine } from '../machines/invitee.machine.ts'
 import { inviterMachine, type InviterResume } from '../machines/inviter.machine.ts'
 import type { AccessOutcome } from '../storage/access-store.ts'
 import { ADDRESS_TTL } from '../storage/addr-book.ts'
-import { AccessDeniedError, InvalidArgumentError, InviteReplayedError, NetworkUnavailableError } from '../storage/errors.ts'
+import { AccessDeniedError, InvalidArgumentError, InviteReplayedError, NetworkUnavailableError, TooManyInvitesError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import type { StoreEngine } from '../storage/store-engine.ts'
@@ -107,6 +107,8 @@ export interface Invitations {
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000
+const MAX_PENDING_INVITES = 1024
+const MAX_PENDING_PER_INVITER = 16
 /** Where an invitee's handshake has gone as far as it goes without the thread's peers. */
 const FINISHED = new Set(['synced', 'waiting for peers', 'declined', 'expired', 'failed'])
 /** Where an inviter's handshake is over: nothing of it needs keeping across a restart. */
@@ -382,6 +384,12 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const openInvite = fromPromise<{ role: InviteRole, expires: number }, { inviteId: string }>(async () => {
       const opened = invite.open(identity)
       if (opened.expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(opened.expires).toISOString()}`)
+      // Anyone can seal an invite to us; what waits for an answer is bounded, per inviter and in all.
+      const waiting = [...invitees.values()].filter(other => other.actor.getSnapshot().value === 'pending')
+      if (waiting.length >= MAX_PENDING_INVITES) throw new TooManyInvitesError(`${waiting.length} invites already wait for an answer`)
+      if (waiting.filter(other => other.content?.inviter === opened.inviter).length >= MAX_PENDING_PER_INVITER) {
+        throw new TooManyInvitesError(`${MAX_PENDING_PER_INVITER} invites from ${opened.inviter} already wait for an answer`)
+      }
       entry.content = opened
       return { role: opened.role, expires: opened.expires }
     })

@@ -1,5 +1,5 @@
 import type { Draft } from 'immer'
-import { draftUpdate, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
+import { draftUpdate, fitsKey, KEY_LIMITS, type AclTarget, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
 import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
@@ -7,7 +7,6 @@ import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
 import { isRole, ROLES, type AclDocument, type Role } from '../codecs/acl.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
-import type { AclTarget } from '../codecs/event-codec.ts'
 import type { Invite } from '../codecs/invite.ts'
 import type { Refusal } from '../storage/access-store.ts'
 import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
@@ -233,6 +232,9 @@ export function createStore (init: StoreInit): Store {
   }
 
   const aclHandle = (target: AclTarget): AclHandle => {
+    if (target.kind === 'entity' && !(fitsKey(target.collection, KEY_LIMITS.collection) && fitsKey(target.id, KEY_LIMITS.id))) {
+      throw new InvalidArgumentError(`an entity's ACL names a collection of 1–${KEY_LIMITS.collection} bytes and an ID of 1–${KEY_LIMITS.id}`)
+    }
     const change = async (op: 'grant' | 'revoke', peerId: string, roles: Role | readonly Role[]): Promise<void> => {
       const list = typeof roles === 'string' ? [roles] : [...roles]
       if (list.length === 0 || !list.every(isRole)) throw new InvalidArgumentError(`roles are some of ${ROLES.join(', ')}`)

@@ -210,9 +210,20 @@ export function draftUpdate (entity: Entity, recipe: (draft: Draft<Entity>) => v
 
 const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
 
+/**
+ * How long names and indexed values may be, in UTF-8 bytes: they become parts of LMDB keys, which hold at most
+ * 1,978 bytes, so a collection, an entity ID, an index path and an indexed value must fit in one together.
+ */
+export const KEY_LIMITS = Object.freeze({ collection: 256, id: 512, path: 128, indexedValue: 512 })
+
+/** True for a non-empty string of at most `maxBytes` UTF-8 bytes. */
+export function fitsKey (value: unknown, maxBytes: number): value is string {
+  return typeof value === 'string' && value.length > 0 && Buffer.byteLength(value) <= maxBytes
+}
+
 /** A dotted path of non-empty field names: what indexes and queries address. */
 export function isFieldPath (path: unknown): path is string {
-  return typeof path === 'string' && path.length > 0 && path.split('.').every(part => part.length > 0)
+  return fitsKey(path, KEY_LIMITS.path) && path.split('.').every(part => part.length > 0)
 }
 
 function parseJsonList (bytes: Uint8Array, what: string): unknown[] {
@@ -233,7 +244,7 @@ function isAclTarget (value: unknown): value is AclTarget {
   if (typeof value !== 'object' || value === null) return false
   const { kind, collection, id } = value as { kind?: unknown, collection?: unknown, id?: unknown }
   if (kind === 'thread' || kind === 'admin') return true
-  return kind === 'entity' && isText(collection) && isText(id)
+  return kind === 'entity' && fitsKey(collection, KEY_LIMITS.collection) && fitsKey(id, KEY_LIMITS.id)
 }
 
 /** Checks one control event's shape; membership and access rules are judged where it is folded. */
@@ -271,7 +282,7 @@ export function parseRecordBody (value: unknown): RecordBody {
   for (const event of events as unknown[]) {
     if (typeof event !== 'object' || event === null) throw new MalformedBlockError('record body event is not a map')
     const { type, collection } = event as { type?: unknown, collection?: unknown, id?: unknown, patch?: unknown }
-    if (typeof collection !== 'string' || collection.length === 0) throw new MalformedBlockError('event names no collection')
+    if (!fitsKey(collection, KEY_LIMITS.collection)) throw new MalformedBlockError(`event names no collection of 1–${KEY_LIMITS.collection} bytes`)
     if (type === 'collection') {
       const { schema, indexes } = event as { schema?: unknown, indexes?: unknown }
       if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
@@ -283,7 +294,7 @@ export function parseRecordBody (value: unknown): RecordBody {
     }
     if (typeof type !== 'string' || !ACTION_TYPES.has(type)) throw new MalformedBlockError(`unknown event type ${String(type)}`)
     const { id, patch } = event as { id?: unknown, patch?: unknown }
-    if (typeof id !== 'string' || id.length === 0) throw new MalformedBlockError('event names no entity')
+    if (!fitsKey(id, KEY_LIMITS.id)) throw new MalformedBlockError(`event names no entity ID of 1–${KEY_LIMITS.id} bytes`)
     if (patch !== undefined && !Array.isArray(patch)) throw new MalformedBlockError('event patch is not a list')
   }
   return control === undefined ? { codec, events: events as StoreEvent[] } : { codec, events: events as StoreEvent[], control }

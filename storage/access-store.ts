@@ -47,6 +47,11 @@ export interface AccessOutcome {
 export interface AccessStore {
   /** Folds one control event authored in `logId` at `key`; a refused one changes nothing but the refusals. */
   apply (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent): AccessOutcome
+  /**
+   * Whether a control event arriving "in the past" of what is folded could count once the thread is folded again
+   * in key order: if not (a stranger's grant, a Join for no invite), folding again would change nothing.
+   */
+  couldApply (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent): boolean
   /** Why the author of `logId` may not make `event` at `key`; undefined when it may (always, in a raw thread). */
   deny (threadId: ThreadId, key: EventKey, logId: string, event: StoreEvent): AccessDeniedError | undefined
   /** Keeps a refusal of something authored in `logId` at `key`. */
@@ -126,13 +131,18 @@ export function createAccessStore (storage: Storage): AccessStore {
   }
 
   /** Checks a control event against what is folded; throws the refusal, or returns the writes it makes. */
-  const judge = (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent): () => void => {
+  /**
+   * Checks a control event against what is folded; throws the refusal, or returns the writes it makes. Without
+   * `firstOnly`, what only the order of arrival decides (a second genesis, an invite ID or an invite used before)
+   * is not judged: that is the question whether the event could count, once everything is folded in key order.
+   */
+  const judge = (threadId: ThreadId, key: EventKey, logId: string, event: ControlEvent, firstOnly = true): () => void => {
     const tid = threadId.toString()
     const controlled = threadId.isAccessControlled
     switch (event.type) {
       case 'genesis': {
         if (!controlled) throw new InvalidGenesisError('a raw thread has no genesis')
-        if (db.get(['g', tid]) !== undefined) throw new InvalidGenesisError('the thread already has its genesis')
+        if (firstOnly && db.get(['g', tid]) !== undefined) throw new InvalidGenesisError('the thread already has its genesis')
         if (!ownsThread(event.peer, fromHex(event.nonce), threadId)) throw new InvalidGenesisError(`${event.peer} does not derive thread ${tid}`)
         if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new InvalidGenesisError(`log ${logId} is not bound to ${event.peer}`)
         return () => {
@@ -145,7 +155,7 @@ export function createAccessStore (storage: Storage): AccessStore {
       }
       case 'invite': {
         if (controlled && boundPeer(tid, logId, key) === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
-        if (db.get(['i', tid, logId, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made in log ${logId}`)
+        if (firstOnly && db.get(['i', tid, logId, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made in log ${logId}`)
         return () => {
           const invite: StoredInvite = {
             id: event.id, inviterLog: logId, invitee: event.invitee, role: event.role, expires: event.expires, tokenHash: event.tokenHash, at: key
@@ -161,7 +171,7 @@ export function createAccessStore (storage: Storage): AccessStore {
         if (tokenHash(fromHex(event.token)) !== invite.tokenHash) throw new JoinMismatchError(`the Join does not carry invite ${event.invite}'s token`)
         if (!verifyLogBinding(event.peer, threadId, logId, fromHex(event.binding))) throw new JoinMismatchError(`log ${logId} is not bound to ${event.peer}`)
         if (key[0] > invite.expires) throw new InviteExpiredError(`invite ${event.invite} expired before the Join`)
-        if (invite.joinedBy !== undefined || boundPeer(tid, logId) !== undefined) throw new DuplicateJoinError(`invite ${event.invite} was already used by log ${invite.joinedBy ?? logId}`)
+        if (firstOnly && (invite.joinedBy !== undefined || boundPeer(tid, logId) !== undefined)) throw new DuplicateJoinError(`invite ${event.invite} was already used by log ${invite.joinedBy ?? logId}`)
         return () => {
           db.putSync(['i', tid, event.inviterLog, event.invite], { ...invite, joinedBy: logId })
           db.putSync(['b', tid, logId], { peer: event.peer, at: key })
@@ -190,6 +200,16 @@ export function createAccessStore (storage: Storage): AccessStore {
         if (!(error instanceof ThreadsError)) throw error
         record(threadId.toString(), key, logId, error)
         return { key, logId, event, refused: error }
+      }
+    },
+
+    couldApply (threadId, key, logId, event) {
+      try {
+        judge(threadId, key, logId, event, false)
+        return true
+      } catch (error) {
+        if (error instanceof ThreadsError) return false
+        throw error
       }
     },
 

@@ -224,3 +224,11 @@ export class ReadOnlyStoreError extends ThreadsError {
     super('ReadOnlyStoreError', ReadOnlyStoreError.code, message, options)
   }
 }
+
+/** An invite this peer will not hold: too many are already pending, from its inviter or from everyone. */
+export class TooManyInvitesError extends ThreadsError {
+  static readonly code = 'ERR_TOO_MANY_INVITES'
+  constructor (message: string, options?: ErrorOptions) {
+    super('TooManyInvitesError', TooManyInvitesError.code, message, options)
+  }
+}

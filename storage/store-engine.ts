@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
-  draftUpdate, encodeRecordBody, isFieldPath, jsonPatchCodec, parseRecordBody,
+  draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
   type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
@@ -100,8 +100,8 @@ export function withId (definition: CollectionDefinition, entity: Entity): Entit
 
 function idOf (definition: CollectionDefinition, entity: Entity, action: string): string {
   const id = entity[idFieldOf(definition)]
-  if (typeof id !== 'string' || id.length === 0) {
-    throw new SchemaViolationError(`${action} in ${definition.name}: entity has no ${idFieldOf(definition)}`, [])
+  if (!fitsKey(id, KEY_LIMITS.id)) {
+    throw new SchemaViolationError(`${action} in ${definition.name}: entity has no ${idFieldOf(definition)} of 1–${KEY_LIMITS.id} bytes`, [])
   }
   return id
 }
@@ -202,7 +202,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     if (change.type === 'collection') {
       // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
       // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
-      if (typeof change.collection !== 'string' || change.collection.length === 0) throw new InvalidSchemaError('a collection needs a name')
+      if (!fitsKey(change.collection, KEY_LIMITS.collection)) throw new InvalidSchemaError(`a collection needs a name of 1–${KEY_LIMITS.collection} bytes`)
       if (typeof change.schema !== 'object' || change.schema === null || Array.isArray(change.schema)) {
         throw new InvalidSchemaError(`schema of ${change.collection} is not an object`)
       }
@@ -375,7 +375,10 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       const latest = control.length > 0 ? access.latest(threadId) : undefined
       let outcomes: AccessOutcome[]
       const taken: Array<{ key: EventKey, event: StoreEvent }> = []
-      if (latest !== undefined && compareEventKeys(controlKeys[0]!, latest) < 0) {
+      const late = latest !== undefined && compareEventKeys(controlKeys[0]!, latest) < 0
+      // Folding the thread again costs every event it holds: only for what could change the outcome, so no key
+      // holder can make a peer do it for a grant it has no right to, or a Join for no invite.
+      if (late && control.some((event, index) => access.couldApply(threadId, controlKeys[index]!, logId, event))) {
         // Membership or access changed "in the past" of what is folded: whatever came after may now be allowed or
         // refused differently, so the thread is folded again from its logs, and every peer ends at the same views.
         refold(threadId)
@@ -441,6 +444,9 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
 
     async restore (threadId) {
       return await storage.transaction(() => aborting(() => {
+        // Whether an event of an access-controlled thread counts depends on ACL events that may arrive after any
+        // snapshot, and the arrival index keeps what was folded then: only the logs say what counts now.
+        if (threadId.isAccessControlled) return refold(threadId)
         const from = views.restore(threadId)
         let folded = 0
         for (let batch = events.after(threadId, from, 1000); batch.length > 0; batch = events.after(threadId, batch.at(-1)!.position, 1000)) {

@@ -1,8 +1,9 @@
-import { canonical, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
+import { canonical, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
 import type { Storage, ValueDatabase } from './storage.ts'
+import { SchemaViolationError } from './errors.ts'
 
 /**
  * Views: each collection's entities as the fold of their events in key order, with secondary indexes, and the
@@ -76,6 +77,15 @@ function isIndexable (value: JsonValue | Comparable | undefined): value is Index
   return typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
 }
 
+/** An indexed value as its index entry holds it; a string too long to be part of a key is refused, not dropped. */
+function indexed (value: JsonValue | undefined, collection: string, id: string, path: string): IndexValue | undefined {
+  if (!isIndexable(value)) return undefined
+  if (typeof value === 'string' && Buffer.byteLength(value) > KEY_LIMITS.indexedValue) {
+    throw new SchemaViolationError(`${collection} ${id}: ${path} is indexed, and longer than the ${KEY_LIMITS.indexedValue} bytes an index holds`, [path])
+  }
+  return value
+}
+
 /** Structural equality of stored values (plain data: objects, arrays, strings, numbers, booleans, null). */
 function same (a: unknown, b: unknown): boolean {
   if (a === b) return true
@@ -132,7 +142,7 @@ export function createViewStore (storage: Storage): ViewStore {
   const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): void => {
     for (const { path } of indexPathsWithin(tid, collection)) {
       const old = before === undefined ? undefined : valueAt(before, path)
-      const next = after === undefined ? undefined : valueAt(after, path)
+      const next = after === undefined ? undefined : indexed(valueAt(after, path), collection, id, path)
       if (isIndexable(old) && (!isIndexable(next) || compareValues(old, next) !== 0)) db.removeSync(['x', tid, collection, path, old, id])
       if (isIndexable(next) && (!isIndexable(old) || compareValues(old, next) !== 0)) db.putSync(['x', tid, collection, path, next, id], 1)
     }
@@ -149,8 +159,8 @@ export function createViewStore (storage: Storage): ViewStore {
         const parts = key as Key
         if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
         const doc = (value as StoredView).doc
-        const indexed = doc === undefined ? undefined : valueAt(doc, path)
-        if (isIndexable(indexed)) db.putSync(['x', tid, collection, path, indexed, parts[3] as string], 1)
+        const entry = doc === undefined ? undefined : indexed(valueAt(doc, path), collection, parts[3] as string, path)
+        if (entry !== undefined) db.putSync(['x', tid, collection, path, entry, parts[3] as string], 1)
       }
     }
   }
@@ -238,8 +248,8 @@ export function createViewStore (storage: Storage): ViewStore {
       viewEntries.set(slot, { rest: [collection, id], value: view })
       if (view.doc === undefined) continue
       for (const { path } of defined.get(collection)?.indexes ?? []) {
-        const value = valueAt(view.doc, path)
-        if (!isIndexable(value)) continue
+        const value = indexed(valueAt(view.doc, path), collection, id, path)
+        if (value === undefined) continue
         const rest: Key = [collection, path, value, id]
         indexEntries.set(JSON.stringify(rest), { rest, value: 1 })
       }

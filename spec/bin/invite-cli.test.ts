@@ -47,7 +47,7 @@ describe('invites from the threads command', () => {
     const acl = json<{ default: string, peers: Record<string, string[]> }>(await threads('acl', store.id, '--path', owner, '--json'))
     assert.deepEqual(acl.peers[peerId], ['write'])
     const revoked = json<{ peers: Record<string, string[]> }>(await threads('acl', store.id, 'revoke', peerId, 'write', '--path', owner, '--json'))
-    assert.equal(revoked.peers[peerId], undefined)
+    assert.deepEqual(revoked.peers[peerId], [], 'named, with every role revoked')
     const bad = await threads('acl', store.id, 'grant', peerId, 'fly', '--path', owner, '--json')
     assert.equal(bad.code, 2)
   })
