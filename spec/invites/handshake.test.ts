@@ -156,6 +156,30 @@ describe('invites and joins between peers', () => {
     await until(async () => (await reopened.collection('Note').find()).length === 1, 'the late writer\'s note at the owner', 5000)
   })
 
+  it('joins while the inviter is offline: a replica carries the Join, and the inviter sees it on return', async () => {
+    const owner = await peerNamed()
+    const ownerDb = await owner.peer.newStore()
+    await ownerDb.registerSchema('Note', { type: 'object' })
+    await ownerDb.collection('Note').create([{ text: 'kept by the replica too' }])
+    const replica = await peerNamed()
+    await ownerDb.addReplicator(replica.peer.addresses[0]!)
+    await until(() => replica.peer.logs.hasThread(ownerDb.id) && replica.peer.logs.records(ownerDb.id, ownerDb.logId!).length === 2, 'the owner\'s log at the replica', 5000)
+    const late = await peerNamed()
+    const invite = await ownerDb.invite(late.peer.peerId, { address: late.peer.addresses[0]! })
+    await pendingOn(late, invite.id)
+    await reachState(owner, invite.id, 'awaiting join')
+    await until(() => replica.peer.logs.records(ownerDb.id, ownerDb.logId!).length === 3, 'the invite\'s record at the replica', 5000)
+    await owner.peer.close()
+    const lateDb = await within(late.peer.join(invite), 'the late writer to join through the replica')
+    assert.equal(states(late, invite.id), 'synced')
+    assert.deepEqual(await notes(lateDb), ['kept by the replica too'])
+    await until(() => replica.peer.logs.keys.publicKey(ownerDb.id, lateDb.logId!) !== undefined && replica.peer.logs.records(ownerDb.id, lateDb.logId!).length === 1, 'the Join at the replica', 5000)
+    const returned = await owner.reopen()
+    const reopened = await returned.store(ownerDb.id)
+    await reopened.sync()
+    await until(() => returned.invitation(invite.id)?.state === 'joined', 'the owner to see the Join the replica kept', 5000)
+  })
+
   describe('bad input', () => {
     let attacker: ThreadsNode
     let victim: TempPeer
