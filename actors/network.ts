@@ -16,7 +16,7 @@ import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
 import { request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
-import { pullThread, pushLog, pushRecords } from '../net/sync.ts'
+import { pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
 /**
@@ -60,7 +60,7 @@ export interface Network {
    */
   addReplicator (threadId: ThreadId, logId: string, to: Multiaddr): Promise<void>
   /** Pulls from one peer (by address or ID) every record of the thread it has and we lack; returns how many. */
-  pull (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number>
+  pull (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number>
   /** Announces our own log of the thread, and our addresses, to one peer, so it pushes to us. */
   announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
@@ -68,7 +68,7 @@ export interface Network {
   /** Pushes consecutive records of our own log to every peer known to hold a log of the thread. */
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
-  pullLog (threadId: ThreadId, logId: string): Promise<number>
+  pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
   /** One address per peer, other than this one, that holds a log of the thread. */
   peersOf (threadId: ThreadId): Multiaddr[]
   /** Sends one message to a peer, by address or by peer ID (dialled where libp2p knows it to be). */
@@ -139,8 +139,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     return outcomes.filter(outcome => outcome.status === 'rejected').length
   }
 
-  const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId): Promise<number> => {
+  const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number> => {
     const pulled = await pullThread({
+      progress,
       node,
       logs,
       peer: from,
@@ -179,7 +180,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       logs.addrs.addAddrs(threadId, logId, [replica], PERMANENT_ADDR_TTL)
     },
 
-    async pull (threadId, from) {
+    async pull (threadId, from, progress) {
       // Pulls from one peer for one thread run one at a time; a pull asked for while one runs is folded into
       // a single follow-up, since that one will fetch everything the asks were about.
       const slot = `${threadId.toString()} ${from.toString()}`
@@ -188,7 +189,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         running.again ??= running.done.then(async () => await network.pull(threadId, from))
         return await running.again
       }
-      const pulling: { done: Promise<number>, again?: Promise<number> } = { done: pullOnce(threadId, from) }
+      const pulling: { done: Promise<number>, again?: Promise<number> } = { done: pullOnce(threadId, from, progress) }
       pulls.set(slot, pulling)
       try {
         return await pulling.done
@@ -219,14 +220,14 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (peers.length > 0 && failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
     },
 
-    async pullLog (threadId, logId) {
+    async pullLog (threadId, logId, progress) {
       const byPeer = new Map<string, Multiaddr>()
       for (const addr of logs.addrs.addrs(threadId, logId)) {
         const peer = peerOf(addr)
         if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
       }
       if (byPeer.size === 0) return 0
-      const outcomes = await Promise.allSettled([...byPeer.values()].map(addr => network.pull(threadId, addr)))
+      const outcomes = await Promise.allSettled([...byPeer.values()].map(addr => network.pull(threadId, addr, progress)))
       const pulled = outcomes.filter(outcome => outcome.status === 'fulfilled')
       if (pulled.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason
       return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)

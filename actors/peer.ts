@@ -197,7 +197,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
           ? undefined
           : {
               push: async (log, records) => { await network.push(threadId, log, records) },
-              pull: async log => await network.pullLog(threadId, log),
+              pull: async (log, progress) => await network.pullLog(threadId, log, progress),
               ...SYNC_TIMING
             }
       })

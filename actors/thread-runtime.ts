@@ -6,7 +6,7 @@ import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { dispatcherMachine, type DispatcherJob, type Outcome } from '../machines/dispatcher.machine.ts'
 import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
-import { logSyncMachine } from '../machines/log-sync.machine.ts'
+import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
@@ -58,8 +58,8 @@ export interface ThreadRuntimeInit {
 export interface LogSyncEffects {
   /** Sends consecutive records of our own log to the thread's peers. */
   push (logId: string, records: readonly RecordBlocks[]): Promise<void>
-  /** Fetches what the peers holding `logId` have beyond what we hold. */
-  pull (logId: string): Promise<number>
+  /** Fetches what the peers holding `logId` have beyond what we hold, telling `progress` each step. */
+  pull (logId: string, progress: (step: PullStep) => void): Promise<number>
   pollMs: number
   backoffMs: number
   maxBackoffMs: number
@@ -219,7 +219,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self }) => {
     await init.sync?.push(logOf(self), input.records as RecordBlocks[])
   })
-  const pullRecords = fromPromise<number, undefined>(async ({ self }) => await init.sync?.pull(logOf(self)) ?? 0)
+  const pullRecords = fromCallback<LogSyncEvent, undefined>(({ sendBack, self }) => {
+    // Once the actor stops (the store closes, the log stops syncing), what the pull still reports goes nowhere.
+    let listening = true
+    const report = (event: LogSyncEvent): void => { if (listening) sendBack(event) }
+    void (init.sync?.pull(logOf(self), step => { report({ type: step }) }) ?? Promise.resolve(0)).then(
+      count => { report({ type: 'pulled', count }) },
+      (error: unknown) => { report({ type: 'pull failed', error }) })
+    return () => { listening = false }
+  })
 
   const machine = threadMachine.provide({
     actors: {

@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { assign, fromCallback, fromPromise, setup } from 'xstate'
 
 /**
  * One log of one thread, kept in sync. Our own log pushes: every commit adds its record to `outgoing`, and the
@@ -30,10 +30,17 @@ export interface LogSyncContext extends LogSyncInput {
   error: unknown
 }
 
+/** How far a pull has come, as the pull reports it: edges differed, so the logs are listed; a page is asked for; a page is in hand. */
+export type PullStep = 'listing logs' | 'fetching page' | 'handing page'
+
 export type LogSyncEvent =
   | { type: 'committed', record: unknown }
   | { type: 'sync' }
   | { type: 'stop' }
+  | { type: PullStep }
+  /** The pull ended, having taken in `count` records. */
+  | { type: 'pulled', count: number }
+  | { type: 'pull failed', error: unknown }
 
 export const logSyncMachine = setup({
   types: {
@@ -47,7 +54,8 @@ export const logSyncMachine = setup({
       throw new Error('pushing is provided by actors/')
     }),
     /** Pulls what the log's peers hold beyond what we hold; resolves with how many records came. */
-    'pull records': fromPromise<number, undefined>(async () => {
+    /** Pulls what the log's peers hold beyond what we hold, reporting each step, then `pulled` or `pull failed`. */
+    'pull records': fromCallback<LogSyncEvent, undefined>(() => {
       throw new Error('pulling is provided by actors/')
     })
   },
@@ -104,15 +112,33 @@ export const logSyncMachine = setup({
       }
     },
     pulling: {
-      description: 'Asks the log\'s peers for the records after the ones we hold, page by page.',
-      invoke: {
-        id: 'pull records',
-        src: 'pull records',
-        onDone: { target: 'idle', actions: 'reset failures' },
-        onError: [
+      description: 'Asks the log\'s peers for the records after the ones we hold: edges first, then page by page.',
+      invoke: { id: 'pull records', src: 'pull records' },
+      on: {
+        pulled: { target: 'idle', actions: 'reset failures' },
+        'pull failed': [
           { guard: 'out of attempts', target: 'failed', actions: 'count failure' },
           { target: 'backingOff', actions: 'count failure' }
         ]
+      },
+      initial: 'comparing edges',
+      states: {
+        'comparing edges': {
+          description: 'Equal edges mean equal heads: nothing to fetch, which is what most pulls find.',
+          on: { 'listing logs': 'listing logs' }
+        },
+        'listing logs': {
+          description: 'Learns the thread\'s logs and where they live before any record, so a pull cut short resumes.',
+          on: { 'fetching page': 'fetching' }
+        },
+        fetching: {
+          description: 'Asks for a page of records after the last one held.',
+          on: { 'handing page': 'handing to the dispatcher' }
+        },
+        'handing to the dispatcher': {
+          description: 'The dispatcher verifies each record (signature, links, keys), folds it and commits, in order.',
+          on: { 'fetching page': 'fetching' }
+        }
       }
     },
     backingOff: {

@@ -14,6 +14,9 @@ import { request, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.
  * for the sync layer above.
  */
 
+/** The steps of a pull after the edges differed: listing the peer's logs, asking for a page, handing it over. */
+export type PullProgress = (step: 'listing logs' | 'fetching page' | 'handing page') => void
+
 /** Takes in consecutive records of one log, in order. */
 export type TakeRecords = (logId: string, records: readonly RecordBlocks[]) => Promise<void>
 
@@ -24,6 +27,8 @@ export interface PullInit {
   threadId: ThreadId
   key: ThreadKey
   take: TakeRecords
+  /** Told of each step as it starts, so whoever drives the pull can show where it is. */
+  progress?: PullProgress
   /** Told of the peer's logs and their addresses as soon as they are listed, before any record is fetched. */
   learn: (logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>) => Promise<void>
   limits?: RequestLimits
@@ -45,6 +50,7 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   if (edges.type === 'edges' && edges.edges.some(edge => edge.threadId.equals(threadId) && edge.heads === logs.edge(threadId))) {
     return { records: 0, logs: [] }
   }
+  init.progress?.('listing logs')
   const listed = await request(node, init.peer, { type: 'get-logs', threadId, proof }, limits)
   if (listed.type !== 'logs') return { records: 0, logs: [] }
   // Known before the records come, so a pull cut short still leaves this peer knowing whom to ask next time.
@@ -53,9 +59,11 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   for (const remote of listed.logs) {
     const held = logs.keys.publicKey(threadId, remote.logId) === undefined ? 0 : logs.head(threadId, remote.logId).counter
     for (let from = held + 1; from <= remote.counter;) {
+      init.progress?.('fetching page')
       const page = await request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
       const records = page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []
       if (records.length === 0) break
+      init.progress?.('handing page')
       await init.take(remote.logId, records)
       taken += records.length
       from += records.length

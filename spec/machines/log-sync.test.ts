@@ -1,28 +1,36 @@
 import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor, fromPromise, waitFor, type AnyActorRef } from 'xstate'
+import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
-import { logSyncMachine, type LogRole } from '../../machines/log-sync.machine.ts'
+import { logSyncMachine, type LogRole, type LogSyncEvent, type PullStep } from '../../machines/log-sync.machine.ts'
 
 interface Call<T> { input: unknown, resolve: (value: T) => void, reject: (error: unknown) => void }
+interface Pull extends Call<number> { step: (step: PullStep) => void }
 
 const started: AnyActorRef[] = []
 afterEach(() => { for (const actor of started.splice(0)) actor.stop() })
 
 function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: number, maxAttempts: number }> = {}) {
   const pushes: Array<Call<void>> = []
-  const pulls: Array<Call<number>> = []
+  const pulls: Pull[] = []
   const machine = logSyncMachine.provide({
     actors: {
       'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
-      'pull records': fromPromise<number, undefined>(() => new Promise((resolve, reject) => { pulls.push({ input: undefined, resolve, reject }) }))
+      'pull records': fromCallback<LogSyncEvent, undefined>(({ sendBack }) => {
+        pulls.push({
+          input: undefined,
+          resolve: count => { sendBack({ type: 'pulled', count }) },
+          reject: error => { sendBack({ type: 'pull failed', error }) },
+          step: step => { sendBack({ type: step }) }
+        })
+      })
     }
   })
   const actor = createActor(machine, {
     input: { role, pollMs: timing.pollMs ?? 60_000, backoffMs: timing.backoffMs ?? 5, maxBackoffMs: 40, maxAttempts: timing.maxAttempts ?? 3 }
   }).start()
   started.push(actor)
-  const inState = async (state: string) => await waitFor(actor, snapshot => snapshot.value === state, { timeout: 1000 })
+  const inState = async (state: string) => await waitFor(actor, snapshot => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) === state, { timeout: 1000 })
   return { actor, pushes, pulls, inState }
 }
 
@@ -66,9 +74,27 @@ describe('log sync machine', () => {
     await h.inState('failed')
     assert.match(String(h.actor.getSnapshot().context.error), /unreachable 2/)
     h.actor.send({ type: 'sync' })
-    assert.equal(h.actor.getSnapshot().value, 'pulling')
+    assert.deepEqual(h.actor.getSnapshot().value, { pulling: 'comparing edges' })
     assert.equal(h.actor.getSnapshot().context.attempts, 0)
     h.pulls[3]!.resolve(5)
+    await h.inState('idle')
+  })
+
+  it('shows where a pull is: comparing edges, listing logs, then fetching and handing over page by page', async () => {
+    const h = harness('remote')
+    h.actor.send({ type: 'sync' })
+    const at = (): unknown => h.actor.getSnapshot().value
+    assert.deepEqual(at(), { pulling: 'comparing edges' })
+    const pull = h.pulls[0]!
+    pull.step('listing logs')
+    assert.deepEqual(at(), { pulling: 'listing logs' })
+    for (let page = 0; page < 2; page++) {
+      pull.step('fetching page')
+      assert.deepEqual(at(), { pulling: 'fetching' })
+      pull.step('handing page')
+      assert.deepEqual(at(), { pulling: 'handing to the dispatcher' })
+    }
+    pull.resolve(2000)
     await h.inState('idle')
   })
 
