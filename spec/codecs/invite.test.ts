@@ -7,6 +7,7 @@ import { Invite, inviteSecrets, type InviteContent } from '../../codecs/invite.t
 import { seal } from '../../codecs/sealed-box.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
+import { prng } from '../helpers/random.ts'
 
 const inviter = Ed25519PrivateKey.generate()
 const invitee = Ed25519PrivateKey.generate()
@@ -87,6 +88,25 @@ describe('invites', () => {
     const forged = Invite.fromBytes(dagCbor.encode({ ...(dagCbor.decode(genuine.bytes) as object), box }))
     assert.throws(() => forged.open(invitee), (e: unknown) => invalid(e) && /not signed by/.test((e as Error).message))
     assert.throws(() => Invite.seal({ ...made, inviter: inviter.publicKey.logId }, forger), invalid)
+  })
+
+  it('give only a valid invite or a typed error for 1,000 seeded mutations of an invite', () => {
+    const invite = Invite.seal(content(), inviter)
+    const bytes = invite.bytes
+    const next = prng(7)
+    let opened = 0
+    for (let i = 0; i < 1000; i++) {
+      const mutated = Uint8Array.from(bytes)
+      for (let flips = 1 + Math.floor(next() * 4); flips > 0; flips--) mutated[Math.floor(next() * mutated.length)] = Math.floor(next() * 256)
+      const cut = next() < 0.2 ? mutated.subarray(0, Math.floor(next() * mutated.length)) : mutated
+      try {
+        Invite.fromBytes(cut).open(invitee)
+        opened++
+      } catch (error) {
+        assert.ok(error instanceof InvalidInviteError || error instanceof InviteNotForUsError, `mutation ${i}: ${String(error)}`)
+      }
+    }
+    assert.ok(opened < 1000)
   })
 
   it('refuse a key set that does not fit the role, and garbage of every kind', () => {
