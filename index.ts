@@ -91,3 +91,5 @@ export {
   type Request, type Response, type LogRange, type LogSummary, type ThreadEdge
 } from './codecs/wire.ts'
 export { RequestFailedError, DEFAULT_REQUEST_LIMITS, type RequestLimits, type RefusalCounts } from './net/requests.ts'
+export { DEFAULT_MISBEHAVIOUR_LIMITS, type MisbehaviourLimits } from './net/penalties.ts'
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './net/node.ts'

@@ -1,4 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { threadAddress } from '../codecs/address.ts'
 import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
@@ -14,7 +15,8 @@ import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
-import { request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
+import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
+import { DEFAULT_REQUEST_LIMITS, request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
 import { pullThread, pushLog, pushRecords } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
@@ -28,6 +30,8 @@ export interface NetworkInit {
   storage: Storage
   logs: LogStore
   listen?: string[]
+  /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
+  misbehaviour?: MisbehaviourLimits
   /** Takes a record of `logId` into the thread's store, through its dispatcher. */
   ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
   /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
@@ -43,6 +47,8 @@ export interface Network {
   addresses (): Multiaddr[]
   /** What the server refused, per peer and error code. */
   readonly refusals: RefusalCounts
+  /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
+  readonly banned: ReadonlyMap<string, number>
   /** Records that this peer's own log lives at its addresses, and joins the thread's gossip topic. */
   advertise (threadId: ThreadId, logId: string): Promise<void>
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
@@ -75,7 +81,11 @@ function peerOf (addr: Multiaddr): string | undefined {
 export async function startNetwork (init: NetworkInit): Promise<Network> {
   const { logs, storage } = init
   const privateKey = await peerKey(storage)
-  const node = await createThreadsNode({ privateKey, listen: init.listen })
+  const penalties = createPenalties({
+    limits: init.misbehaviour,
+    hangUp: async peer => { await node.hangUp(peerIdFromString(peer)) }
+  })
+  const node = await createThreadsNode({ privateKey, listen: init.listen, refuse: penalties.isBanned })
   // The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key): it opens what is
   // sealed to this peer, such as a service key handed over for replication.
   const identity = Ed25519PrivateKey.fromSeed(privateKey.raw.subarray(0, 32))
@@ -149,6 +159,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     peerId: self,
     addresses,
     get refusals () { return server.refusals },
+    banned: penalties.banned,
 
     async advertise (threadId, logId) {
       logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
@@ -293,7 +304,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
       if (reachable.length > 0) logs.addrs.addAddrs(threadId, logId, reachable, ADDRESS_TTL)
     }
-  }))
+  }), DEFAULT_REQUEST_LIMITS, penalties.refused)
   return network
 }
 

@@ -3,6 +3,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import type { MisbehaviourLimits } from '../net/penalties.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { NetworkUnavailableError, UnknownThreadError } from '../storage/errors.ts'
@@ -29,6 +30,8 @@ export interface PeerInit {
   listen?: string[]
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
   network?: boolean
+  /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
+  misbehaviour?: MisbehaviourLimits
 }
 
 export interface NewStoreOptions {
@@ -44,6 +47,8 @@ export interface Peer {
   readonly addresses: Multiaddr[]
   /** What this peer's server refused, per remote peer and error code. */
   readonly refusals: RefusalCounts
+  /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
+  readonly banned: ReadonlyMap<string, number>
   /** A new thread with a log of our own in it, as a store. */
   newStore (options?: NewStoreOptions): Promise<Store>
   /** A store this peer holds, by thread ID (or its string). */
@@ -78,6 +83,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       storage,
       logs,
       listen: init.listen,
+      misbehaviour: init.misbehaviour,
       ingest: async (threadId, logId, record) => {
         const runtime = runtimes.get(threadId.toString())
         if (runtime !== undefined) {
@@ -143,6 +149,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     peerId: network?.peerId,
     get addresses () { return network?.addresses() ?? [] },
     get refusals () { return network?.refusals ?? new Map() },
+    get banned () { return network?.banned ?? new Map() },
 
     async newStore (options = {}) {
       const thread = await logs.createThread({ variant: options.variant })
