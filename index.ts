@@ -78,7 +78,7 @@ export {
 export { createStoreEngine, type StoreEngine, type StoreEngineInit, type Change, type Committed } from './storage/store-engine.ts'
 export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/event-store.ts'
 export type { CollectionDefinition, QueryPlan } from './storage/view-store.ts'
-export { createPeer, type Peer, type PeerInit, type NewStoreOptions } from './actors/peer.ts'
+export { createPeer, DEFAULT_SYNC_TIMING, type Peer, type PeerInit, type NewStoreOptions, type SyncTiming } from './actors/peer.ts'
 export {
   type Store, type Collection, type CollectionReader, type CollectionWriter, type KeyValueStore, type DocumentStore,
   type RegisterOptions, type QueryInput

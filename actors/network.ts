@@ -30,6 +30,8 @@ export interface NetworkInit {
   storage: Storage
   logs: LogStore
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on. */
+  announce?: string[]
   /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
   misbehaviour?: MisbehaviourLimits
   /** Takes a record of `logId` into the thread's store, through its dispatcher. */
@@ -85,7 +87,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     limits: init.misbehaviour,
     hangUp: async peer => { await node.hangUp(peerIdFromString(peer)) }
   })
-  const node = await createThreadsNode({ privateKey, listen: init.listen, refuse: penalties.isBanned })
+  const node = await createThreadsNode({ privateKey, listen: init.listen, announce: init.announce, refuse: penalties.isBanned })
   // The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key): it opens what is
   // sealed to this peer, such as a service key handed over for replication.
   const identity = Ed25519PrivateKey.fromSeed(privateKey.raw.subarray(0, 32))

@@ -3,6 +3,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
+import type { ThreadsNode } from '../net/node.ts'
 import type { MisbehaviourLimits } from '../net/penalties.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
@@ -28,6 +29,10 @@ export interface PeerInit {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on (a proxy or a NAT in front of this peer). */
+  announce?: string[]
+  /** How each log's sync actor paces itself; the defaults poll a quiet log once a minute. */
+  sync?: Partial<SyncTiming>
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
   network?: boolean
   /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
@@ -43,8 +48,10 @@ export interface Peer {
   readonly logs: LogStore
   /** The libp2p peer ID; undefined without networking. */
   readonly peerId: string | undefined
-  /** Where this peer listens, each ending in `/p2p/<peerId>`. */
+  /** Where this peer listens (or what it announces instead), each ending in `/p2p/<peerId>`. */
   readonly addresses: Multiaddr[]
+  /** The libp2p node; undefined without networking. */
+  readonly libp2p: ThreadsNode | undefined
   /** What this peer's server refused, per remote peer and error code. */
   readonly refusals: RefusalCounts
   /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
@@ -67,8 +74,18 @@ export interface Peer {
 }
 
 const DEFAULT_SNAPSHOT_EVERY = 10_000
-/** How each log's sync actor paces itself: a slow poll (not a fast one that makes sync look slow), and backoff. */
-const SYNC_TIMING = { pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 }
+export interface SyncTiming {
+  /** Milliseconds between pulls of a quiet log (with jitter). */
+  pollMs: number
+  /** First wait after a failed push or pull; doubles with each failure in a row, up to `maxBackoffMs`. */
+  backoffMs: number
+  maxBackoffMs: number
+  /** Failures in a row after which a log's sync rests until something asks it to sync again. */
+  maxAttempts: number
+}
+
+/** A slow poll (not a fast one that makes sync look slow), and backoff. */
+export const DEFAULT_SYNC_TIMING: Readonly<SyncTiming> = Object.freeze({ pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 })
 const OWN_LOG = 'store/own-log'
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
@@ -83,6 +100,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       storage,
       logs,
       listen: init.listen,
+      announce: init.announce,
       misbehaviour: init.misbehaviour,
       ingest: async (threadId, logId, record) => {
         const runtime = runtimes.get(threadId.toString())
@@ -117,7 +135,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
           : {
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async log => await network.pullLog(threadId, log),
-              ...SYNC_TIMING
+              ...DEFAULT_SYNC_TIMING,
+              ...init.sync
             }
       })
       runtimes.set(tid, runtime)
@@ -147,6 +166,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     storage,
     logs,
     peerId: network?.peerId,
+    libp2p: network?.node,
     get addresses () { return network?.addresses() ?? [] },
     get refusals () { return network?.refusals ?? new Map() },
     get banned () { return network?.banned ?? new Map() },

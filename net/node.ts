@@ -36,6 +36,8 @@ export interface ThreadsNodeInit {
   privateKey: PrivateKey
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on. */
+  announce?: string[]
   connections?: ConnectionLimits
   /** Peers to refuse connections to and from, asked at every dial and every inbound handshake. */
   refuse?: (peer: string) => boolean
@@ -47,7 +49,7 @@ export async function createThreadsNode (init: ThreadsNodeInit): Promise<Threads
   const limits = init.connections ?? DEFAULT_CONNECTION_LIMITS
   return await createLibp2p({
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+    addresses: { listen: init.listen ?? DEFAULT_LISTEN, announce: init.announce },
     connectionManager: { inboundConnectionThreshold: limits.inboundPerHostPerSecond, maxIncomingPendingConnections: limits.pendingInbound },
     connectionGater: {
       denyDialPeer: peer => init.refuse?.(peer.toString()) ?? false,
