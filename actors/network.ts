@@ -108,6 +108,19 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     return [...byPeer.values()]
   }
 
+  /**
+   * Adds addresses a peer gave (or was reached at) for a log, for `ADDRESS_TTL`. Every push and pull hears them
+   * again, and each write is a commit: an address refreshed less than half its TTL ago is left as it is.
+   */
+  const refreshed = new Map<string, number>()
+  const noteAddrs = (threadId: ThreadId, logId: string, addrs: readonly Multiaddr[]): void => {
+    const now = Date.now()
+    const stale = addrs.filter(addr => (refreshed.get(`${threadId.toString()} ${logId} ${addr.toString()}`) ?? 0) < now - ADDRESS_TTL / 2)
+    if (stale.length === 0) return
+    logs.addrs.addAddrs(threadId, logId, stale, ADDRESS_TTL)
+    for (const addr of stale) refreshed.set(`${threadId.toString()} ${logId} ${addr.toString()}`, now)
+  }
+
   /** Remembers the addresses a peer gave for its logs, so pushes and later pulls can find them. */
   const remember = async (threadId: ThreadId, listed: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>): Promise<void> => {
     for (const { logId, addrs } of listed) {
@@ -123,7 +136,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         }
         await logs.addLog(threadId, key)
       }
-      if (parsed.length > 0) logs.addrs.addAddrs(threadId, logId, parsed, ADDRESS_TTL)
+      noteAddrs(threadId, logId, parsed)
     }
   }
 
@@ -289,7 +302,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
       const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
-      if (own.length > 0) logs.addrs.addAddrs(threadId, logId, own, ADDRESS_TTL)
+      noteAddrs(threadId, logId, own)
       init.onLog(threadId, logId)
     },
     async takeRecords (threadId, logId, records, peer) {
@@ -304,7 +317,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       }
       const known = await node.peerStore.get(peer).catch(() => undefined)
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
-      if (reachable.length > 0) logs.addrs.addAddrs(threadId, logId, reachable, ADDRESS_TTL)
+      noteAddrs(threadId, logId, reachable)
     }
   }), DEFAULT_REQUEST_LIMITS, penalties.refused)
   return network
