@@ -19,8 +19,12 @@ export const DEFAULT_MISBEHAVIOUR_LIMITS: Readonly<MisbehaviourLimits> = Object.
   banMs: 5 * 60_000
 })
 
-/** Refusals honest peers cause in the normal course of things: never held against anyone. */
-const HONEST_REFUSALS = new Set(['ERR_RECORD_REPLAYED', 'ERR_INTERNAL'])
+/**
+ * Refusals honest peers cause in the normal course of things, never held against anyone: replays (pushes and pulls
+ * cross), requests cut off (a connection lost mid-request looks like a stalled stream, and a stalled one costs
+ * only a stream slot until it times out), and our own faults.
+ */
+const HONEST_REFUSALS = new Set(['ERR_RECORD_REPLAYED', 'ERR_REQUEST_FAILED', 'ERR_INTERNAL'])
 
 export interface PenaltiesInit {
   limits?: MisbehaviourLimits

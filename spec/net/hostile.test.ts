@@ -165,7 +165,7 @@ describe('hostile peers', () => {
     await until(() => a.peer.banned.has(attacker.peerId.toString()), 'the flooder to be disconnected', 5000)
     const refused = [...(a.peer.refusals.get(attacker.peerId.toString()) ?? new Map<string, number>()).values()].reduce((sum, n) => sum + n, 0)
     assert.ok(refused >= misbehaviour.threshold, `refused ${refused} gossip messages`)
-    await until(() => attacker.getConnections(a.peer.peerId === undefined ? undefined : peerIdFromString(a.peer.peerId)).length === 0, 'the flooder\'s connection to close', 5000)
+    await until(() => attacker.getConnections(peerIdFromString(a.peer.peerId!)).length === 0, 'the flooder\'s connection to close', 5000)
     await stillSyncing('through the flood')
   })
 

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline'
 import { createPeer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { dumpStore } from '../helpers/temp-peer.ts'
-import { seededRandom } from './fuzz.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 
 /**
  * Crash safety: a writer process (`crash-writer.ts`) commits as fast as it can and is killed with SIGKILL at a

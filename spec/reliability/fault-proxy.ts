@@ -1,5 +1,5 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
-import { seededRandom } from './fuzz.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 
 /**
  * A fault layer between peers on 127.0.0.1: a TCP proxy in front of each peer's listener, which the peer announces

@@ -5,14 +5,15 @@ import { encode } from '@ipld/dag-cbor'
 import { base58btc } from 'multiformats/bases/base58'
 import { encrypt } from '../../codecs/aead.ts'
 import { parseLogAddress, parseThreadAddress, logAddress, threadAddress } from '../../codecs/address.ts'
-import { encodeBlock, cidOf } from '../../codecs/block.ts'
+import { cidOf, encodeBlock, type Block } from '../../codecs/block.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadsError } from '../../codecs/errors.ts'
 import { Query, Where } from '../../codecs/query.ts'
 import { createRecord, openEvent, openHeader, openRecord, readRecordContent, verifyRecordBlocks, type RecordBlocks } from '../../codecs/record.ts'
-import { ThreadId, ThreadVariant } from '../../codecs/thread-id.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { decodeRequest, decodeResponse, frame, readFrame, serviceKeyProof } from '../../codecs/wire.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 
 /**
  * Seeded fuzzing of everything that decodes bytes from outside: each target is a row of `FUZZ_TARGETS` (valid
@@ -42,18 +43,6 @@ export interface FuzzReport {
   readonly refused: number
   readonly failures: readonly FuzzFailure[]
   readonly ms: number
-}
-
-/** A small, fast, seeded generator (mulberry32): the same seed gives the same inputs on every machine. */
-export function seededRandom (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
 }
 
 /** Bytes that sit on decoder boundaries: CBOR major types and lengths, varint continuations, multibase prefixes. */
@@ -114,9 +103,19 @@ function everyParse (parses: ReadonlyArray<() => unknown>): void {
 }
 const utf8 = (value: string): Uint8Array => new TextEncoder().encode(value)
 
+/**
+ * Keys and IDs are fixed, so a saved input decodes the same way in every later run. Ciphertexts are not (each
+ * record draws fresh nonces and content keys), which varies the record samples from run to run; a failing input is
+ * saved as it was, and replays exactly.
+ */
+const KEY = ThreadKey.of(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2))
+const LOG_KEY = Ed25519PrivateKey.fromSeed(new Uint8Array(32).fill(3))
+const THREAD_ID = ThreadId.fromBytes(Uint8Array.from([0x01, 0x55, ...new Uint8Array(32).fill(4)]))
+const ACL_THREAD_ID = ThreadId.fromBytes(Uint8Array.from([0x01, 0x70, ...new Uint8Array(16).fill(5)]))
+
 function recordSamples (): { key: ThreadKey, logKey: Ed25519PrivateKey, records: RecordBlocks[] } {
-  const key = ThreadKey.random()
-  const logKey = Ed25519PrivateKey.generate()
+  const key = KEY
+  const logKey = LOG_KEY
   const first = createRecord({ body: { codec: 'json-patch', events: utf8('[{"op":"add","path":"/a","value":1}]') }, time: { wall: 1, counter: 0 }, logKey, threadKey: key })
   const second = createRecord({ body: { n: 2, list: [1, 'two', null], nested: { deep: true } }, time: { wall: 2, counter: 7 }, prev: first.node.cid, logKey, threadKey: key })
   return { key, logKey, records: [first.blocks, second.blocks] }
@@ -125,8 +124,8 @@ function recordSamples (): { key: ThreadKey, logKey: Ed25519PrivateKey, records:
 /** The targets, one row each. Adding a decoder to fuzz is adding a row. */
 export function fuzzTargets (): FuzzTarget[] {
   const { key, logKey, records } = recordSamples()
-  const threadId = ThreadId.create()
-  const acl = ThreadId.create({ variant: ThreadVariant.AccessControlled, randomBytes: 16 })
+  const threadId = THREAD_ID
+  const acl = ACL_THREAD_ID
   const proof = serviceKeyProof(key.service, logKey.publicKey.logId, threadId)
   const peer = `/ip4/127.0.0.1/tcp/4001/p2p/${logKey.publicKey.logId}`
   const messages = [
@@ -144,7 +143,7 @@ export function fuzzTargets (): FuzzTarget[] {
   // and not only the cipher's tag.
   const recordPlaintexts = records.map(blocks => encode({ block: cidOf(blocks.event.bytes), sig: new Uint8Array(64).fill(1), pubKey: logKey.publicKey.marshal(), prev: blocks.record.cid }))
   const headerPlaintexts = [encode({ key: new Uint8Array(32).fill(3), time: [1, 0] }), encode({ key: new Uint8Array(32).fill(3) })]
-  const sealed = (service: Uint8Array, plaintext: Uint8Array): { cid: ReturnType<typeof cidOf>, bytes: Uint8Array } => encodeBlock(encrypt(service, plaintext))
+  const sealed = (key: Uint8Array, plaintext: Uint8Array): Block => encodeBlock(encrypt(key, plaintext))
   const blocksOf = (bytes: Uint8Array): RecordBlocks => {
     // Four blocks back to back, each prefixed by its length byte pair: how the record target's input is laid out.
     const parts: Uint8Array[] = []

@@ -82,7 +82,7 @@ export async function converged (stores: readonly Store[], expected: number, wha
   return performance.now() - started
 }
 
-/** Every store writes `each` items, one commit each, all at once; returns how many items the stores hold now in all. */
+/** Every store writes `each` items, one commit each, all stores at once. */
 export async function writeEverywhere (cluster: Cluster, each: number, round: string): Promise<void> {
   await Promise.all(cluster.stores.map(async (db, who) => {
     for (let n = 0; n < each; n++) await db.collection('Item').create([{ _id: `${round}-${who}-${n}`, who, n }])

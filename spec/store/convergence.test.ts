@@ -7,6 +7,7 @@ import { compareEventKeys, type EventKey } from '../../storage/event-store.ts'
 import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
 import { createStoreEngine, type Change, type StoreEngine } from '../../storage/store-engine.ts'
 import type { Storage } from '../../storage/storage.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 
 /**
@@ -19,18 +20,6 @@ const IDS = Array.from({ length: 10 }, (_, i) => `item-${i}`)
 const SCHEMA: Entity = { type: 'object', properties: { _id: { type: 'string' }, n: { type: 'number' } } }
 const INDEXES = [{ path: 'n' }, { path: 'name' }]
 
-/** mulberry32: small, seedable, reproducible. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface Rng {
   next (): number
   int (n: number): number
@@ -38,7 +27,7 @@ interface Rng {
 }
 
 function rngOf (seed: number): Rng {
-  const next = prng(seed)
+  const next = seededRandom(seed)
   return {
     next,
     int: n => Math.floor(next() * n),

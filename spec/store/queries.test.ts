@@ -3,22 +3,11 @@ import assert from 'node:assert/strict'
 import type { Collection, Store } from '../../actors/store.ts'
 import type { Entity, JsonValue } from '../../codecs/event-codec.ts'
 import { Query, Where, type Comparable, type Operator, type QueryJSON } from '../../codecs/query.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 
 const ids = (rows: readonly Entity[]): string[] => rows.map(row => row._id as string)
 const sortedIds = (rows: readonly Entity[]): string[] => ids(rows).sort()
-
-/** A small deterministic generator (mulberry32), so a failing case can be replayed. */
-function random (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 // The brute-force reference, written from the query semantics rather than from the implementation: ordering
 // operators compare values of one kind only; `ne` matches everything that is not equal, missing fields included.
@@ -240,7 +229,7 @@ describe('store query plans and indexes', () => {
   let indexed: Collection
   let unindexed: Collection
   const entities: Entity[] = []
-  const next = random(20240601)
+  const next = seededRandom(20240601)
 
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)]!
   const randomAge = (): JsonValue | undefined => {
