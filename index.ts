@@ -92,4 +92,4 @@ export {
 } from './codecs/wire.ts'
 export { RequestFailedError, DEFAULT_REQUEST_LIMITS, type RequestLimits, type RefusalCounts } from './net/requests.ts'
 export { DEFAULT_MISBEHAVIOUR_LIMITS, type MisbehaviourLimits } from './net/penalties.ts'
-export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './net/node.ts'
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type ThreadsNode } from './net/node.ts'

@@ -52,7 +52,7 @@ export interface Network {
   /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
   readonly banned: ReadonlyMap<string, number>
   /** Records that this peer's own log lives at its addresses, and joins the thread's gossip topic. */
-  advertise (threadId: ThreadId, logId: string): Promise<void>
+  advertise (threadId: ThreadId, logId: string): void
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
   /**
@@ -176,7 +176,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     get refusals () { return server.refusals },
     banned: penalties.banned,
 
-    async advertise (threadId, logId) {
+    advertise (threadId, logId) {
       logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
       node.services.pubsub.subscribe(threadId.toString())
     },

@@ -154,7 +154,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       })
       stores.set(tid, store)
       if (network !== undefined) {
-        void network.advertise(threadId, logId)
+        network.advertise(threadId, logId)
         // Every log gets its sync actor, and each catches up on what was written while this store was closed.
         runtime.syncLogs()
       }
