@@ -65,8 +65,9 @@ await section('Network faults (5 peers, every connection through a fault proxy, 
     ]
     for (const scenario of scenarios) {
       const result = await scenario()
-      const sides = 'sidesAgreeMs' in result ? `, each side agreed within itself after ${ms(result.sidesAgreeMs as number)}` : ''
-      console.log(`  ${result.name.padEnd(40)} converged ${ms(result.convergeMs).padStart(9)} after the faults stopped (${result.links} links opened, ${result.cut} cut${sides})`)
+      const healed = 'sidesAgreeMs' in result
+      const sides = healed ? `, each side agreed within itself after ${ms(result.sidesAgreeMs as number)}` : ''
+      console.log(`  ${result.name.padEnd(40)} converged ${ms(result.convergeMs).padStart(9)} after ${healed ? 'healing' : 'the faults stopped'} (${result.links} links opened, ${result.cut} cut${sides})`)
     }
     // A peer that restarts while pulling: it goes down mid-pull and comes back through the same proxy.
     const restarting = cluster.peers[4]!
@@ -91,7 +92,7 @@ await section('Network faults (5 peers, every connection through a fault proxy, 
 
 await section('Load', async () => {
   const idle = await idleThreads(1000, 5000)
-  console.log(`  ${idle.threads.toLocaleString('en')} threads, ${idle.logs.toLocaleString('en')} logs with their sync actors, idle on one peer: ${idle.cpuPercent.toFixed(2)} % of one core over 5 s; rss ${idle.rssMiB.toFixed(0)} MiB (goal ≤ 300 MB), heap ${idle.heapMiB.toFixed(0)} MiB (made and reopened in ${ms(idle.setupMs)})`)
+  console.log(`  ${idle.threads.toLocaleString('en')} threads, ${idle.logs.toLocaleString('en')} logs with their sync actors, idle on one peer: ${idle.cpuPercent.toFixed(2)} % of one core over 5 s; rss ${idle.rssMiB.toFixed(0)} MiB (goal ≤ 300 MB), heap ${idle.heapMiB.toFixed(0)} MiB, in a process of its own after a restart (threads made in ${ms(idle.setupMs)})`)
   const writers = await manyWriters(32, 10, 300_000)
   console.log(`  ${writers.writers} writers on one thread, ${writers.records} records: every peer converged ${ms(writers.convergeMs)} after the first write`)
 })
