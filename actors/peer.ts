@@ -74,6 +74,7 @@ export interface Peer {
 }
 
 const DEFAULT_SNAPSHOT_EVERY = 10_000
+
 export interface SyncTiming {
   /** Milliseconds between pulls of a quiet log (with jitter). */
   pollMs: number
