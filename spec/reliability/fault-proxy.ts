@@ -51,7 +51,7 @@ export interface FaultyNetwork {
   heal (): void
   /** Cuts every open link now. */
   cutAll (): void
-  /** Links opened and links cut so far. */
+  /** So far: links opened, links cut (by any fault or partition), chunks lost (each cutting its link), duplicated and reordered. */
   readonly stats: { links: number, cut: number, dropped: number, duplicated: number, reordered: number }
   close (): Promise<void>
 }
