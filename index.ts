@@ -102,7 +102,7 @@ export {
 export { createStoreEngine, type StoreEngine, type StoreEngineInit, type Change, type Committed } from './storage/store-engine.ts'
 export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/event-store.ts'
 export type { CollectionDefinition, QueryPlan } from './storage/view-store.ts'
-export { createPeer, type Peer, type PeerInit, type NewStoreOptions } from './actors/peer.ts'
+export { createPeer, DEFAULT_SYNC_TIMING, type Peer, type PeerInit, type NewStoreOptions, type SyncTiming } from './actors/peer.ts'
 export {
   createTraceRecorder, traceEntryOf, actorName,
   type TraceHeader, type TraceEntry, type TraceEvent, type TraceRecorder, type TraceRecorderInit
@@ -119,3 +119,5 @@ export {
   type Request, type Response, type LogRange, type LogSummary, type ThreadEdge, type InviteAnswer
 } from './codecs/wire.ts'
 export { RequestFailedError, DEFAULT_REQUEST_LIMITS, type RequestLimits, type RefusalCounts } from './net/requests.ts'
+export { DEFAULT_MISBEHAVIOUR_LIMITS, type MisbehaviourLimits } from './net/penalties.ts'
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type ThreadsNode } from './net/node.ts'

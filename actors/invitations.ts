@@ -103,7 +103,8 @@ export interface Invitations {
   reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): void
   /** A peer connected: invites waiting for it try again. */
   connected (peer: string): void
-  stop (): void
+  /** Stops every invite's actor, and lets what they were writing about themselves finish. */
+  stop (): Promise<void>
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000
@@ -150,6 +151,13 @@ export function createInvitations (init: InvitationsInit): Invitations {
   const sent = storage.valueDatabase<StoredSent>('sent-invites')
   const inviters = new Map<string, { actor: Actor<typeof inviterMachine>, invitee: string, threadId: ThreadId }>()
   const invitees = new Map<string, InviteeEntry>()
+  // Where each invite stands is written as its actor moves; closing waits for those writes, so a restart (or the
+  // next command) knows an answered invite for what it is.
+  const writing = new Set<Promise<unknown>>()
+  const remember = (write: Promise<unknown>): void => {
+    const settled = write.catch(() => undefined).finally(() => writing.delete(settled))
+    writing.add(settled)
+  }
 
   const requireNetwork = (): Network => {
     const network = init.network()
@@ -326,11 +334,12 @@ export function createInvitations (init: InvitationsInit): Invitations {
       }
     },
 
-    stop () {
+    async stop () {
       for (const { actor } of inviters.values()) actor.stop()
       for (const { actor } of invitees.values()) actor.stop()
       inviters.clear()
       invitees.clear()
+      await Promise.all(writing)
     }
   }
 
@@ -363,7 +372,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       inspect: init.inspect
     })
     actor.subscribe(snapshot => {
-      if (ANSWERED.has(snapshot.value) && sent.get(id) !== undefined) void storage.transaction(() => sent.removeSync(id)).catch(() => undefined)
+      if (ANSWERED.has(snapshot.value) && sent.get(id) !== undefined) remember(storage.transaction(() => sent.removeSync(id)))
     })
     inviters.set(id, { actor, invitee, threadId })
     actor.start()
@@ -455,7 +464,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     actor.subscribe(snapshot => {
       const state = snapshot.value as string
       if (state === 'pending' || !FINISHED.has(state) || received.get(invite.id) === undefined) return
-      void storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state: state === 'waiting for peers' ? 'synced' : state })).catch(() => undefined)
+      remember(storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state: state === 'waiting for peers' ? 'synced' : state })))
     })
     actor.start()
     return actor

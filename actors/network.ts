@@ -1,4 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { threadAddress } from '../codecs/address.ts'
 import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
@@ -8,14 +9,14 @@ import type { RecordBlocks } from '../codecs/record.ts'
 import { CODE_THREAD } from '../codecs/address.ts'
 import { InvalidAddressError, InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
 import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, type InviteAnswer, type Request } from '../codecs/wire.ts'
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
-import { request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
+import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
+import { DEFAULT_REQUEST_LIMITS, request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
 import { pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
@@ -29,6 +30,10 @@ export interface NetworkInit {
   storage: Storage
   logs: LogStore
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on. */
+  announce?: string[]
+  /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
+  misbehaviour?: MisbehaviourLimits
   /** Takes a record of `logId` into the thread's store, through its dispatcher. */
   ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
   /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
@@ -50,8 +55,10 @@ export interface Network {
   addresses (): Multiaddr[]
   /** What the server refused, per peer and error code. */
   readonly refusals: RefusalCounts
+  /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
+  readonly banned: ReadonlyMap<string, number>
   /** Joins the thread's gossip topic, and records that our own log (if we write) lives at our addresses. */
-  advertise (threadId: ThreadId, logId?: string): Promise<void>
+  advertise (threadId: ThreadId, logId?: string): void
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
   /**
@@ -86,7 +93,11 @@ function peerOf (addr: Multiaddr): string | undefined {
 export async function startNetwork (init: NetworkInit): Promise<Network> {
   const { logs, storage } = init
   const privateKey = await peerKey(storage)
-  const node = await createThreadsNode({ privateKey, listen: init.listen })
+  const penalties = createPenalties({
+    limits: init.misbehaviour,
+    hangUp: async peer => { await node.hangUp(peerIdFromString(peer)) }
+  })
+  const node = await createThreadsNode({ privateKey, listen: init.listen, announce: init.announce, refuse: penalties.isBanned })
   // The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key): it opens what is
   // sealed to this peer, such as a service key handed over for replication.
   const identity = Ed25519PrivateKey.fromSeed(privateKey.raw.subarray(0, 32))
@@ -107,6 +118,19 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     return [...byPeer.values()]
   }
 
+  /**
+   * Adds addresses a peer gave (or was reached at) for a log, for `ADDRESS_TTL`. Every push and pull hears them
+   * again, and each write is a commit: an address refreshed less than half its TTL ago is left as it is.
+   */
+  const refreshed = new Map<string, number>()
+  const noteAddrs = (threadId: ThreadId, logId: string, addrs: readonly Multiaddr[]): void => {
+    const now = Date.now()
+    const stale = addrs.filter(addr => (refreshed.get(`${threadId.toString()} ${logId} ${addr.toString()}`) ?? 0) < now - ADDRESS_TTL / 2)
+    if (stale.length === 0) return
+    logs.addrs.addAddrs(threadId, logId, stale, ADDRESS_TTL)
+    for (const addr of stale) refreshed.set(`${threadId.toString()} ${logId} ${addr.toString()}`, now)
+  }
+
   /** Remembers the addresses a peer gave for its logs, so pushes and later pulls can find them. */
   const remember = async (threadId: ThreadId, listed: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>): Promise<void> => {
     for (const { logId, addrs } of listed) {
@@ -122,7 +146,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         }
         await logs.addLog(threadId, key)
       }
-      if (parsed.length > 0) logs.addrs.addAddrs(threadId, logId, parsed, ADDRESS_TTL)
+      noteAddrs(threadId, logId, parsed)
     }
   }
 
@@ -161,8 +185,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     peerId: self,
     addresses,
     get refusals () { return server.refusals },
+    banned: penalties.banned,
 
-    async advertise (threadId, logId) {
+    advertise (threadId, logId) {
       if (logId !== undefined) logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
       node.services.pubsub.subscribe(threadId.toString())
     },
@@ -297,7 +322,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
       const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
-      if (own.length > 0) logs.addrs.addAddrs(threadId, logId, own, ADDRESS_TTL)
+      noteAddrs(threadId, logId, own)
       init.onLog(threadId, logId)
     },
     async takeRecords (threadId, logId, records, peer) {
@@ -312,9 +337,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       }
       const known = await node.peerStore.get(peer).catch(() => undefined)
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
-      if (reachable.length > 0) logs.addrs.addAddrs(threadId, logId, reachable, ADDRESS_TTL)
+      noteAddrs(threadId, logId, reachable)
     }
-  }))
+  }), DEFAULT_REQUEST_LIMITS, penalties.refused)
   return network
 }
 

@@ -3,6 +3,8 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, ThreadVariant } from '../codecs/thread-id.ts'
+import type { ThreadsNode } from '../net/node.ts'
+import type { MisbehaviourLimits } from '../net/penalties.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { randomBytes } from 'node:crypto'
@@ -40,10 +42,16 @@ export interface PeerInit {
   trace?: string
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on (a proxy or a NAT in front of this peer). */
+  announce?: string[]
+  /** How each log's sync actor paces itself; the defaults poll a quiet log once a minute. */
+  sync?: Partial<SyncTiming>
   /** Run a libp2p node and sync with other peers (the default); false keeps the peer to itself. */
   network?: boolean
   /** How invites retry peers that cannot be reached: every second, eight times, unless told otherwise. */
   invites?: Partial<InvitationTiming>
+  /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
+  misbehaviour?: MisbehaviourLimits
 }
 
 export interface NewStoreOptions {
@@ -58,10 +66,14 @@ export interface Peer {
   readonly logs: LogStore
   /** The peer's identity: its libp2p peer ID, which invites and ACLs name. */
   readonly peerId: string
-  /** Where this peer listens, each ending in `/p2p/<peerId>`. */
+  /** Where this peer listens (or what it announces instead), each ending in `/p2p/<peerId>`. */
   readonly addresses: Multiaddr[]
+  /** The libp2p node; undefined without networking. */
+  readonly libp2p: ThreadsNode | undefined
   /** What this peer's server refused, per remote peer and error code. */
   readonly refusals: RefusalCounts
+  /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
+  readonly banned: ReadonlyMap<string, number>
   /** A new thread with a log of our own in it, as a store. */
   newStore (options?: NewStoreOptions): Promise<Store>
   /** A store this peer holds, by thread ID (or its string). */
@@ -90,8 +102,19 @@ export interface Peer {
 }
 
 const DEFAULT_SNAPSHOT_EVERY = 10_000
-/** How each log's sync actor paces itself: a slow poll (not a fast one that makes sync look slow), and backoff. */
-const SYNC_TIMING = { pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 }
+
+export interface SyncTiming {
+  /** Milliseconds between pulls of a quiet log (with jitter). */
+  pollMs: number
+  /** First wait after a failed push or pull; doubles with each failure in a row, up to `maxBackoffMs`. */
+  backoffMs: number
+  maxBackoffMs: number
+  /** Failures in a row after which a log's sync rests until something asks it to sync again. */
+  maxAttempts: number
+}
+
+/** A slow poll (not a fast one that makes sync look slow), and backoff. */
+export const DEFAULT_SYNC_TIMING: Readonly<SyncTiming> = Object.freeze({ pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 })
 const OWN_LOG = 'store/own-log'
 /** Marks a thread this peer reads (by invite) without writing to it. */
 const READER = 'store/reader'
@@ -151,6 +174,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       storage,
       logs,
       listen: init.listen,
+      announce: init.announce,
+      misbehaviour: init.misbehaviour,
       ingest: async (threadId, logId, record) => {
         const runtime = runtimes.get(threadId.toString())
         if (runtime !== undefined) {
@@ -198,7 +223,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
           : {
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
-              ...SYNC_TIMING
+              ...DEFAULT_SYNC_TIMING,
+              ...init.sync
             }
       })
       runtimes.set(tid, runtime)
@@ -218,7 +244,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       })
       stores.set(tid, store)
       if (network !== undefined) {
-        void network.advertise(threadId, logId)
+        network.advertise(threadId, logId)
         // Every log gets its sync actor, and each catches up on what was written while this store was closed.
         runtime.syncLogs()
       }
@@ -232,8 +258,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     storage,
     logs,
     peerId: self,
+    libp2p: network?.node,
     get addresses () { return network?.addresses() ?? [] },
     get refusals () { return network?.refusals ?? new Map() },
+    get banned () { return network?.banned ?? new Map() },
 
     async newStore (options = {}) {
       const defaultRole = options.defaultRole ?? 'no-access'
@@ -298,7 +326,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
     async close () {
       if (storage.closed) return
-      invitations.stop()
+      await invitations.stop()
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
       await recorder?.close()

@@ -15,18 +15,46 @@ import type { Storage } from '../storage/storage.ts'
 
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
+/**
+ * How many connections the node takes in. libp2p's own defaults (5 new connections a second per host, 10
+ * upgrading at once) refuse peers that share a host, as every peer on one machine or behind one NAT does: a
+ * dozen of them dialing at once had their sockets reset mid-handshake.
+ */
+export interface ConnectionLimits {
+  /** New inbound connections accepted per second from one IP address. */
+  inboundPerHostPerSecond: number
+  /** Inbound connections being upgraded (noise, yamux) at once. */
+  pendingInbound: number
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  inboundPerHostPerSecond: 100,
+  pendingInbound: 64
+})
+
 export interface ThreadsNodeInit {
   privateKey: PrivateKey
   /** Multiaddrs to listen on; loopback on a free port unless told otherwise. */
   listen?: string[]
+  /** Multiaddrs to give other peers instead of the ones listened on. */
+  announce?: string[]
+  connections?: ConnectionLimits
+  /** Peers to refuse connections to and from, asked at every dial and every inbound handshake. */
+  refuse?: (peer: string) => boolean
 }
 
 export type ThreadsNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: ReturnType<ReturnType<typeof gossipsub>> }>
 
 export async function createThreadsNode (init: ThreadsNodeInit): Promise<ThreadsNode> {
+  const limits = init.connections ?? DEFAULT_CONNECTION_LIMITS
   return await createLibp2p({
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+    addresses: { listen: init.listen ?? DEFAULT_LISTEN, announce: init.announce },
+    connectionManager: { inboundConnectionThreshold: limits.inboundPerHostPerSecond, maxIncomingPendingConnections: limits.pendingInbound },
+    connectionGater: {
+      denyDialPeer: peer => init.refuse?.(peer.toString()) ?? false,
+      denyInboundEncryptedConnection: peer => init.refuse?.(peer.toString()) ?? false
+    },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

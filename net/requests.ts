@@ -72,12 +72,16 @@ export interface RequestServer {
   stop (): Promise<void>
 }
 
-export async function serveRequests (node: ThreadsNode, handler: RequestHandler, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): Promise<RequestServer> {
+/** Told of every refusal as it is counted (to disconnect peers that misbehave). */
+export type OnRefusal = (peer: string, code: string) => void
+
+export async function serveRequests (node: ThreadsNode, handler: RequestHandler, limits: RequestLimits = DEFAULT_REQUEST_LIMITS, onRefusal?: OnRefusal): Promise<RequestServer> {
   const refusals: RefusalCounts = new Map()
   const refuse = (peer: string, code: string): void => {
     const byCode = refusals.get(peer) ?? new Map<string, number>()
     byCode.set(code, (byCode.get(code) ?? 0) + 1)
     refusals.set(peer, byCode)
+    onRefusal?.(peer, code)
   }
   await node.handle(PROTOCOL, async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer
@@ -112,7 +116,10 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
 /** Sends `request` to `peer` and returns its answer; an `error` answer is thrown as `RequestFailedError`. */
 export async function request (node: ThreadsNode, peer: PeerId | Multiaddr, message: Request, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): Promise<Response> {
   const signal = AbortSignal.timeout(limits.timeoutMs)
-  const stream = await node.dialProtocol(peer, PROTOCOL, { signal })
+  // A peer that cannot be reached is the caller's to retry: its reason (a reset mid-handshake, say) comes as a cause.
+  const stream = await node.dialProtocol(peer, PROTOCOL, { signal }).catch((cause: unknown) => {
+    throw new RequestFailedError(`could not reach ${peer.toString()}`, undefined, { cause })
+  })
   try {
     stream.send(frame(message))
     const response = decodeResponse(await readOneFrame(stream, limits, signal))

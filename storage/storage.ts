@@ -53,11 +53,35 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     if (closed) throw new StorageClosedError(`storage at ${init.path} is closed`)
   }
 
+  /**
+   * A database whose every call is refused once closing has begun. LMDB itself fails a read made while it closes
+   * from a timer of its own, where nothing can catch it and the process dies; work still in flight when a peer
+   * closes (a pull, a request being answered) gets a `StorageClosedError` instead.
+   */
+  const guarded = <D extends Database<any, any>>(db: D): D => {
+    const methods = new Map<PropertyKey, unknown>()
+    return new Proxy(db, {
+      get (target, property) {
+        const value: unknown = Reflect.get(target, property, target)
+        if (typeof value !== 'function') return value
+        let method = methods.get(property)
+        if (method === undefined) {
+          method = (...args: unknown[]): unknown => {
+            assertOpen()
+            return (value as (...args: unknown[]) => unknown).apply(target, args)
+          }
+          methods.set(property, method)
+        }
+        return method
+      }
+    })
+  }
+
   const named = <D extends Database<any, any>>(name: string, options: Record<string, unknown>): D => {
     assertOpen()
     let db = databases.get(name)
     if (db === undefined) {
-      db = root.openDB({ name, ...options }) as Database<any, any>
+      db = guarded(root.openDB({ name, ...options }) as Database<any, any>)
       databases.set(name, db)
     }
     return db as unknown as D

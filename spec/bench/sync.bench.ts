@@ -5,11 +5,14 @@ import { createPeer, type Peer } from '../../actors/peer.ts'
 
 /**
  * Sync over TCP on 127.0.0.1: a cold peer catching up on 10,000 records (each verified, decrypted, folded and
- * committed on arrival), and the live latency from a create on one peer to a listener firing on the other.
+ * committed on arrival), the live latency from a create on one peer to a listener firing on the other, and ten
+ * writers of 1,000 records each converging on all ten peers.
  */
 
 const CATCH_UP_RECORDS = 10_000
 const LATENCY_SAMPLES = 300
+const WRITERS = 10
+const RECORDS_PER_WRITER = 1000
 
 function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -54,6 +57,35 @@ export async function run (): Promise<void> {
     latencies.sort((a, b) => a - b)
     console.log(`  live latency, create on one peer to the listener on the other (${latencies.length} samples): ` +
       `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`)
+
+    const writers: Peer[] = []
+    for (let i = 0; i < WRITERS; i++) writers.push(await createPeer({ path: join(root, `writer-${i}`), snapshotEvery: 0 }))
+    peers.push(...writers)
+    const origin = await writers[0]!.newStore()
+    await origin.registerSchema('Item', { type: 'object' })
+    const stores = [origin]
+    for (const peer of writers.slice(1)) stores.push(await peer.openStore(origin.address!, { key: origin.key }))
+    for (const store of stores) await store.sync()
+    const total = WRITERS * RECORDS_PER_WRITER
+    const writing = performance.now()
+    await Promise.all(stores.map(async (store, who) => {
+      for (let n = 0; n < RECORDS_PER_WRITER; n += 16) {
+        await Promise.all(Array.from({ length: Math.min(16, RECORDS_PER_WRITER - n) }, async (_, i) => await store.collection('Item').create([{ who, n: n + i }])))
+      }
+    }))
+    const written = performance.now() - writing
+    const deadline = Date.now() + 600_000
+    let counts: number[] = []
+    while (Date.now() < deadline) {
+      // Reading 10,000 items from ten stores is itself work: look twice a second.
+      counts = await Promise.all(stores.map(async store => (await store.collection('Item').find()).length))
+      if (counts.every(count => count === total)) break
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    const convergence = performance.now() - writing
+    const views = await Promise.all(stores.map(async store => JSON.stringify(await store.collection('Item').find())))
+    const agree = counts.every(count => count === total) && views.every(view => view === views[0])
+    console.log(`  ${WRITERS} writers × ${RECORDS_PER_WRITER.toLocaleString('en')} records each: written in ${written.toFixed(0)} ms, ${agree ? 'every peer holds the same' : 'NOT converged:'} ${total.toLocaleString('en')} items ${(convergence).toFixed(0)} ms after the first write${agree ? '' : ` (${counts.join(', ')})`}`)
 
     console.log('\nTargets')
     const rate = caught / (took / 1000)

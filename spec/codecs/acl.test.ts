@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { prng, shuffled } from '../helpers/random.ts'
+import { seededRandom, shuffled } from '../helpers/seeded-random.ts'
 import { aclOf, allows, effectiveRoles, rolesOf, ROLES, type AclOperation, type Role } from '../../codecs/acl.ts'
 
 const grant = (tag: string, roles: Role[], observed: string[] = []): AclOperation => ({ tag, kind: 'grant', roles, observed })
@@ -51,7 +51,7 @@ describe('the ACL CRDT', () => {
 
   it('gives the same ACL for any order of the same operations (200 seeded histories × 10 orders)', () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const next = prng(seed)
+      const next = seededRandom(seed)
       const operations = history(next)
       const expected = JSON.stringify(aclOf('no-access', operations))
       for (let order = 0; order < 10; order++) {

@@ -7,7 +7,7 @@ import { Invite, inviteSecrets, type InviteContent } from '../../codecs/invite.t
 import { seal } from '../../codecs/sealed-box.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
-import { prng } from '../helpers/random.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 
 const inviter = Ed25519PrivateKey.generate()
 const invitee = Ed25519PrivateKey.generate()
@@ -93,7 +93,7 @@ describe('invites', () => {
   it('give only a valid invite or a typed error for 1,000 seeded mutations of an invite', () => {
     const invite = Invite.seal(content(), inviter)
     const bytes = invite.bytes
-    const next = prng(7)
+    const next = seededRandom(7)
     let opened = 0
     for (let i = 0; i < 1000; i++) {
       const mutated = Uint8Array.from(bytes)

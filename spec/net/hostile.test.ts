@@ -1,14 +1,19 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Stream } from '@libp2p/interface'
 import type { Store } from '../../actors/store.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
-import { serviceKeyProof, type Request } from '../../codecs/wire.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { encodeUvarint } from '../../codecs/varint.ts'
+import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { flipByte } from '../helpers/tamper.ts'
-import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
+import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** A peer that holds the thread's key and pushes what it should not: each refused, typed, counted, harmless. */
 describe('bad input from the network', () => {
@@ -76,5 +81,108 @@ describe('bad input from the network', () => {
     await assert.rejects(request(attacker, honest.peer.addresses[0]!, { type: 'get-logs', threadId: stranger, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), stranger) }), refusedWith('ERR_INVALID_PROOF'))
     const edges = await request(attacker, honest.peer.addresses[0]!, { type: 'get-edges', threads: [{ threadId: stranger, proof: proof() }, { threadId: db.id, proof: proof() }] })
     assert.deepEqual(edges.type === 'edges' ? edges.edges.map(edge => edge.threadId.toString()) : [], [db.id.toString()])
+  })
+})
+
+/**
+ * Peers that flood, stall and ask for what they have no key to, against two honest peers syncing one store: the
+ * honest ones stay up, keep syncing, take in nothing bad, count every refusal per peer, and disconnect a peer
+ * once it has been refused often enough.
+ */
+describe('hostile peers', () => {
+  const misbehaviour = { threshold: 20, windowMs: 60_000, banMs: 1500 }
+  let a: TempPeer
+  let b: TempPeer
+  let dbA: Store
+  let dbB: Store
+  const nodes: ThreadsNode[] = []
+
+  before(async () => {
+    a = await tempPeer({ misbehaviour })
+    b = await tempPeer({ misbehaviour })
+    dbA = await a.peer.newStore()
+    await dbA.registerSchema('Note', { type: 'object' })
+    dbB = await b.peer.openStore(dbA.address!, { key: dbA.key })
+  })
+
+  after(async () => {
+    for (const node of nodes) await node.stop()
+    await a.dispose()
+    await b.dispose()
+  })
+
+  const attackerNode = async (): Promise<ThreadsNode> => {
+    const node = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    nodes.push(node)
+    return node
+  }
+  const counted = (peer: TempPeer, attacker: ThreadsNode, code: string): number => peer.peer.refusals.get(attacker.peerId.toString())?.get(code) ?? 0
+  const stillSyncing = async (text: string): Promise<void> => {
+    await dbA.collection('Note').create([{ _id: text, text }])
+    await until(async () => await dbB.collection('Note').findById(text) !== undefined, `"${text}" to reach the other honest peer`, 10_000)
+  }
+
+  it('refuses an oversized record before reading it, and changes nothing', async () => {
+    const attacker = await attackerNode()
+    const logKey = Ed25519PrivateKey.generate()
+    const huge = createRecord({ body: { blob: new Uint8Array(1024 * 1024 + 1) }, time: { wall: Date.now(), counter: 0 }, logKey, threadKey: dbA.key })
+    const before = dumpStore(a.peer)
+    await assert.rejects(request(attacker, a.peer.addresses[0]!, {
+      type: 'push-records', threadId: dbA.id, proof: serviceKeyProof(dbA.key.service, attacker.peerId.toString(), dbA.id), logId: logKey.publicKey.logId, records: [huge.blocks]
+    }), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_BLOCK_TOO_LARGE')
+    assert.equal(dumpStore(a.peer), before)
+    assert.equal(counted(a, attacker, 'ERR_BLOCK_TOO_LARGE'), 1)
+  })
+
+  it('keeps syncing while a peer holds every stream it may open half-sent', async () => {
+    const attacker = await attackerNode()
+    const stall = async (): Promise<Stream> => {
+      const stream = await attacker.dialProtocol(a.peer.addresses[0]!, PROTOCOL)
+      stream.send(encodeUvarint(1000))
+      return stream
+    }
+    const held: Stream[] = []
+    for (let i = 0; i < 32; i++) held.push(await stall())
+    // One more than a peer may have open is reset by the server.
+    const extra = await attacker.dialProtocol(a.peer.addresses[0]!, PROTOCOL).catch(() => undefined)
+    await until(() => extra === undefined || extra.status !== 'open', 'the stream past the limit to be reset', 2000)
+    assert.ok(held.every(stream => stream.status === 'open'), 'the first 32 are held open')
+    await stillSyncing('past the stalled streams')
+    for (const stream of held) stream.abort(new Error('done stalling'))
+  })
+
+  it('counts a gossip flood on the thread\'s topic, keeps syncing, and disconnects the flooder for a while', async () => {
+    const attacker = await attackerNode()
+    const topic = dbA.id.toString()
+    await attacker.dial(a.peer.addresses[0]!)
+    await until(() => attacker.services.pubsub.getSubscribers(topic).some(peer => peer.toString() === a.peer.peerId), 'the flooder to see the honest peer on the topic', 5000)
+    // Garbage, well-formed messages without a proof, and proofs for another peer: none of it is a record to take.
+    const garbage = [new Uint8Array([1, 2, 3]), frame({ type: 'ok' }), frame({ type: 'push-records', threadId: dbA.id, proof: new Uint8Array(32), logId: dbA.logId!, records: [] })]
+    for (let i = 0; i < 60 && !a.peer.banned.has(attacker.peerId.toString()); i++) {
+      await attacker.services.pubsub.publish(topic, garbage[i % garbage.length]!).catch(() => undefined)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    await until(() => a.peer.banned.has(attacker.peerId.toString()), 'the flooder to be disconnected', 5000)
+    const refused = [...(a.peer.refusals.get(attacker.peerId.toString()) ?? new Map<string, number>()).values()].reduce((sum, n) => sum + n, 0)
+    assert.ok(refused >= misbehaviour.threshold, `refused ${refused} gossip messages`)
+    await until(() => attacker.getConnections(peerIdFromString(a.peer.peerId!)).length === 0, 'the flooder\'s connection to close', 5000)
+    await stillSyncing('through the flood')
+  })
+
+  it('answers nothing to a peer without the key, and disconnects it once it keeps asking; it may come back later', async () => {
+    const attacker = await attackerNode()
+    const stranger = ThreadKey.random()
+    const ask = async (): Promise<unknown> => await request(attacker, a.peer.addresses[0]!, { type: 'get-logs', threadId: dbA.id, proof: serviceKeyProof(stranger.service, attacker.peerId.toString(), dbA.id) })
+    for (let i = 1; i < misbehaviour.threshold; i++) await assert.rejects(ask(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF')
+    // The request that crosses the threshold is refused and counted, and the answer is cut off with the connection.
+    await assert.rejects(ask(), RequestFailedError)
+    assert.equal(counted(a, attacker, 'ERR_INVALID_PROOF'), misbehaviour.threshold)
+    assert.ok(a.peer.banned.has(attacker.peerId.toString()))
+    await assert.rejects(ask(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === undefined, 'refused before any request is read')
+    assert.equal(counted(a, attacker, 'ERR_INVALID_PROOF'), misbehaviour.threshold)
+    await stillSyncing('while the stranger is shut out')
+    await until(() => !a.peer.banned.has(attacker.peerId.toString()) || Date.now() > a.peer.banned.get(attacker.peerId.toString())!, 'the ban to end', 5000)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    await assert.rejects(ask(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF', 'heard again, and refused again')
   })
 })

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import type { RecordBlocks } from '../../codecs/record.ts'
-import { prng } from '../helpers/random.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 import { carry } from '../helpers/carry.ts'
 
@@ -64,7 +64,7 @@ describe('access control across peers', () => {
         if (seed === 0) {
           for (const logId of [revokedDb.logId!, keptDb.logId!, ownerDb.logId!]) for (const record of all.get(logId)!) await db.ingest(logId, record)
         } else {
-          await deliverShuffled(db, all, prng(seed))
+          await deliverShuffled(db, all, seededRandom(seed))
         }
         const notes = await db.collection('Note').find()
         assert.deepEqual(notes.map(note => note._id).sort(), ['before-1', 'kept-1', 'kept-2'], `seed ${seed}`)

@@ -7,7 +7,7 @@ import { compareEventKeys, type EventKey } from '../../storage/event-store.ts'
 import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
 import { createStoreEngine, type Change, type StoreEngine } from '../../storage/store-engine.ts'
 import type { Storage } from '../../storage/storage.ts'
-import { prng } from '../helpers/random.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 
 /**
@@ -27,7 +27,7 @@ interface Rng {
 }
 
 function rngOf (seed: number): Rng {
-  const next = prng(seed)
+  const next = seededRandom(seed)
   return {
     next,
     int: n => Math.floor(next() * n),

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict'
 import type { Collection, Store } from '../../actors/store.ts'
 import type { Entity, JsonValue } from '../../codecs/event-codec.ts'
 import { Query, Where, type Comparable, type Operator, type QueryJSON } from '../../codecs/query.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
-import { prng } from '../helpers/random.ts'
 
 const ids = (rows: readonly Entity[]): string[] => rows.map(row => row._id as string)
 const sortedIds = (rows: readonly Entity[]): string[] => ids(rows).sort()
-
 
 // The brute-force reference, written from the query semantics rather than from the implementation: ordering
 // operators compare values of one kind only; `ne` matches everything that is not equal, missing fields included.
@@ -230,7 +229,7 @@ describe('store query plans and indexes', () => {
   let indexed: Collection
   let unindexed: Collection
   const entities: Entity[] = []
-  const next = prng(20240601)
+  const next = seededRandom(20240601)
 
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)]!
   const randomAge = (): JsonValue | undefined => {

@@ -1,12 +1,12 @@
-/** mulberry32: small, seedable, reproducible, so a failing case can be replayed from its seed. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
+/** A small, fast, seeded generator (mulberry32): the same seed gives the same numbers in [0, 1) on every machine. */
+export function seededRandom (seed: number): () => number {
+  let state = seed >>> 0
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
   }
 }
 

@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { createPeer } from '../../actors/peer.ts'
+import { ThreadId } from '../../codecs/thread-id.ts'
+import { dumpStore } from '../helpers/temp-peer.ts'
+import { seededRandom } from '../helpers/seeded-random.ts'
+
+/**
+ * Crash safety: a writer process (`crash-writer.ts`) commits as fast as it can and is killed with SIGKILL at a
+ * random moment, sometimes while it is still opening the store. After every kill the store is opened again and
+ * checked: every transaction the writer saw committed is there, none is there in part, the log verifies and its
+ * head counts its records, the arrival index holds every event of the log, and a rebuild from the log alone
+ * gives byte for byte the views that were on disk.
+ */
+
+export interface CrashOptions {
+  crashes: number
+  seed: number
+  /** Longest time the writer runs after saying it is ready before it is killed. */
+  maxRunMs: number
+}
+
+export interface CrashReport {
+  crashes: number
+  /** Kills that landed before the writer was ready: while it opened storage or its store. */
+  killedWhileOpening: number
+  /** Transactions the writer saw committed, over every run. */
+  committed: number
+  /** Records in the log at the end. */
+  records: number
+  /** Slowest start, from spawn to ready, over the restarts (each reopens what the previous kill left). */
+  slowestStartMs: number
+  ms: number
+}
+
+const WRITER = new URL('./crash-writer.ts', import.meta.url).pathname
+const ids = (n: number): string[] => ['a', 'b', 'c'].map(part => `g${n}${part}`)
+
+interface Run {
+  lines: string[]
+  ready: boolean
+  startMs: number
+}
+
+async function runWriterUntilKilled (path: string, first: number, killAfterMs: number, beforeReady: boolean): Promise<Run> {
+  const started = performance.now()
+  const child = spawn(process.execPath, [WRITER, path, String(first)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const run: Run = { lines: [], ready: false, startMs: 0 }
+  let stderr = ''
+  child.stderr.on('data', chunk => { stderr += String(chunk) })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => {
+    child.on('exit', (code, signal) => { resolve({ code, signal }) })
+  })
+  let timer: NodeJS.Timeout | undefined
+  const kill = (): void => { child.kill('SIGKILL') }
+  if (beforeReady) timer = setTimeout(kill, killAfterMs)
+  const lines = createInterface({ input: child.stdout })
+  const drained = new Promise(resolve => lines.once('close', resolve))
+  lines.on('line', line => {
+    if (line.startsWith('ready ')) {
+      run.ready = true
+      run.startMs = performance.now() - started
+      if (!beforeReady) timer = setTimeout(kill, killAfterMs)
+      return
+    }
+    run.lines.push(line)
+  })
+  // Bounded: the writer stops by itself after 30 s; a kill that never comes is a harness bug worth seeing.
+  const safety = setTimeout(kill, 40_000)
+  const exit = await exited
+  clearTimeout(timer)
+  clearTimeout(safety)
+  await drained
+  if (exit.signal !== 'SIGKILL') throw new Error(`the writer exited by itself (${exit.code ?? exit.signal}): ${stderr.slice(0, 2000)}`)
+  return run
+}
+
+/** Opens the peer the writer left and checks everything the header promises; throws saying what disagrees. */
+async function check (path: string, seen: Map<number, 'created' | 'deleted'>, pending: Set<number>): Promise<number> {
+  const peer = await createPeer({ path, network: false })
+  try {
+    const [threadId] = peer.stores()
+    if (threadId === undefined) return 0
+    const db = await peer.store(ThreadId.from(threadId))
+    const groups = db.collection('Group')
+    for (const [n, state] of seen) {
+      const present = await Promise.all(ids(n).map(async id => await groups.findById(id) !== undefined))
+      const want = state === 'created'
+      if (!present.every(p => p === want)) throw new Error(`group ${n} was seen ${state}, but its entities present are ${JSON.stringify(present)}`)
+    }
+    // Whatever was in flight at the kill is there whole or not at all.
+    for (const n of pending) {
+      const present = await Promise.all(ids(n).map(async id => await groups.findById(id) !== undefined))
+      if (present.some(p => p !== present[0])) throw new Error(`group ${n}, in flight at the kill, is half there: ${JSON.stringify(present)}`)
+    }
+    peer.logs.verifyLog(db.id, db.logId!)
+    const head = peer.logs.head(db.id, db.logId!)
+    const records = peer.logs.records(db.id, db.logId!, { limit: Number.MAX_SAFE_INTEGER }).length
+    if (head.counter !== records) throw new Error(`the head says ${head.counter} records, the log holds ${records}`)
+    const views = dumpStore(peer, ['views'])
+    const position = (peer.storage.valueDatabase<number>('events').get(['n', db.id.toString()]) as number | undefined) ?? 0
+    const folded = await db.rebuild()
+    if (folded !== position) throw new Error(`the arrival index holds ${position} events, the log ${folded}`)
+    if (dumpStore(peer, ['views']) !== views) throw new Error('a rebuild from the log gives other views than the ones on disk')
+    return records
+  } finally {
+    await peer.close()
+  }
+}
+
+export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
+  const random = seededRandom(options.seed)
+  const root = await mkdtemp(join(tmpdir(), 'threads-crash-'))
+  const path = join(root, 'peer')
+  const seen = new Map<number, 'created' | 'deleted'>()
+  const started = performance.now()
+  const report: CrashReport = { crashes: 0, killedWhileOpening: 0, committed: 0, records: 0, slowestStartMs: 0, ms: 0 }
+  try {
+    for (let crash = 0; crash < options.crashes; crash++) {
+      const first = (crash + 1) * 1_000_000
+      // One kill in five lands while the writer is still opening what the previous kill left behind.
+      const beforeReady = crash > 0 && random() < 0.2
+      const run = await runWriterUntilKilled(path, first, beforeReady ? random() * 300 : random() * options.maxRunMs, beforeReady)
+      report.crashes++
+      if (!run.ready) report.killedWhileOpening++
+      report.slowestStartMs = Math.max(report.slowestStartMs, run.startMs)
+      const done = new Set<number>()
+      const deleting = new Set<number>()
+      for (const line of run.lines) {
+        const [kind, number] = line.split(' ')
+        const n = Number(number)
+        if (kind === 'x') {
+          deleting.add(n)
+          continue
+        }
+        deleting.delete(n)
+        seen.set(n, kind === 'd' ? 'deleted' : 'created')
+        if (kind !== 'd') done.add(n)
+        report.committed++
+      }
+      // Groups handed out in this run but not seen committed, and groups being deleted at the kill: the writer may
+      // have been anywhere in them.
+      const highest = Math.max(first - 1, ...done)
+      const pending = new Set<number>(deleting)
+      for (let n = first; n <= highest + 16; n++) if (!done.has(n) && !seen.has(n)) pending.add(n)
+      for (const n of deleting) seen.delete(n)
+      report.records = await check(path, seen, pending)
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+  report.ms = performance.now() - started
+  return report
+}

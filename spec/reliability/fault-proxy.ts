@@ -1,0 +1,194 @@
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net'
+import { seededRandom } from '../helpers/seeded-random.ts'
+
+/**
+ * A fault layer between peers on 127.0.0.1: a TCP proxy in front of each peer's listener, which the peer announces
+ * instead of its own address, so every connection to it passes through. Each chunk read from either side can be
+ * delayed (with jitter, in order), dropped, duplicated or swapped with the next one; links can be cut; and the
+ * peers can be split into groups whose links to each other are cut and stay cut until the partition heals.
+ *
+ * Noise authenticates every frame, so a dropped, duplicated or reordered chunk is caught by the receiving peer,
+ * which closes the connection: over TCP a lost message is a lost connection. `loss` is therefore the share of
+ * links (open or new) that lose a chunk at a random point of their next 64 KiB, and with it the link.
+ */
+
+/** A lossy link loses a chunk somewhere in its next this many bytes. */
+const LOSS_WITHIN = 64 * 1024
+
+export interface Faults {
+  /** Added to every chunk's trip, in ms. */
+  delayMs: number
+  /** Up to this much more, at random; chunks keep their order. */
+  jitterMs: number
+  /** Share of new links that lose a chunk, and so the link. */
+  loss: number
+  /** Share of chunks sent twice. */
+  duplicate: number
+  /** Share of chunks swapped with the one after them. */
+  reorder: number
+}
+
+export const NO_FAULTS: Readonly<Faults> = Object.freeze({ delayMs: 0, jitterMs: 0, loss: 0, duplicate: 0, reorder: 0 })
+
+/** A peer as the fault layer sees it: its name, and how to tell which peer is at the far end of one of its links. */
+export interface ProxiedPeer {
+  readonly name: string
+  /** The peer's listening port, which the proxy forwards to. */
+  readonly port: number
+  /**
+   * The name of the peer whose connection reached this one from `port` (the proxy's side of the link), once this
+   * peer has it; undefined until the handshake is done.
+   */
+  readonly peerAt: (port: number) => string | undefined
+}
+
+export interface FaultyNetwork {
+  /** Starts a proxy for a peer not yet listening; returns the port to announce. Call `attach` once it listens. */
+  reserve (): Promise<{ port: number, attach: (peer: ProxiedPeer) => void }>
+  set (faults: Partial<Faults>): void
+  /** Cuts every link between peers of different groups, and keeps them cut until `heal`. */
+  partition (groups: ReadonlyArray<readonly string[]>): void
+  heal (): void
+  /** Cuts every open link now. */
+  cutAll (): void
+  /** So far: links opened, links cut (by any fault or partition), chunks lost (each cutting its link), duplicated and reordered. */
+  readonly stats: { links: number, cut: number, dropped: number, duplicated: number, reordered: number }
+  close (): Promise<void>
+}
+
+interface Link {
+  readonly client: Socket
+  readonly upstream: Socket
+  /** The proxy's own port on the upstream socket: the remote port the proxied peer sees. */
+  upstreamPort?: number
+  /** The peer that dialed, once known. */
+  from?: string
+  /** Bytes after which the link loses a chunk; infinite for a link spared by `loss`. */
+  loseAt: number
+  carried: number
+  cut: boolean
+}
+
+export function createFaultyNetwork (seed: number): FaultyNetwork {
+  const random = seededRandom(seed)
+  let faults: Faults = { ...NO_FAULTS }
+  let groups: Map<string, number> | undefined
+  const servers: Server[] = []
+  const links = new Set<Link>()
+  const stats = { links: 0, cut: 0, dropped: 0, duplicated: 0, reordered: 0 }
+
+  const cut = (link: Link): void => {
+    if (link.cut) return
+    link.cut = true
+    stats.cut++
+    link.client.destroy()
+    link.upstream.destroy()
+  }
+
+  const crossesPartition = (link: Link, to: ProxiedPeer): boolean => {
+    if (groups === undefined) return false
+    link.from ??= link.upstreamPort === undefined ? undefined : to.peerAt(link.upstreamPort)
+    // Until its handshake is done a link's dialer is unknown, and during a partition it carries nothing but that.
+    if (link.from === undefined) return false
+    return groups.get(link.from) !== groups.get(to.name)
+  }
+
+  /** Sends `from`'s chunks on to `to`, in order, through the faults in force when each chunk arrives. */
+  const pipe = (link: Link, from: Socket, to: Socket, peer: () => ProxiedPeer): void => {
+    let last = 0
+    let held: Buffer | undefined
+    from.on('data', (chunk: Buffer) => {
+      if (link.cut) return
+      if (crossesPartition(link, peer())) {
+        cut(link)
+        return
+      }
+      link.carried += chunk.length
+      if (link.carried >= link.loseAt) {
+        stats.dropped++
+        cut(link)
+        return
+      }
+      let out: Buffer[] = [chunk]
+      if (random() < faults.duplicate) {
+        stats.duplicated++
+        out = [chunk, chunk]
+      }
+      if (held !== undefined) {
+        out = [...out, held]
+        held = undefined
+      } else if (random() < faults.reorder) {
+        stats.reordered++
+        held = chunk
+        out = out.slice(1)
+      }
+      const send = (): void => {
+        if (link.cut) return
+        for (const bytes of out) to.write(bytes)
+      }
+      if (faults.delayMs === 0 && faults.jitterMs === 0) {
+        send()
+        return
+      }
+      // Never earlier than the chunk before it: jitter spreads chunks out, it does not reorder them.
+      const at = Math.max(last, Date.now() + faults.delayMs + random() * faults.jitterMs)
+      last = at
+      setTimeout(send, at - Date.now())
+    })
+    from.on('end', () => { if (!link.cut) to.end() })
+    from.on('error', () => { cut(link) })
+    from.on('close', () => { links.delete(link); cut(link) })
+  }
+
+  return {
+    stats,
+    async reserve () {
+      let peer: ProxiedPeer | undefined
+      const server = createServer(client => {
+        if (peer === undefined) {
+          client.destroy()
+          return
+        }
+        const target = peer
+        const upstream = connect({ host: '127.0.0.1', port: target.port })
+        const link: Link = {
+          client,
+          upstream,
+          loseAt: random() < faults.loss ? Math.floor(random() * LOSS_WITHIN) : Number.POSITIVE_INFINITY,
+          carried: 0,
+          cut: false
+        }
+        stats.links++
+        links.add(link)
+        upstream.on('connect', () => { link.upstreamPort = upstream.localPort })
+        pipe(link, client, upstream, () => target)
+        pipe(link, upstream, client, () => target)
+      })
+      servers.push(server)
+      await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+      return { port: (server.address() as AddressInfo).port, attach: (attached: ProxiedPeer) => { peer = attached } }
+    },
+    set (change) {
+      faults = { ...faults, ...change }
+      // Loss strikes links already open as well as new ones.
+      if (change.loss !== undefined) {
+        for (const link of links) link.loseAt = random() < faults.loss ? link.carried + Math.floor(random() * LOSS_WITHIN) : Number.POSITIVE_INFINITY
+      }
+    },
+    partition (split) {
+      groups = new Map(split.flatMap((names, group) => names.map(name => [name, group] as const)))
+      // Links whose dialer is not yet known are cut too: nothing may cross while the partition stands.
+      for (const link of links) cut(link)
+    },
+    heal () {
+      groups = undefined
+    },
+    cutAll () {
+      for (const link of links) cut(link)
+    },
+    async close () {
+      for (const link of links) cut(link)
+      await Promise.all(servers.map(async server => await new Promise(resolve => server.close(resolve))))
+    }
+  }
+}
