@@ -1,2 +1,0 @@
-import { run } from '../spec/bench/store.bench.ts'
-await run()
