@@ -1,6 +1,8 @@
+import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createPeer, type Peer } from '../../actors/peer.ts'
 
 /**
@@ -13,6 +15,38 @@ const CATCH_UP_RECORDS = 10_000
 const LATENCY_SAMPLES = 300
 const WRITERS = 10
 const RECORDS_PER_WRITER = 1000
+
+/**
+ * Creates LATENCY_SAMPLES probes, one at a time, and measures from just before each create to the moment a peer in
+ * a child process hears it; both ends read the same wall clock.
+ */
+async function liveLatency (address: string, key: string, create: (probe: number) => Promise<void>): Promise<number[]> {
+  const receiver = fork(fileURLToPath(new URL('./latency-receiver.ts', import.meta.url)), [address, key], { stdio: 'inherit' })
+  const heard = new Map<number, number>()
+  let ready = false
+  receiver.on('message', (message: { ready?: true, probe?: number, at?: number }) => {
+    if (message.ready === true) ready = true
+    if (message.probe !== undefined && message.at !== undefined) heard.set(message.probe, message.at)
+  })
+  try {
+    const deadline = Date.now() + 30_000
+    while (!ready && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+    if (!ready) throw new Error('the latency receiver never opened the store')
+    const latencies: number[] = []
+    for (let probe = 0; probe < LATENCY_SAMPLES; probe++) {
+      const sent = performance.timeOrigin + performance.now()
+      await create(probe)
+      const waitUntil = Date.now() + 5000
+      while (!heard.has(probe) && Date.now() < waitUntil) await new Promise(resolve => setImmediate(resolve))
+      const at = heard.get(probe)
+      if (at !== undefined) latencies.push(at - sent)
+    }
+    return latencies
+  } finally {
+    receiver.disconnect()
+    await new Promise(resolve => receiver.once('exit', resolve))
+  }
+}
 
 function percentile (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -40,22 +74,26 @@ export async function run (): Promise<void> {
     console.log('\nCatch-up over TCP loopback')
     console.log(`  ${caught.toLocaleString('en')} records pulled, verified, folded and committed by a cold peer in ${took.toFixed(0)} ms: ${Math.round(caught / (took / 1000))} records/s`)
 
-    const latencies: number[] = []
-    const sentAt = new Map<number, number>()
-    const stop = coldDb.listen({ collection: 'Note' }, change => {
-      const n = change.entity?.probe as number | undefined
-      const at = n === undefined ? undefined : sentAt.get(n)
-      if (at !== undefined) latencies.push(performance.now() - at)
-    })
-    for (let n = 0; n < LATENCY_SAMPLES; n++) {
-      sentAt.set(n, performance.now())
-      await notes.create([{ probe: n }])
-      const deadline = Date.now() + 5000
-      while (latencies.length <= n && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+    // The floor of the read side: the same records verified, decrypted, decoded, folded and committed by a peer
+    // that takes them from memory instead of the network, a page at a time as a pull hands them over.
+    const local = await createPeer({ path: join(root, 'local'), snapshotEvery: 0, network: false })
+    peers.push(local)
+    const localDb = await local.openStore(db.id, { key: db.key })
+    const held = writer.logs.records(db.id, db.logId!, { limit: Number.MAX_SAFE_INTEGER }).map(record => record.blocks)
+    const floorStarted = performance.now()
+    for (let page = 0; page < held.length; page += 1000) {
+      await Promise.all(held.slice(page, page + 1000).map(async blocks => { await localDb.ingest(db.logId!, blocks) }))
     }
-    stop()
+    const floorRate = held.length / ((performance.now() - floorStarted) / 1000)
+    console.log(`  the read side's floor in the same run: ${held.length.toLocaleString('en')} records verified, decrypted, folded and committed from memory at ${Math.round(floorRate)} records/s`)
+    const caughtRate = caught / (took / 1000)
+    console.log(`  catch-up over the network runs at ${((caughtRate / floorRate) * 100).toFixed(0)} % of that floor`)
+
+    // The receiver runs in a process of its own, as a real peer does: in this one it would share the event loop
+    // with the writer, and each would wait on the other.
+    const latencies = await liveLatency(db.address!, db.key.toString(), async probe => { await notes.create([{ probe }]) })
     latencies.sort((a, b) => a - b)
-    console.log(`  live latency, create on one peer to the listener on the other (${latencies.length} samples): ` +
+    console.log(`  live latency, create on one peer to the listener on another, in its own process (${latencies.length} samples): ` +
       `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`)
 
     const writers: Peer[] = []
@@ -90,6 +128,7 @@ export async function run (): Promise<void> {
     console.log('\nTargets')
     const rate = caught / (took / 1000)
     console.log(`  catch-up of 10,000 records ≥ 2,000 records/s        ${String(Math.round(rate)).padStart(8)}/s   ${rate >= 2000 ? 'met' : 'MISSED'}`)
+    console.log(`  catch-up ≥ 60 % of the read-side floor              ${`${((rate / floorRate) * 100).toFixed(0)} %`.padStart(8)}     ${rate >= 0.6 * floorRate ? 'met' : 'MISSED'}`)
     console.log(`  live latency p50 ≤ 5 ms                             ${percentile(latencies, 0.5).toFixed(2).padStart(8)} ms  ${percentile(latencies, 0.5) <= 5 ? 'met' : 'MISSED'}`)
     console.log(`  live latency p99 ≤ 25 ms                            ${percentile(latencies, 0.99).toFixed(2).padStart(8)} ms  ${percentile(latencies, 0.99) <= 25 ? 'met' : 'MISSED'}`)
   } finally {
