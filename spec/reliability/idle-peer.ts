@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { createPeer } from '../../actors/peer.ts'
 
 /**
@@ -15,7 +16,14 @@ const cpu = process.cpuUsage()
 await new Promise(resolve => setTimeout(resolve, measureMs))
 const used = process.cpuUsage(cpu)
 const memory = process.memoryUsage()
+// Linux splits resident memory into the process's own and pages of mapped files (LMDB's, which the kernel can drop
+// and take back from the file at will); elsewhere only the total is known.
+const status = (() => { try { return readFileSync('/proc/self/status', 'utf8') } catch { return '' } })()
+const kib = (field: string): number | undefined => {
+  const found = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)
+  return found === null ? undefined : Number(found[1]) * 1024
+}
 const threads = peer.stores()
 const logs = threads.reduce((sum, id) => sum + peer.logs.getThread(id).logs.length, 0)
 await peer.close()
-process.stdout.write(`${JSON.stringify({ threads: threads.length, logs, cpuMs: (used.user + used.system) / 1000, rss: memory.rss, heapUsed: memory.heapUsed })}\n`)
+process.stdout.write(`${JSON.stringify({ threads: threads.length, logs, cpuMs: (used.user + used.system) / 1000, rss: memory.rss, rssAnon: kib('RssAnon'), rssFile: kib('RssFile'), heapUsed: memory.heapUsed })}\n`)

@@ -15,6 +15,9 @@ export interface IdleReport {
   /** CPU time of the idle peer's whole process over the measuring window, as a share of one core. */
   cpuPercent: number
   rssMiB: number
+  /** Resident memory of the process's own, and of mapped files (LMDB's pages), where the system tells them apart. */
+  anonMiB?: number
+  fileMiB?: number
   heapMiB: number
 }
 
@@ -40,13 +43,15 @@ export async function idleThreads (threads: number, measureMs: number): Promise<
     child.stdout.on('data', chunk => { output += String(chunk) })
     const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
     if (code !== 0) throw new Error(`the idle peer exited with ${code}`)
-    const measured = JSON.parse(output) as { threads: number, logs: number, cpuMs: number, rss: number, heapUsed: number }
+    const measured = JSON.parse(output) as { threads: number, logs: number, cpuMs: number, rss: number, rssAnon?: number, rssFile?: number, heapUsed: number }
     return {
       threads: measured.threads,
       logs: measured.logs,
       setupMs,
       cpuPercent: measured.cpuMs / measureMs * 100,
       rssMiB: measured.rss / MiB,
+      ...(measured.rssAnon === undefined ? {} : { anonMiB: measured.rssAnon / MiB }),
+      ...(measured.rssFile === undefined ? {} : { fileMiB: measured.rssFile / MiB }),
       heapMiB: measured.heapUsed / MiB
     }
   } finally {
