@@ -35,7 +35,7 @@ export {
   type CreateRecordInput, type CreatedRecord, type VerifyOptions, type RecordContent
 } from './codecs/record.ts'
 export {
-  threadAddress, parseThreadAddress, logAddress, parseLogAddress, multiaddr, CODE_THREAD, CODE_IPEL,
+  threadAddress, parseThreadAddress, logAddress, parseLogAddress, peerIdOf, multiaddr, CODE_THREAD, CODE_IPEL,
   type Multiaddr, type ThreadAddress, type LogAddress
 } from './codecs/address.ts'
 

@@ -1,5 +1,6 @@
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdOf } from '../codecs/address.ts'
 import type { ControlEvent } from '../codecs/event-codec.ts'
 import { Ed25519PublicKey, type Ed25519PrivateKey } from '../codecs/ed25519.ts'
 import { InvalidInviteError, InviteExpiredError, InviteNotForUsError } from '../codecs/errors.ts'
@@ -140,10 +141,6 @@ interface StoredReceived {
 
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 
-function peerOf (addr: Multiaddr): string | undefined {
-  return addr.getComponents().findLast(component => component.name === 'p2p')?.value
-}
-
 export function createInvitations (init: InvitationsInit): Invitations {
   const { logs, engine, identity, storage } = init
   const self = identity.publicKey.logId
@@ -192,14 +189,14 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const byPeer = new Map<string, Multiaddr>()
     const listed = content.logs.flatMap(log => log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }))
     for (const addr of [...listed, ...(init.network()?.peersOf(content.threadId) ?? [])]) {
-      const peer = peerOf(addr)
+      const peer = peerIdOf(addr)
       if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
     }
     return [...byPeer.values()]
   }
 
   const inviterAddresses = (content: InviteContent): Array<Multiaddr | string> =>
-    [...peersOfInvite(content).filter(addr => peerOf(addr) === content.inviter), content.inviter]
+    [...peersOfInvite(content).filter(addr => peerIdOf(addr) === content.inviter), content.inviter]
 
   const runtime = (threadId: ThreadId): ThreadRuntime => {
     const running = init.runtimeOf(threadId)
@@ -215,7 +212,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       if (!Number.isSafeInteger(expiresIn) || expiresIn <= 0) throw new InvalidArgumentError('an invite expires a positive whole number of milliseconds from now')
       const address = options.address === undefined ? undefined : parseAddress(options.address)
       const inviteeId = typeof invitee === 'string' ? Ed25519PublicKey.fromLogId(invitee).logId : invitee.logId
-      if (address !== undefined && peerOf(address) !== inviteeId) throw new InvalidArgumentError(`${address.toString()} is not the address of ${inviteeId}`)
+      if (address !== undefined && peerIdOf(address) !== inviteeId) throw new InvalidArgumentError(`${address.toString()} is not the address of ${inviteeId}`)
       if (inviteeId === self) throw new InvalidArgumentError('a peer cannot invite itself')
       const thread = runtime(threadId)
       const { id, token } = inviteSecrets()
@@ -330,7 +327,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
         if (invitee === peer) actor.send({ type: 'invitee connected' })
       }
       for (const { actor, content } of invitees.values()) {
-        if (content !== undefined && peersOfInvite(content).some(addr => peerOf(addr) === peer)) actor.send({ type: 'peer connected' })
+        if (content !== undefined && peersOfInvite(content).some(addr => peerIdOf(addr) === peer)) actor.send({ type: 'peer connected' })
       }
     },
 
@@ -410,7 +407,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       await logs.addThread(threadId, key)
       for (const log of content().logs) {
         if (logs.keys.publicKey(threadId, log.id) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(log.id))
-        const addrs = log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) !== self)
+        const addrs = log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) !== self)
         if (addrs.length > 0) logs.addrs.addAddrs(threadId, log.id, addrs, ADDRESS_TTL)
       }
       logId = await init.adopt(threadId, content().role)

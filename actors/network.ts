@@ -1,12 +1,11 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { threadAddress } from '../codecs/address.ts'
+import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
 import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
-import { CODE_THREAD } from '../codecs/address.ts'
 import { InvalidAddressError, InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
 import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
@@ -86,10 +85,6 @@ export interface Network {
 /** Gossipsub carries messages up to 1 MiB; a larger batch travels only by direct push and pull. */
 const MAX_GOSSIP_BYTES = 1024 * 1024 - 1024
 
-function peerOf (addr: Multiaddr): string | undefined {
-  return addr.getComponents().findLast(component => component.name === 'p2p')?.value
-}
-
 export async function startNetwork (init: NetworkInit): Promise<Network> {
   const { logs, storage } = init
   const privateKey = await peerKey(storage)
@@ -104,14 +99,14 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   await node.start()
   const self = node.peerId.toString()
 
-  const addresses = (): Multiaddr[] => node.getMultiaddrs().map(addr => peerOf(addr) === undefined ? addr.encapsulate(`/p2p/${self}`) : addr)
+  const addresses = (): Multiaddr[] => node.getMultiaddrs().map(addr => peerIdOf(addr) === undefined ? addr.encapsulate(`/p2p/${self}`) : addr)
 
   /** One address per peer that holds a log of the thread, other than this peer. */
   const peersOf = (threadId: ThreadId): Multiaddr[] => {
     const byPeer = new Map<string, Multiaddr>()
     for (const logId of logs.keys.logs(threadId)) {
       for (const addr of logs.addrs.addrs(threadId, logId)) {
-        const peer = peerOf(addr)
+        const peer = peerIdOf(addr)
         if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
       }
     }
@@ -198,7 +193,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
     async addReplicator (threadId, logId, to) {
       const replica = to.decapsulateCode(CODE_THREAD)
-      const replicaId = peerOf(replica)
+      const replicaId = peerIdOf(replica)
       if (replicaId === undefined) throw new InvalidAddressError(`${replica.toString()} names no peer`)
       const sealedKey = seal(Ed25519PublicKey.fromLogId(replicaId), logs.getThread(threadId).key.service)
       await request(node, replica, { type: 'replicate', threadId, sealedKey })
@@ -248,7 +243,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async pullLog (threadId, logId, progress) {
       const byPeer = new Map<string, Multiaddr>()
       for (const addr of logs.addrs.addrs(threadId, logId)) {
-        const peer = peerOf(addr)
+        const peer = peerIdOf(addr)
         if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
       }
       if (byPeer.size === 0) return 0
@@ -277,7 +272,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     init.onPeerConnect(peer)
     for (const threadId of logs.threads()) {
       for (const logId of logs.addrs.logsWithAddrs(threadId)) {
-        if (logs.addrs.addrs(threadId, logId).some(addr => peerOf(addr) === peer)) init.onPeerHoldsLog(threadId, logId)
+        if (logs.addrs.addrs(threadId, logId).some(addr => peerIdOf(addr) === peer)) init.onPeerHoldsLog(threadId, logId)
       }
     }
   })
@@ -321,7 +316,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async takeLog (threadId, logId, addrs, peer) {
       if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
-      const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerOf(addr) === peer.toString())
+      const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) === peer.toString())
       noteAddrs(threadId, logId, own)
       init.onLog(threadId, logId)
     },

@@ -64,6 +64,11 @@ function splitPeer (addr: Multiaddr, code: number, name: string): { peer: Parsed
   return { peer: { peer: multiaddr(components.slice(0, -1)), peerId: p2p.value }, value: last.value }
 }
 
+/** The peer an address reaches: the value of its last `/p2p` component, if it has one. */
+export function peerIdOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().findLast(component => component.code === CODE_P2P)?.value
+}
+
 export function threadAddress (peer: Multiaddr | string, threadId: ThreadId): Multiaddr {
   const base = toMultiaddr(peer)
   if (base.getComponents().at(-1)?.code !== CODE_P2P) throw new InvalidAddressError(`${base.toString()} does not end in /p2p/<peer>`)

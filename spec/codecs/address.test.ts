@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { multiaddr as upstreamMultiaddr } from '@multiformats/multiaddr'
 import { base58btc } from 'multiformats/bases/base58'
 import {
-  CODE_IPEL, CODE_THREAD, logAddress, multiaddr, parseLogAddress, parseThreadAddress, threadAddress
+  CODE_IPEL, CODE_THREAD, logAddress, multiaddr, parseLogAddress, parseThreadAddress, peerIdOf, threadAddress
 } from '../../codecs/address.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { InvalidAddressError } from '../../codecs/errors.ts'
@@ -20,6 +20,14 @@ const PEER = `/ip4/127.0.0.1/tcp/4006/p2p/${peerId}`
 function withRawComponent (base: Uint8Array, code: number, value: Uint8Array): Uint8Array {
   return Uint8Array.from([...base, ...encodeUvarint(code), ...encodeUvarint(value.length), ...value])
 }
+
+describe('the peer of an address', () => {
+  it('is the last /p2p component, wherever the address goes on after it', () => {
+    assert.equal(peerIdOf(multiaddr(PEER)), peerId)
+    assert.equal(peerIdOf(threadAddress(PEER, ThreadId.create())), peerId)
+    assert.equal(peerIdOf(multiaddr('/ip4/127.0.0.1/tcp/4006')), undefined)
+  })
+})
 
 describe('thread addresses', () => {
   it('append /thread/<tid> to a peer address and parse back', () => {
