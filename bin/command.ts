@@ -74,6 +74,12 @@ export function needs (positionals: string[], names: readonly string[], command:
   return positionals
 }
 
+/** The values of an option given any number of times; none when it was not given. */
+export const listOf = (value: unknown): string[] => Array.isArray(value) ? value as string[] : []
+
+/** The multiaddrs `--listen` names, or undefined (the peer's default) when it names none. */
+export const listenOf = (values: Values): string[] | undefined => values.listen === undefined ? undefined : listOf(values.listen)
+
 export function parseJson (text: string, what: string): unknown {
   try {
     return JSON.parse(text)

@@ -1,5 +1,5 @@
 import { ROLES, isRole, type Peer, type Role } from '../index.ts'
-import { needs, withPeer, type Command, type Values } from './command.ts'
+import { listenOf, needs, withPeer, type Command, type Values } from './command.ts'
 import { UsageError } from './errors.ts'
 
 /**
@@ -11,7 +11,6 @@ import { UsageError } from './errors.ts'
 const DEFAULT_WAIT_MS = 10_000
 const POLL_MS = 50
 
-const listOf = (value: unknown): string[] | undefined => Array.isArray(value) ? value as string[] : undefined
 
 function waitMs (values: Values): number {
   const wait = Number(values.wait ?? DEFAULT_WAIT_MS)
@@ -55,7 +54,7 @@ export const inviteCommands: Command[] = [
       const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in'])
       const address = invitee!.startsWith('/') ? invitee! : undefined
       const peerId = address === undefined ? invitee! : address.slice(address.lastIndexOf('/p2p/') + '/p2p/'.length)
-      await withPeer(values, { network: true, listen: listOf(values.listen) }, async peer => {
+      await withPeer(values, { network: true, listen: listenOf(values) }, async peer => {
         const invite = await (await peer.store(id!)).invite(peerId, { role, ...(expiresIn === undefined ? {} : { expiresIn }), ...(address === undefined ? {} : { address }) })
         const state = await settle(peer, invite.id, ['sent'], waitMs(values))
         out.result(`invite ${invite.id} (${state ?? 'sent'})\n${invite.toString()}`, { id: invite.id, state, invite: invite.toString() })
@@ -69,7 +68,7 @@ export const inviteCommands: Command[] = [
     options: NETWORKED,
     async run (values, positionals, out) {
       const [invite] = needs(positionals, ['invite'], this)
-      await withPeer(values, { network: true, listen: listOf(values.listen) }, async peer => {
+      await withPeer(values, { network: true, listen: listenOf(values) }, async peer => {
         const store = await peer.join(invite!)
         out.result(`joined ${store.id.toString()}${store.logId === undefined ? ' as a reader' : ` with log ${store.logId}`}`, { id: store.id.toString(), logId: store.logId })
       })

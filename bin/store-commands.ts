@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Query, ThreadVariant, parseThreadAddress, type Entity, type Peer, type StoreChange, type ThreadId } from '../index.ts'
-import { lockHolder, needs, parseJson, withPeer, type Command, type Output } from './command.ts'
+import { listenOf, listOf, lockHolder, needs, parseJson, withPeer, type Command, type Output } from './command.ts'
 import { UsageError } from './errors.ts'
 
 /**
@@ -33,7 +33,6 @@ const entitiesOf = (texts: string[]): Entity[] => texts.map((text, index) => {
   return entity as Entity
 })
 
-const listOf = (value: unknown): string[] => Array.isArray(value) ? value as string[] : []
 
 export const storeCommands: Command[] = [
   {
@@ -141,7 +140,7 @@ export const storeCommands: Command[] = [
     options: { collection: { type: 'string' }, listen: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
       const [id] = needs(positionals, ['store'], this)
-      const listen = values.listen === undefined ? undefined : listOf(values.listen)
+      const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
         const db = await peer.store(id!)
         const print = (change: StoreChange): void => {
@@ -164,7 +163,7 @@ export const storeCommands: Command[] = [
     async run (values, positionals, out) {
       const [address] = needs(positionals, ['address'], this)
       if (values.key === undefined) throw new UsageError('threads open needs --key: the store\'s key, as `threads address` prints it')
-      const listen = values.listen === undefined ? undefined : listOf(values.listen)
+      const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
         const { threadId } = parseThreadAddress(address!)
         const held = (): number => peer.logs.hasThread(threadId) ? recordsHeld(peer, threadId) : 0
@@ -184,7 +183,7 @@ export const storeCommands: Command[] = [
     options: { listen: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
       const [id, address] = needs(positionals, ['store', 'multiaddr'], this)
-      const listen = values.listen === undefined ? undefined : listOf(values.listen)
+      const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
         await (await peer.store(id!)).addReplicator(address!)
         out.result(`${address!} replicates ${id!}`, { id, replicator: address })
