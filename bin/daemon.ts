@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { withPeer, type Command } from './command.ts'
+import { listenOf, withPeer, type Command } from './command.ts'
 
 /**
  * `threads daemon`: a long-running peer on a path. It opens every store it holds, so each syncs with its peers,
@@ -16,7 +16,7 @@ export const daemonCommand: Command = {
   options: { listen: { type: 'string', multiple: true }, trace: { type: 'string' } },
   async run (values, _positionals, out) {
     const path = values.path as string
-    const listen = Array.isArray(values.listen) ? values.listen : ['/ip4/0.0.0.0/tcp/4006']
+    const listen = listenOf(values) ?? ['/ip4/0.0.0.0/tcp/4006']
     // Listening before the peer starts: a signal while it starts still stops it cleanly.
     const stopped = new Promise<string>(resolve => {
       process.once('SIGINT', () => { resolve('SIGINT') })
