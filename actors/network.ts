@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
-import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
+import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
@@ -13,7 +13,7 @@ import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
-import { createThreadsNode, peerKey, type ThreadsNode } from '../net/node.ts'
+import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
 import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
 import { DEFAULT_REQUEST_LIMITS, request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
 import { pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
@@ -93,9 +93,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     hangUp: async peer => { await node.hangUp(peerIdFromString(peer)) }
   })
   const node = await createThreadsNode({ privateKey, listen: init.listen, announce: init.announce, refuse: penalties.isBanned })
-  // The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key): it opens what is
-  // sealed to this peer, such as a service key handed over for replication.
-  const identity = Ed25519PrivateKey.fromSeed(privateKey.raw.subarray(0, 32))
+  // Opens what is sealed to this peer, such as a service key handed over for replication.
+  const identity = await peerIdentity(storage)
   await node.start()
   const self = node.peerId.toString()
 

@@ -9,10 +9,9 @@ import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { randomBytes } from 'node:crypto'
 import { isDefaultRole, type DefaultRole } from '../codecs/acl.ts'
-import { Ed25519PrivateKey } from '../codecs/ed25519.ts'
 import type { Invite } from '../codecs/invite.ts'
 import { ownedThreadId, signLogBinding } from '../codecs/ownership.ts'
-import { peerKey } from '../net/node.ts'
+import { peerIdentity } from '../net/node.ts'
 import { InvalidArgumentError, NetworkUnavailableError, ReadOnlyStoreError, UnknownThreadError } from '../storage/errors.ts'
 import { createInvitations, type InvitationStatus, type InvitationTiming, type Invitations, type ReceivedInvite } from './invitations.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
@@ -127,8 +126,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     await recorder?.close()
     throw error
   })
-  // The libp2p key form is seed ‖ public key; ours is the seed: it signs invites and log bindings, opens invites.
-  const identity = Ed25519PrivateKey.fromSeed((await peerKey(storage)).raw.subarray(0, 32))
+  const identity = await peerIdentity(storage)
   const self = identity.publicKey.logId
   const logs = createLogStore({ storage })
   const engine: StoreEngine = createStoreEngine({ storage, logs })

@@ -6,6 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { Ed25519PrivateKey } from '../codecs/ed25519.ts'
 import type { Storage } from '../storage/storage.ts'
 
 /**
@@ -74,4 +75,12 @@ export async function peerKey (storage: Storage): Promise<PrivateKey> {
   const key = await generateKeyPair('Ed25519')
   await storage.transaction(() => db.putSync(name, privateKeyToProtobuf(key)))
   return key
+}
+
+/**
+ * The peer's identity as an Ed25519 key of ours (libp2p's raw form is seed ‖ public key; ours is the seed): it signs
+ * invites and log bindings, and opens what is sealed to this peer.
+ */
+export async function peerIdentity (storage: Storage): Promise<Ed25519PrivateKey> {
+  return Ed25519PrivateKey.fromSeed((await peerKey(storage)).raw.subarray(0, 32))
 }

@@ -7,7 +7,7 @@ import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { encodeRecordBody } from '../../codecs/event-codec.ts'
 import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord } from '../../codecs/record.ts'
-import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
+import { createThreadsNode, peerIdentity, type ThreadsNode } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import { ReadOnlyStoreError } from '../../storage/errors.ts'
@@ -224,7 +224,7 @@ describe('invites and joins between peers', () => {
       const invite = await guarded.invite(target.peer.peerId, { expiresIn: 60_000, address: target.peer.addresses[0]! })
       await within(target.peer.join(invite), 'the target to join')
       await reachState(alice, invite.id, 'joined')
-      const identity = Ed25519PrivateKey.fromSeed((await peerKey(target.peer.storage)).raw.subarray(0, 32))
+      const identity = await peerIdentity(target.peer.storage)
       const token = hex(invite.open(identity).token)
       const joinFrom = async (wall: number, tokenHex: string, inviteId = invite.id): Promise<string> => {
         const logKey = Ed25519PrivateKey.generate()

@@ -10,7 +10,7 @@ import { createRecord, type RecordBlocks } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import type { CID } from '../../codecs/block.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createThreadsNode, peerKey } from '../../net/node.ts'
+import { createThreadsNode, peerIdentity } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { InvalidArgumentError, SchemaViolationError, TooManyInvitesError } from '../../storage/errors.ts'
 import { carry } from '../helpers/carry.ts'
@@ -23,9 +23,6 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const notes = async (db: Store): Promise<string[]> => (await db.collection('Note').find()).map(note => String(note._id)).sort()
 const create = (id: string): StoreEvent => ({ type: 'create', collection: 'Note', id, patch: [{ op: 'replace', path: '', value: { _id: id } }] })
 
-async function identityOf (peer: TempPeer): Promise<Ed25519PrivateKey> {
-  return Ed25519PrivateKey.fromSeed((await peerKey(peer.peer.storage)).raw.subarray(0, 32))
-}
 
 /** A log of hand-made records: each with the time, events and control events it is given, linked in order. */
 function handMadeLog (db: Store, entries: ReadonlyArray<{ wall: number, events?: StoreEvent[], control?: ControlEvent[] }>, logKey = Ed25519PrivateKey.generate()): { logId: string, records: RecordBlocks[] } {
@@ -60,7 +57,7 @@ describe('hostile members of an access-controlled thread', () => {
 
   it('refuses a record dated before the one it follows, so no write can slip in before its log\'s Join', async () => {
     const invite = await ownerDb.invite(bob.peer.peerId)
-    const identity = await identityOf(bob)
+    const identity = await peerIdentity(bob.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const opened = invite.open(identity)
     const join: ControlEvent = { type: 'join', invite: invite.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: hex(opened.token), binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
@@ -116,7 +113,7 @@ describe('hostile members of an access-controlled thread', () => {
     observers.push(carol)
     // Bob is a member (a log bound to him by a Join); then the owner invites carol.
     const bobs = await ownerDb.invite(bob.peer.peerId)
-    const identity = await identityOf(bob)
+    const identity = await peerIdentity(bob.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const joined = Date.now()
     await new Promise(resolve => setTimeout(resolve, 10))

@@ -6,7 +6,7 @@ import { encodeRecordBody, type ControlEvent } from '../../codecs/event-codec.ts
 import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
-import { peerKey } from '../../net/node.ts'
+import { peerIdentity } from '../../net/node.ts'
 import { AccessDeniedError, ReadOnlyStoreError } from '../../storage/errors.ts'
 import { carry } from '../helpers/carry.ts'
 import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
@@ -16,10 +16,6 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const notes = async (db: Store): Promise<string[]> => (await db.collection('Note').find()).map(note => String(note.text)).sort()
 const codes = (db: Store): string[] => db.acl.refused().map(refusal => refusal.code)
 
-/** The identity key of a peer, as it signs its log bindings. */
-async function identityOf (peer: TempPeer): Promise<Ed25519PrivateKey> {
-  return Ed25519PrivateKey.fromSeed((await peerKey(peer.peer.storage)).raw.subarray(0, 32))
-}
 
 describe('access-controlled threads', () => {
   let owner: TempPeer
@@ -71,7 +67,7 @@ describe('access-controlled threads', () => {
   it('refuses a grant by a peer without ACL rights: typed, kept, nothing applied', async () => {
     await assert.rejects(writerDb.acl.grant(reader.peer.peerId, 'write'), (e: unknown) => e instanceof AccessDeniedError && e.code === 'ERR_ACCESS_DENIED')
     // The same grant, authored anyway by a hostile copy of the writer's log, changes nothing anywhere.
-    const identity = await identityOf(writer)
+    const identity = await peerIdentity(writer.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const control: ControlEvent[] = [
       { type: 'join', invite: 'none', inviterLog: ownerDb.logId!, peer: writer.peer.peerId, token: '00', binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
