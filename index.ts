@@ -75,7 +75,7 @@ export {
 } from './storage/log-store.ts'
 
 export {
-  jsonPatchCodec, draftUpdate, canonical, encodeRecordBody, parseRecordBody,
+  jsonPatchCodec, draftUpdate, canonical, encodeRecordBody, parseRecordBody, toHex, fromHex,
   type EventCodec, type Action, type ActionType, type Entity, type JsonValue as EntityValue, type EntityEvent, type CollectionEvent,
   type StoreEvent, type RecordBody, type IndexDefinition, type Operation,
   type ControlEvent, type InviteEvent, type JoinEvent, type GenesisEvent, type AclEvent, type AclTarget

@@ -1,7 +1,7 @@
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdOf } from '../codecs/address.ts'
-import type { ControlEvent } from '../codecs/event-codec.ts'
+import { toHex, type ControlEvent } from '../codecs/event-codec.ts'
 import { Ed25519PublicKey, type Ed25519PrivateKey } from '../codecs/ed25519.ts'
 import { InvalidInviteError, InviteExpiredError, InviteNotForUsError } from '../codecs/errors.ts'
 import { Invite, inviteSecrets, isInviteRole, rolesOfInvite, tokenHash, type InviteContent, type InviteRole } from '../codecs/invite.ts'
@@ -139,7 +139,6 @@ interface StoredReceived {
   state: string
 }
 
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 
 export function createInvitations (init: InvitationsInit): Invitations {
   const { logs, engine, identity, storage } = init
@@ -259,7 +258,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       const answered = known?.actor.getSnapshot().value
       if (answered !== undefined && answered !== 'pending') throw new InviteReplayedError(`invite ${invite.id} was already ${String(answered)}`)
       if (known !== undefined) {
-        if (toHex(known.invite.bytes) !== toHex(invite.bytes)) throw new InvalidInviteError(`invite ${invite.id} differs from the one received before`)
+        if (!Buffer.from(known.invite.bytes).equals(invite.bytes)) throw new InvalidInviteError(`invite ${invite.id} differs from the one received before`)
         return handle(invite.id)
       }
       const entry: InviteeEntry = { actor: undefined as unknown as Actor<typeof inviteeMachine>, invite }
@@ -290,7 +289,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       const invite = Invite.from(bytes)
       const known = invitees.get(invite.id)
       const answering = known !== undefined && known.actor.getSnapshot().status === 'active'
-      if (answering && toHex(known.invite.bytes) === toHex(invite.bytes)) return
+      if (answering && Buffer.from(known.invite.bytes).equals(invite.bytes)) return
       await invitations.receive(invite)
     },
 

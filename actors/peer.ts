@@ -9,6 +9,7 @@ import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { randomBytes } from 'node:crypto'
 import { isDefaultRole, type DefaultRole } from '../codecs/acl.ts'
+import { toHex } from '../codecs/event-codec.ts'
 import type { Invite } from '../codecs/invite.ts'
 import { ownedThreadId, signLogBinding } from '../codecs/ownership.ts'
 import { peerIdentity } from '../net/node.ts'
@@ -274,10 +275,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const thread = await logs.createThread({ id: ownedThreadId(self, nonce) })
       const logId = await ownLogOf(thread.id)
       const store = open(thread.id, logId)
-      const binding = Buffer.from(signLogBinding(identity, thread.id, logId)).toString('hex')
+      const binding = toHex(signLogBinding(identity, thread.id, logId))
       await runtimes.get(thread.id.toString())!.commit([{
         type: 'control',
-        event: { type: 'genesis', peer: self, nonce: Buffer.from(nonce).toString('hex'), binding, default: defaultRole }
+        event: { type: 'genesis', peer: self, nonce: toHex(nonce), binding, default: defaultRole }
       }])
       return store
     },

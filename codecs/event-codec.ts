@@ -238,6 +238,10 @@ function parseJsonList (bytes: Uint8Array, what: string): unknown[] {
 }
 
 const isText = (value: unknown, max = 1024): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
+/** Bytes as control events carry them (tokens, signatures, nonces): the events are JSON, so bytes are hex. */
+export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+export const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))
+
 const isHex = (value: unknown): value is string => typeof value === 'string' && value.length <= 256 && /^(?:[0-9a-f]{2})+$/.test(value)
 
 function isAclTarget (value: unknown): value is AclTarget {

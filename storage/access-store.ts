@@ -1,5 +1,5 @@
 import { allows, effectiveRoles, rolesOf, type AclDocument, type AclOperation, type DefaultRole, type Role } from '../codecs/acl.ts'
-import type { AclTarget, ControlEvent, StoreEvent } from '../codecs/event-codec.ts'
+import { fromHex, type AclTarget, type ControlEvent, type StoreEvent } from '../codecs/event-codec.ts'
 import { InviteExpiredError, InvalidInviteError, ThreadsError } from '../codecs/errors.ts'
 import { tokenHash, type InviteRole } from '../codecs/invite.ts'
 import { ownsThread, verifyLogBinding } from '../codecs/ownership.ts'
@@ -76,7 +76,6 @@ type Key = Array<string | number>
 
 const slotOf = (target: AclTarget): string => target.kind === 'entity' ? `entity\u0000${target.collection}\u0000${target.id}` : target.kind
 const tagOf = (key: EventKey): string => key.join('/')
-const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))
 
 export function createAccessStore (storage: Storage): AccessStore {
   const db = storage.valueDatabase<unknown>('access')

@@ -4,7 +4,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
-import { encodeRecordBody } from '../../codecs/event-codec.ts'
+import { encodeRecordBody, toHex } from '../../codecs/event-codec.ts'
 import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { createThreadsNode, peerIdentity, type ThreadsNode } from '../../net/node.ts'
@@ -16,7 +16,6 @@ import { portOf, tempPeer, until, within, type TempPeer } from '../helpers/temp-
 /** Invites and Joins between real peers over TCP on 127.0.0.1, each on its own LMDB environment. */
 
 const FAST = { invites: { retryMs: 150, maxAttempts: 6 } }
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const states = (peer: TempPeer, inviteId: string): string | undefined => peer.peer.invitation(inviteId)?.state
 
 async function reachState (peer: TempPeer, inviteId: string, state: string, ms = 5000): Promise<void> {
@@ -225,10 +224,10 @@ describe('invites and joins between peers', () => {
       await within(target.peer.join(invite), 'the target to join')
       await reachState(alice, invite.id, 'joined')
       const identity = await peerIdentity(target.peer.storage)
-      const token = hex(invite.open(identity).token)
+      const token = toHex(invite.open(identity).token)
       const joinFrom = async (wall: number, tokenHex: string, inviteId = invite.id): Promise<string> => {
         const logKey = Ed25519PrivateKey.generate()
-        const control = [{ type: 'join' as const, invite: inviteId, inviterLog: guarded.logId!, peer: target.peer.peerId, token: tokenHex, binding: hex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
+        const control = [{ type: 'join' as const, invite: inviteId, inviterLog: guarded.logId!, peer: target.peer.peerId, token: tokenHex, binding: toHex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
         const body = encodeRecordBody({ codec: 'json-patch', events: [{ type: 'create', collection: 'Note', id: logKey.publicKey.logId, patch: [{ op: 'replace', path: '', value: { _id: logKey.publicKey.logId, text: 'smuggled' } }] }], control })
         await guarded.ingest(logKey.publicKey.logId, createRecord({ body, time: { wall, counter: 0 }, logKey, threadKey: guarded.key }).blocks)
         return guarded.acl.refused().find(refusal => refusal.logId === logKey.publicKey.logId)?.code ?? ''
@@ -237,7 +236,7 @@ describe('invites and joins between peers', () => {
       assert.equal(await joinFrom(Date.now(), token), 'ERR_DUPLICATE_JOIN')
       assert.equal(await joinFrom(Date.now(), '00'.repeat(32)), 'ERR_JOIN_MISMATCH')
       const short = await guarded.invite(target.peer.peerId, { expiresIn: 50 })
-      const shortToken = hex(short.open(identity).token)
+      const shortToken = toHex(short.open(identity).token)
       assert.equal(await joinFrom(Date.now() + 60_000, shortToken, short.id), 'ERR_INVITE_EXPIRED')
       await until(() => alice.peer.invitation(invite.id)!.refusedJoins === refused + 2, 'the inviter to count both refused Joins')
       assert.ok(!(await notes(guarded)).includes('smuggled'), 'no refused Join binds a log, so nothing its log carries is applied')

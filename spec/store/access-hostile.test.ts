@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { InvalidClockError } from '../../codecs/errors.ts'
-import { encodeRecordBody, type ControlEvent, type StoreEvent } from '../../codecs/event-codec.ts'
+import { encodeRecordBody, toHex, type ControlEvent, type StoreEvent } from '../../codecs/event-codec.ts'
 import { Invite, inviteSecrets } from '../../codecs/invite.ts'
 import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord, type RecordBlocks } from '../../codecs/record.ts'
@@ -19,7 +19,6 @@ import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 /** Members and key holders who play tricks with their records: every compliant peer ends at the same views. */
 
 const OFFLINE = { network: false, invites: { retryMs: 60_000 } } as const
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const notes = async (db: Store): Promise<string[]> => (await db.collection('Note').find()).map(note => String(note._id)).sort()
 const create = (id: string): StoreEvent => ({ type: 'create', collection: 'Note', id, patch: [{ op: 'replace', path: '', value: { _id: id } }] })
 
@@ -60,7 +59,7 @@ describe('hostile members of an access-controlled thread', () => {
     const identity = await peerIdentity(bob.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const opened = invite.open(identity)
-    const join: ControlEvent = { type: 'join', invite: invite.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: hex(opened.token), binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
+    const join: ControlEvent = { type: 'join', invite: invite.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: toHex(opened.token), binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
     const now = Date.now()
     const log = handMadeLog(ownerDb, [{ wall: now + 60, control: [join] }, { wall: now + 5, events: [create('backdated')] }], logKey)
     const first = await observer()
@@ -119,7 +118,7 @@ describe('hostile members of an access-controlled thread', () => {
     await new Promise(resolve => setTimeout(resolve, 10))
     const invite = await ownerDb.invite(carol.peer.peerId)
     // Bob copies the ID of carol's invite into an invite of his own, dated before it.
-    const join: ControlEvent = { type: 'join', invite: bobs.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: hex(bobs.open(identity).token), binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
+    const join: ControlEvent = { type: 'join', invite: bobs.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: toHex(bobs.open(identity).token), binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
     const squat: ControlEvent = { type: 'invite', id: invite.id, invitee: carol.peer.peerId, role: 'write', expires: Date.now() + 60_000, tokenHash: '00'.repeat(32) }
     const bobLog = handMadeLog(ownerDb, [{ wall: joined + 1, control: [join] }, { wall: joined + 2, control: [squat] }], logKey)
     for (const record of bobLog.records) await ownerDb.ingest(bobLog.logId, record)

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
-import { encodeRecordBody, type ControlEvent } from '../../codecs/event-codec.ts'
+import { encodeRecordBody, toHex, type ControlEvent } from '../../codecs/event-codec.ts'
 import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
@@ -12,7 +12,6 @@ import { carry } from '../helpers/carry.ts'
 import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 
 const OFFLINE = { network: false, invites: { retryMs: 60_000 } } as const
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const notes = async (db: Store): Promise<string[]> => (await db.collection('Note').find()).map(note => String(note.text)).sort()
 const codes = (db: Store): string[] => db.acl.refused().map(refusal => refusal.code)
 
@@ -70,7 +69,7 @@ describe('access-controlled threads', () => {
     const identity = await peerIdentity(writer.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const control: ControlEvent[] = [
-      { type: 'join', invite: 'none', inviterLog: ownerDb.logId!, peer: writer.peer.peerId, token: '00', binding: hex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
+      { type: 'join', invite: 'none', inviterLog: ownerDb.logId!, peer: writer.peer.peerId, token: '00', binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
       { type: 'acl', op: 'grant', target: { kind: 'thread' }, peer: reader.peer.peerId, roles: ['write'], observed: [] }
     ]
     const record = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events: [], control }), time: { wall: Date.now(), counter: 0 }, logKey, threadKey: ownerDb.key })
