@@ -39,7 +39,8 @@ describe('trace viewer', { skip: absent }, () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 20_000
+      // Chromium's first start on a loaded 2-core machine has taken over 20 s; waiting longer costs nothing when it is quick.
+      timeout: 90_000
     })
   })
 
