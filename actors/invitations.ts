@@ -405,7 +405,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       logs.clock.observe(time)
       await logs.addThread(threadId, key)
       for (const log of content().logs) {
-        if (logs.keys.publicKey(threadId, log.id) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(log.id))
+        if (!logs.hasLog(threadId, log.id)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(log.id))
         const addrs = log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) !== self)
         if (addrs.length > 0) logs.addrs.addAddrs(threadId, log.id, addrs, ADDRESS_TTL)
       }

@@ -131,7 +131,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const parsed = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } })
       // A log another holder of the thread lists is a log of the thread: its ID is its key, and its records will
       // be checked against it one by one.
-      if (logs.keys.publicKey(threadId, logId) === undefined) {
+      if (!logs.hasLog(threadId, logId)) {
         let key: Ed25519PublicKey
         try {
           key = Ed25519PublicKey.fromLogId(logId)
@@ -313,7 +313,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       await network.pull(threadId, peer)
     },
     async takeLog (threadId, logId, addrs, peer) {
-      if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
+      if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
       const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) === peer.toString())
       noteAddrs(threadId, logId, own)

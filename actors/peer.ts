@@ -184,7 +184,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         // A thread this peer replicates: it holds the service key alone, so it verifies, links and stores the
         // record, and serves it, without ever reading it.
         if (!logs.hasThread(threadId) || logs.getThread(threadId).key.canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
-        if (logs.keys.publicKey(threadId, logId) === undefined) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
+        if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
         await logs.accept(threadId, logId, record)
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },

@@ -12,7 +12,7 @@ import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
 import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
-import type { LogStore } from '../storage/log-store.ts'
+import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 
 /**
@@ -131,11 +131,11 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
   }
 
-  const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown> }>(({ sendBack, receive }) => {
+  const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown, unknown> }>(({ sendBack, receive }) => {
     receive(({ job }) => {
       storage.transaction(() => job.kind === 'commit'
         ? engine.commitWithin(threadId, ownLog(), job.changes as Change[])
-        : engine.ingestWithin(threadId, job.logId, job.blocks)
+        : engine.ingestWithin(job.record as CheckedRecord)
       ).then(
         result => {
           if (job.kind === 'commit') actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
@@ -263,8 +263,12 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       })
     })
 
-  const dispatch = <T extends Committed>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, blocks: RecordBlocks }): Promise<T> =>
+  const dispatch = <T extends Committed>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, record: CheckedRecord }): Promise<T> =>
     awaitReply<T>(reply => { child('dispatcher').send({ ...event, reply }) })
+
+  // Records of a log are checked side by side, and handed to the dispatcher in the order they came: each waits
+  // until the one before it has been handed over.
+  const handedOver = new Map<string, Promise<void>>()
 
   return {
     threadId,
@@ -282,14 +286,29 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     async ingest (fromLog, blocks) {
       assertOpen()
       // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
-      if (init.logs.keys.publicKey(threadId, fromLog) === undefined) {
+      if (!init.logs.hasLog(threadId, fromLog)) {
         await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
         if (init.sync !== undefined) {
           const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
           actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
         }
       }
-      return await dispatch({ type: 'ingest', logId: fromLog, blocks })
+      const checking = init.logs.check(threadId, fromLog, blocks).then(record => ({ record }), (error: unknown) => ({ error }))
+      const previous = handedOver.get(fromLog)
+      let handOver!: () => void
+      const turn = new Promise<void>(resolve => { handOver = resolve })
+      handedOver.set(fromLog, turn)
+      let persisted: Promise<Committed>
+      try {
+        await previous
+        const checked = await checking
+        if ('error' in checked) throw checked.error
+        persisted = dispatch({ type: 'ingest', logId: fromLog, record: checked.record })
+      } finally {
+        handOver()
+        if (handedOver.get(fromLog) === turn) handedOver.delete(fromLog)
+      }
+      return await persisted
     },
 
     async transaction (kind, body) {

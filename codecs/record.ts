@@ -4,7 +4,7 @@ import {
   type Block, type CID
 } from './block.ts'
 import { Ed25519PublicKey, ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey } from './ed25519.ts'
-import { BlockIntegrityError, InvalidKeyError, MalformedBlockError } from './errors.ts'
+import { BlockIntegrityError, InvalidKeyError, InvalidSignatureError, MalformedBlockError } from './errors.ts'
 import { timestampFromWire, timestampToWire, type Timestamp } from './hlc.ts'
 import type { ThreadKey } from './thread-key.ts'
 import { decodeUvarint } from './varint.ts'
@@ -136,11 +136,26 @@ function isMarshaledPublicKey (bytes: Uint8Array): boolean {
   return length !== undefined && 3 + length[1] + length[0] === bytes.length
 }
 
+/** What a record's signature may cover: its event and previous record, or for a legacy first record its log's key. */
+function signedPayloads (node: RecordNode, options: VerifyOptions): Uint8Array[] {
+  const payload = signedPayload(node.event, node.prev)
+  const legacy = node.prev === undefined && options.legacyFirstRecordSignature === true && isMarshaledPublicKey(node.pubKey)
+  return legacy ? [node.pubKey, payload] : [payload]
+}
+
+function badSignature (node: RecordNode, logKey: Ed25519PublicKey): InvalidSignatureError {
+  return new InvalidSignatureError(`record ${node.cid.toString()}: signature does not verify against ${logKey.logId}`)
+}
+
 /** Throws `InvalidSignatureError` unless the record is signed by `logKey` the way this layout requires. */
 export function verifyRecordSignature (node: RecordNode, logKey: Ed25519PublicKey, options: VerifyOptions = {}): void {
-  if (node.prev === undefined && options.legacyFirstRecordSignature === true && isMarshaledPublicKey(node.pubKey) &&
-    logKey.verify(node.pubKey, node.sig)) return
-  logKey.assertSignature(signedPayload(node.event, node.prev), node.sig, `record ${node.cid.toString()}`)
+  if (!signedPayloads(node, options).some(payload => logKey.verify(payload, node.sig))) throw badSignature(node, logKey)
+}
+
+/** The same check on libuv's thread pool, so many records verify on every core while this thread does other work. */
+export async function verifyRecordSignatureInParallel (node: RecordNode, logKey: Ed25519PublicKey, options: VerifyOptions = {}): Promise<void> {
+  for (const payload of signedPayloads(node, options)) if (await logKey.verifyInParallel(payload, node.sig)) return
+  throw badSignature(node, logKey)
 }
 
 export function openEvent (block: Block, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): EventNode {
@@ -166,11 +181,6 @@ function assertLink (expected: CID, block: Block, what: string): void {
   if (!expected.equals(block.cid)) throw new BlockIntegrityError(`${what} ${actual} is not the ${expected.toString()} it should be`)
 }
 
-/**
- * Everything a replica can check with the service key alone: sizes, that each block's bytes hash to its CID, that
- * the record decrypts and links to this event, that the event links to this header and body, and the signature.
- * Returns the opened record.
- */
 /** Throws `BlockTooLargeError` when any of the four blocks is over its limit. */
 export function assertBlockLimits (blocks: RecordBlocks, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): void {
   assertSize(blocks.record.bytes, limits.record, 'record block')
@@ -179,8 +189,12 @@ export function assertBlockLimits (blocks: RecordBlocks, limits: BlockLimits = D
   assertSize(blocks.body.bytes, limits.body, 'event body block')
 }
 
-export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, logKey: Ed25519PublicKey, options: VerifyOptions = {}): RecordNode {
-  const limits = options.limits ?? DEFAULT_BLOCK_LIMITS
+/**
+ * Everything a replica can check with the service key alone but the signature: sizes, that each block's bytes hash
+ * to its CID, that the record decrypts and links to this event, and that the event links to this header and body.
+ * Returns the opened record.
+ */
+export function openRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): RecordNode {
   assertBlockLimits(blocks, limits)
   for (const [name, block] of Object.entries(blocks) as Array<[string, Block]>) {
     const claimed = block.cid.toString()
@@ -191,6 +205,12 @@ export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array
   const event = openEvent(blocks.event, limits)
   assertLink(event.header, blocks.header, 'event header block')
   assertLink(event.body, blocks.body, 'event body block')
+  return node
+}
+
+/** `openRecordBlocks`, and the signature. */
+export function verifyRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, logKey: Ed25519PublicKey, options: VerifyOptions = {}): RecordNode {
+  const node = openRecordBlocks(blocks, serviceKey, options.limits)
   verifyRecordSignature(node, logKey, options)
   return node
 }

@@ -1,5 +1,4 @@
 import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'xstate'
-import type { RecordBlocks } from '../codecs/record.ts'
 
 /**
  * The dispatcher: one per thread, the single way anything reaches the thread's storage. Commits (local
@@ -10,35 +9,35 @@ import type { RecordBlocks } from '../codecs/record.ts'
  * grants it, and queues everything else until the holder commits or releases. After each job it tells the
  * requester, the listeners (`events available`) and the reducer (`folded`), in that order.
  *
- * `Changes` and `Outcome` stay opaque here: the machine only routes them.
+ * `Changes`, `Incoming` (a checked record of another log) and `Outcome` stay opaque here: the machine only routes them.
  */
 
 export type Outcome<Result> =
   | { readonly ok: true, readonly result: Result }
   | { readonly ok: false, readonly error: unknown }
 
-export type DispatcherJob<Changes, Result> =
+export type DispatcherJob<Changes, Incoming, Result> =
   | { readonly kind: 'commit', readonly changes: Changes, readonly reply: (outcome: Outcome<Result>) => void }
-  | { readonly kind: 'ingest', readonly logId: string, readonly blocks: RecordBlocks, readonly reply: (outcome: Outcome<Result>) => void }
+  | { readonly kind: 'ingest', readonly logId: string, readonly record: Incoming, readonly reply: (outcome: Outcome<Result>) => void }
 
-export type DispatcherEvent<Changes, Result> =
+export type DispatcherEvent<Changes, Incoming, Result> =
   | { type: 'commit', changes: Changes, reply: (outcome: Outcome<Result>) => void, holder?: AnyActorRef }
-  | { type: 'ingest', logId: string, blocks: RecordBlocks, reply: (outcome: Outcome<Result>) => void }
+  | { type: 'ingest', logId: string, record: Incoming, reply: (outcome: Outcome<Result>) => void }
   | { type: 'acquire', holder: AnyActorRef }
   | { type: 'release', holder: AnyActorRef }
-  | { type: 'persisted', job: DispatcherJob<Changes, Result>, result: Result, position: number }
-  | { type: 'persist failed', job: DispatcherJob<Changes, Result>, error: unknown }
+  | { type: 'persisted', job: DispatcherJob<Changes, Incoming, Result>, result: Result, position: number }
+  | { type: 'persist failed', job: DispatcherJob<Changes, Incoming, Result>, error: unknown }
   | { type: 'subscribe', listener: AnyActorRef }
   | { type: 'unsubscribe', listener: AnyActorRef }
 
 /** What waits behind the lock: a job, or another transaction wanting the lock. */
-type Waiting<Changes, Result> =
-  | { readonly kind: 'job', readonly job: DispatcherJob<Changes, Result> }
+type Waiting<Changes, Incoming, Result> =
+  | { readonly kind: 'job', readonly job: DispatcherJob<Changes, Incoming, Result> }
   | { readonly kind: 'acquire', readonly holder: AnyActorRef }
 
-export interface DispatcherContext<Changes, Result> {
+export interface DispatcherContext<Changes, Incoming, Result> {
   inFlight: number
-  waiting: Array<Waiting<Changes, Result>>
+  waiting: Array<Waiting<Changes, Incoming, Result>>
   holder: AnyActorRef | undefined
   listeners: AnyActorRef[]
   /** Position of the latest event persisted; listeners read up to it. */
@@ -55,13 +54,14 @@ export type EventsAvailable = { type: 'events available', position: number }
 export type Folded = { type: 'folded', position: number }
 
 type Changes = unknown
+type Incoming = unknown
 type Result = unknown
-type Context = DispatcherContext<Changes, Result>
-type Event = DispatcherEvent<Changes, Result>
+type Context = DispatcherContext<Changes, Incoming, Result>
+type Event = DispatcherEvent<Changes, Incoming, Result>
 
-const jobOf = (event: Event): DispatcherJob<Changes, Result> => {
+const jobOf = (event: Event): DispatcherJob<Changes, Incoming, Result> => {
   if (event.type === 'commit') return { kind: 'commit', changes: event.changes, reply: event.reply }
-  if (event.type === 'ingest') return { kind: 'ingest', logId: event.logId, blocks: event.blocks, reply: event.reply }
+  if (event.type === 'ingest') return { kind: 'ingest', logId: event.logId, record: event.record, reply: event.reply }
   throw new Error(`not a job: ${event.type}`)
 }
 
@@ -73,7 +73,7 @@ export const dispatcherMachine = setup({
   },
   actors: {
     /** Runs each job it receives as one storage transaction and sends back `persisted` or `persist failed`. */
-    persister: fromCallback<{ type: 'persist', job: DispatcherJob<Changes, Result> }>(() => {
+    persister: fromCallback<{ type: 'persist', job: DispatcherJob<Changes, Incoming, Result> }>(() => {
       throw new Error('the persister is provided by actors/')
     })
   },

@@ -41,6 +41,13 @@ export interface Pulled {
   readonly logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>
 }
 
+type Settled<T> = { readonly value: T } | { readonly error: unknown }
+
+/** A promise that never rejects, so one left unawaited (a page fetched ahead of a pull that failed) cannot crash. */
+async function settled<T> (promise: Promise<T>): Promise<Settled<T>> {
+  return await promise.then(value => ({ value }), (error: unknown) => ({ error }))
+}
+
 export async function pullThread (init: PullInit): Promise<Pulled> {
   const { node, logs, threadId } = init
   const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
@@ -57,16 +64,23 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   await init.learn(listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })))
   let taken = 0
   for (const remote of listed.logs) {
-    const held = logs.keys.publicKey(threadId, remote.logId) === undefined ? 0 : logs.head(threadId, remote.logId).counter
-    for (let from = held + 1; from <= remote.counter;) {
+    const held = logs.hasLog(threadId, remote.logId) ? logs.head(threadId, remote.logId).counter : 0
+    const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settled(
+      request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
+        .then(page => page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []))
+    let from = held + 1
+    let next = from <= remote.counter ? fetch(from) : undefined
+    while (next !== undefined) {
       init.progress?.('fetching page')
-      const page = await request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
-      const records = page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []
-      if (records.length === 0) break
+      const page = await next
+      if ('error' in page) throw page.error
+      if (page.value.length === 0) break
+      from += page.value.length
+      // The next page travels while this one is checked and folded.
+      next = from <= remote.counter ? fetch(from) : undefined
       init.progress?.('handing page')
-      await init.take(remote.logId, records)
-      taken += records.length
-      from += records.length
+      await init.take(remote.logId, page.value)
+      taken += page.value.length
     }
   }
   return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }

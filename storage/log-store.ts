@@ -3,7 +3,7 @@ import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { InvalidClockError, ThreadsError } from '../codecs/errors.ts'
 import { compareTimestamps, HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
-  createRecord, openEvent, openRecord, readRecordContent, verifyRecordBlocks, assertBlockLimits,
+  createRecord, openRecord, openRecordBlocks, readRecordContent, verifyRecordBlocks, verifyRecordSignature, verifyRecordSignatureInParallel, assertBlockLimits,
   DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions, type CreatedRecord
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
@@ -66,6 +66,18 @@ export interface AcceptedRecord extends StoredRecord {
   readonly content?: RecordContent
 }
 
+/**
+ * A record of someone's log that passed every check needing no database (sizes, hashes, decryption, links,
+ * signature, and for a reader its content and clock), ready to be linked at the log's head.
+ */
+export interface CheckedRecord {
+  readonly threadId: ThreadId
+  readonly logId: string
+  readonly blocks: RecordBlocks
+  readonly node: RecordNode
+  readonly content?: RecordContent
+}
+
 export interface ReadLogOptions {
   /** Start here (inclusive): a counter or a record CID. Defaults to the first record, or the head backwards. */
   from?: number | CID
@@ -104,6 +116,8 @@ export interface LogStore {
   addThread (threadId: ThreadId, key: ThreadKey): Promise<ThreadInfo>
   getThread (threadId: ThreadId): ThreadInfo
   hasThread (threadId: ThreadId): boolean
+  /** Whether the log's public key is held, so its records can be checked. */
+  hasLog (threadId: ThreadId, logId: string): boolean
   threads (): ThreadId[]
   /** A new log of our own in the thread, with a fresh key unless one is given. */
   createLog (threadId: ThreadId, key?: Ed25519PrivateKey): Promise<LogInfo>
@@ -121,8 +135,13 @@ export interface LogStore {
   appendWithin (threadId: ThreadId, logId: string, body: unknown, time?: Timestamp): StoredRecord
   /** Stores a record of someone's log if it decrypts, verifies, and links to the current head. */
   accept (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<AcceptedRecord>
-  /** The same, inside the caller's transaction. */
-  acceptWithin (threadId: ThreadId, logId: string, blocks: RecordBlocks): AcceptedRecord
+  /**
+   * Checks a record of someone's log, its signature on the thread pool: many checks in flight use every core,
+   * and none holds a transaction.
+   */
+  check (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<CheckedRecord>
+  /** Links a record `check` passed at the head of its log, inside the caller's transaction. */
+  acceptWithin (record: CheckedRecord): AcceptedRecord
   record (threadId: ThreadId, logId: string, at: number | CID): StoredRecord | undefined
   records (threadId: ThreadId, logId: string, options?: ReadLogOptions): StoredRecord[]
   /** Opens a record's header and body with the thread's read key. */
@@ -131,8 +150,11 @@ export interface LogStore {
   verifyLog (threadId: ThreadId, logId: string): VerifiedLog
 }
 
-/** `[record CID, record, event, header, body]`, the bytes of one stored record. */
-type PackedRecord = [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+/**
+ * `[record, event, header, body]` CIDs then the same blocks' bytes: one stored record. The CIDs are kept so that a
+ * record is served without being decrypted; whoever takes it re-hashes every block against them.
+ */
+type PackedRecord = [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
 
 export function createLogStore (init: LogStoreInit): LogStore {
   const { storage } = init
@@ -214,27 +236,34 @@ export function createLogStore (init: LogStoreInit): LogStore {
   const writeRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks, node: RecordNode, previous: Head, time?: Timestamp): StoredRecord => {
     const tid = threadId.toString()
     const counter = previous.counter + 1
-    const packed: PackedRecord = [node.cid.bytes, recordBlocks.record.bytes, recordBlocks.event.bytes, recordBlocks.header.bytes, recordBlocks.body.bytes]
+    const { record, event, header, body } = recordBlocks
+    const packed: PackedRecord = [node.cid.bytes, event.cid.bytes, header.cid.bytes, body.cid.bytes, record.bytes, event.bytes, header.bytes, body.bytes]
     index.putSync([tid, logId, counter], packed)
     index.putSync([tid, logId, node.cid.toString()], counter)
     heads.set(threadId, logId, { cid: node.cid, counter, time })
     return { threadId, logId, counter, cid: node.cid, node, blocks: recordBlocks }
   }
 
-  /** Unpacks a stored record, naming each block by the link that points to it. */
+  /** Unpacks a stored record; its record block is opened only when asked for (`node`), as serving it never does. */
   const loadRecord = (threadId: ThreadId, logId: string, counter: number, packed: PackedRecord): StoredRecord => {
-    const [cidBytes, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
-    const record = { cid: CID.decode(cidBytes), bytes: recordBytes }
-    const node = openRecord(record, threadKeyOf(threadId).service, limits)
-    const event = { cid: node.event, bytes: eventBytes }
-    const links = openEvent(event, limits)
+    const [recordCid, eventCid, headerCid, bodyCid, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
+    const record = { cid: CID.decode(recordCid), bytes: recordBytes }
+    let node: RecordNode | undefined
     return {
       threadId,
       logId,
       counter,
       cid: record.cid,
-      node,
-      blocks: { record, event, header: { cid: links.header, bytes: headerBytes }, body: { cid: links.body, bytes: bodyBytes } }
+      get node () {
+        node ??= openRecord(record, threadKeyOf(threadId).service, limits)
+        return node
+      },
+      blocks: {
+        record,
+        event: { cid: CID.decode(eventCid), bytes: eventBytes },
+        header: { cid: CID.decode(headerCid), bytes: headerBytes },
+        body: { cid: CID.decode(bodyCid), bytes: bodyBytes }
+      }
     }
   }
 
@@ -266,29 +295,27 @@ export function createLogStore (init: LogStoreInit): LogStore {
     return created
   }
 
-  interface CheckedRecord {
-    readonly node: RecordNode
-    readonly content?: RecordContent
-  }
-
-  /** Every check that needs no database: sizes, hashes, decryption, links, signature, and for a reader the content. */
-  const checkRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks): CheckedRecord => {
+  /** The checks of `check` that need the thread's keys and nothing else, all but the signature. */
+  const openChecked = (threadId: ThreadId, logId: string, blocks: RecordBlocks): CheckedRecord => {
     const threadKey = threadKeyOf(threadId)
-    const logKey = publicKeyOf(threadId, logId)
-    const node = verifyRecordBlocks(recordBlocks, threadKey.service, logKey, verifyOptionsOf(threadId, logId))
-    if (threadKey.read === undefined) return { node }
+    publicKeyOf(threadId, logId)
+    const node = openRecordBlocks(blocks, threadKey.service, limits)
+    if (threadKey.read === undefined) return { threadId, logId, blocks, node }
     // A reader refuses what it could not read, and its clock moves past every event it takes in.
-    const content = readRecordContent(recordBlocks, threadKey.read, limits)
+    const content = readRecordContent(blocks, threadKey.read, limits)
     // A time further ahead than clocks may drift is refused, not just left unobserved: it would sort after
     // everything honest peers write for a day, and move what counts as "late" along with it.
     if (content.time !== undefined && !clock.observe(content.time)) {
       throw new InvalidClockError(`record ${node.cid.toString()} is dated ${new Date(content.time.wall).toISOString()}, further ahead of this peer's clock than clocks may drift`)
     }
-    return { node, content }
+    return { threadId, logId, blocks, node, content }
   }
 
+  // Checks made here: a `CheckedRecord` built anywhere else is checked again before it is linked.
+  const checked = new WeakSet<CheckedRecord>()
+
   /** Inside a transaction: refuses replays, forks and gaps, then writes the record at the head. */
-  const linkRecord = (threadId: ThreadId, logId: string, recordBlocks: RecordBlocks, { node, content }: CheckedRecord): AcceptedRecord => {
+  const linkRecord = ({ threadId, logId, blocks: recordBlocks, node, content }: CheckedRecord): AcceptedRecord => {
     if (counterOf(threadId, logId, node.cid) !== undefined) {
       throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
     }
@@ -333,6 +360,13 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
     hasThread (threadId) {
       return keys.serviceKey(threadId) !== undefined
+    },
+
+    hasLog (threadId, logId) {
+      if (publicKeys.has(`${threadId.toString()}/${logId}`)) return true
+      const key = keys.publicKey(threadId, logId)
+      if (key !== undefined) publicKeys.set(`${threadId.toString()}/${logId}`, key)
+      return key !== undefined
     },
 
     threads () {
@@ -396,14 +430,24 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     async accept (threadId, logId, recordBlocks) {
-      assertOpen()
-      const checked = checkRecord(threadId, logId, recordBlocks)
-      return await storage.transaction(() => linkRecord(threadId, logId, recordBlocks, checked))
+      const record = await store.check(threadId, logId, recordBlocks)
+      return await storage.transaction(() => store.acceptWithin(record))
     },
 
-    acceptWithin (threadId, logId, recordBlocks) {
+    async check (threadId, logId, recordBlocks) {
       assertOpen()
-      return linkRecord(threadId, logId, recordBlocks, checkRecord(threadId, logId, recordBlocks))
+      const record = openChecked(threadId, logId, recordBlocks)
+      await verifyRecordSignatureInParallel(record.node, publicKeyOf(threadId, logId), verifyOptionsOf(threadId, logId))
+      checked.add(record)
+      return record
+    },
+
+    acceptWithin (record) {
+      assertOpen()
+      if (checked.has(record)) return linkRecord(record)
+      const opened = openChecked(record.threadId, record.logId, record.blocks)
+      verifyRecordSignature(opened.node, publicKeyOf(opened.threadId, opened.logId), verifyOptionsOf(opened.threadId, opened.logId))
+      return linkRecord(opened)
     },
 
     record (threadId, logId, at) {

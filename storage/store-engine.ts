@@ -9,14 +9,13 @@ import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
 import { valueAt, type QueryJSON } from '../codecs/query.ts'
 import { MalformedBlockError, ThreadsError } from '../codecs/errors.ts'
-import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import {
   EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, StorageClosedError, UniqueViolationError,
   UnknownCollectionError
 } from './errors.ts'
 import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
-import type { LogStore, StoredRecord } from './log-store.ts'
+import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { Storage } from './storage.ts'
 import { createViewStore, type CollectionDefinition, type QueryPlan, type ViewStore } from './view-store.ts'
 
@@ -58,8 +57,8 @@ export interface StoreEngine {
   readonly access: AccessStore
   /** Validates and applies `changes` as one record of our log `logId`; call inside `storage.transaction`. */
   commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed
-  /** Accepts a record of someone's log and folds its events; call inside `storage.transaction`. */
-  ingestWithin (threadId: ThreadId, logId: string, blocks: RecordBlocks): Committed
+  /** Accepts a checked record of someone's log (`logs.check`) and folds its events; call inside `storage.transaction`. */
+  ingestWithin (checked: CheckedRecord): Committed
   definition (threadId: ThreadId, collection: string): CollectionDefinition | undefined
   collections (threadId: ThreadId): CollectionDefinition[]
   get (threadId: ThreadId, collection: string, id: string): Entity | undefined
@@ -365,8 +364,9 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       return { record, events: folded, access: outcomes }
     }),
 
-    ingestWithin: (threadId, logId, blocks) => aborting(() => {
-      const record = logs.acceptWithin(threadId, logId, blocks)
+    ingestWithin: checked => aborting(() => {
+      const { threadId, logId } = checked
+      const record = logs.acceptWithin(checked)
       if (record.content === undefined) return { record, events: [], access: [] }
       const body = bodyOf(record.content.body)
       const time = record.content.time

@@ -11,7 +11,7 @@ export async function carry (from: Peer, to: { peer: Peer, store: Store }, order
   const logIds = from.logs.getThread(threadId).logs.map(log => log.id)
   let carried = 0
   for (const logId of order === undefined ? logIds : order(logIds)) {
-    const have = to.peer.logs.keys.publicKey(threadId, logId) === undefined ? 0 : to.peer.logs.head(threadId, logId).counter
+    const have = to.peer.logs.hasLog(threadId, logId) ? to.peer.logs.head(threadId, logId).counter : 0
     for (const record of from.logs.records(threadId, logId, { from: have + 1 })) {
       await to.store.ingest(logId, record.blocks)
       carried++

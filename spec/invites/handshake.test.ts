@@ -172,7 +172,7 @@ describe('invites and joins between peers', () => {
     const lateDb = await within(late.peer.join(invite), 'the late writer to join through the replica')
     assert.equal(states(late, invite.id), 'synced')
     assert.deepEqual(await notes(lateDb), ['kept by the replica too'])
-    await until(() => replica.peer.logs.keys.publicKey(ownerDb.id, lateDb.logId!) !== undefined && replica.peer.logs.records(ownerDb.id, lateDb.logId!).length === 1, 'the Join at the replica', 5000)
+    await until(() => replica.peer.logs.hasLog(ownerDb.id, lateDb.logId!) && replica.peer.logs.records(ownerDb.id, lateDb.logId!).length === 1, 'the Join at the replica', 5000)
     const returned = await owner.reopen()
     const reopened = await returned.store(ownerDb.id)
     await reopened.sync()

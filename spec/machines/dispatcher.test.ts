@@ -2,11 +2,10 @@ import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createActor, fromCallback, setup, type AnyActorRef } from 'xstate'
 import { dispatcherMachine, type DispatcherJob, type Folded, type Outcome } from '../../machines/dispatcher.machine.ts'
-import type { RecordBlocks } from '../../codecs/record.ts'
 
 /** The dispatcher with a fake persister that settles jobs only when the test says so. */
 
-type Job = DispatcherJob<unknown, unknown>
+type Job = DispatcherJob<unknown, unknown, unknown>
 type Persisted = { type: 'persisted', job: Job, result: unknown, position: number } | { type: 'persist failed', job: Job, error: unknown }
 
 interface Harness {
@@ -26,7 +25,7 @@ interface Harness {
   stop (): void
 }
 
-const BLOCKS = {} as RecordBlocks
+const RECORD = {}
 const started: Array<{ stop: () => void }> = []
 afterEach(() => {
   for (const actor of started.splice(0)) actor.stop()
@@ -58,7 +57,7 @@ function harness (position = 0): Harness {
     folded,
     replies,
     commit: (label, holder) => dispatcher.send({ type: 'commit', changes: label, reply: reply(label), holder }),
-    ingest: label => dispatcher.send({ type: 'ingest', logId: label, blocks: BLOCKS, reply: reply(label) }),
+    ingest: label => dispatcher.send({ type: 'ingest', logId: label, record: RECORD, reply: reply(label) }),
     settle: (job, at) => sendBack!({ type: 'persisted', job, result: `result of ${labelOf(job)}`, position: at }),
     fail: (job, error) => sendBack!({ type: 'persist failed', job, error }),
     labels: () => jobs.map(labelOf),

@@ -81,7 +81,7 @@ describe('sync between peers', () => {
       await db.registerSchema('Item', { type: 'object' })
       for (let n = 0; n < 2000; n += 100) await Promise.all(Array.from({ length: 100 }, (_, i) => db.collection('Item').create([{ n: n + i }])))
       const total = writer.peer.logs.head(db.id, db.logId!).counter
-      const held = (): number => joiner.peer.logs.keys.publicKey(db.id, db.logId!) === undefined ? 0 : joiner.peer.logs.head(db.id, db.logId!).counter
+      const held = (): number => joiner.peer.logs.hasLog(db.id, db.logId!) ? joiner.peer.logs.head(db.id, db.logId!).counter : 0
       const opening = joiner.peer.openStore(db.address!, { key: db.key }).catch(() => undefined)
       await until(() => held() > 0, 'the pull to start', 10_000)
       const cut = held()

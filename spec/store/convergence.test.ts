@@ -122,7 +122,8 @@ async function deliver (peer: TestPeer, threadId: ThreadId, perLog: ReadonlyArra
     if (open.length === 0) return
     const log = rng.pick(open)
     const record = perLog[log]![cursors[log]!++]!
-    await peer.storage.transaction(() => peer.engine.ingestWithin(threadId, record.logId, record.blocks))
+    const checked = await peer.logs.check(threadId, record.logId, record.blocks)
+    await peer.storage.transaction(() => peer.engine.ingestWithin(checked))
   }
 }
 
@@ -210,7 +211,8 @@ async function writeScenario (seed: number, commits: number): Promise<Scenario> 
   const syncFrom = async (to: number, from: number, upTo: number): Promise<void> => {
     const source = writers[from]!
     for (const record of source.logs.records(threadId, source.logId, { from: seen[to]![from]! + 1, limit: upTo })) {
-      await writers[to]!.storage.transaction(() => writers[to]!.engine.ingestWithin(threadId, record.logId, record.blocks))
+      const checked = await writers[to]!.logs.check(threadId, record.logId, record.blocks)
+      await writers[to]!.storage.transaction(() => writers[to]!.engine.ingestWithin(checked))
       seen[to]![from]!++
     }
   }
@@ -288,7 +290,8 @@ describe('convergence', () => {
     }
     const sync = async (to: TestPeer, from: TestPeer, fromCounter: number): Promise<void> => {
       for (const record of from.logs.records(threadId, from.logId, { from: fromCounter })) {
-        await to.storage.transaction(() => to.engine.ingestWithin(threadId, record.logId, record.blocks))
+        const checked = await to.logs.check(threadId, record.logId, record.blocks)
+        await to.storage.transaction(() => to.engine.ingestWithin(checked))
       }
     }
 
@@ -376,7 +379,8 @@ describe('convergence', () => {
       for (const to of [peer, a, b]) {
         // B hears of A's first two records only, and A never of B: A's later updates land in B's past.
         if (to !== writer && to !== a && !(writer === a && to === b && record.counter > 2)) {
-          await to.storage.transaction(() => to.engine.ingestWithin(threadId, record.logId, record.blocks))
+          const checked = await to.logs.check(threadId, record.logId, record.blocks)
+          await to.storage.transaction(() => to.engine.ingestWithin(checked))
         }
       }
     }
