@@ -113,7 +113,7 @@ export {
 } from './actors/store.ts'
 export type { StoreChange, ListenFilter, ChangeCallback, ListenerErrorCallback } from './actors/thread-runtime.ts'
 export { Client, WriteTransaction, ReadTransaction, type EntitiesReply, type EntityReply, type ListenReply } from './actors/client.ts'
-export { MalformedMessageError, MessageTooLargeError, InvalidProofError } from './codecs/errors.ts'
+export { MalformedMessageError, MessageTooLargeError, InvalidProofError, ReplicationRefusedError } from './codecs/errors.ts'
 export {
   PROTOCOL, MAX_FRAME_BYTES, MAX_RECORDS_PER_PAGE, frame, readFrame, decodeRequest, decodeResponse, serviceKeyProof, verifyServiceKeyProof,
   type Request, type Response, type LogRange, type LogSummary, type ThreadEdge, type InviteAnswer

@@ -6,7 +6,7 @@ import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
-import { InvalidAddressError, InvalidProofError, MalformedMessageError, ThreadsError } from '../codecs/errors.ts'
+import { InvalidAddressError, InvalidProofError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
 import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
@@ -25,6 +25,9 @@ import { createThreadService } from '../net/thread-service.ts'
  * that arrive go to the store's dispatcher (`ingest`), exactly like local writes.
  */
 
+/** Peers whose requests to replicate a thread are taken: their peer IDs, or anyone's. */
+export type ReplicateFor = 'anyone' | readonly string[]
+
 export interface NetworkInit {
   storage: Storage
   logs: LogStore
@@ -33,10 +36,17 @@ export interface NetworkInit {
   announce?: string[]
   /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
   misbehaviour?: MisbehaviourLimits
+  /** Whose requests to replicate a thread this peer takes; no one's when absent. */
+  replicateFor?: ReplicateFor
   /** Takes a record of `logId` into the thread's store, through its dispatcher. */
   ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
   /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
   onLog: (threadId: ThreadId, logId: string) => void
+  /**
+   * Told when peer `from` sent records of `logId` ahead of their ancestors; true when the thread's sync actor fetches
+   * them, false when this peer should pull them from `from` at once.
+   */
+  onAncestorsMissing: (threadId: ThreadId, logId: string, from: string) => boolean
   /** Told when a peer holding `logId` connects: that log may have news. */
   onPeerHoldsLog: (threadId: ThreadId, logId: string) => void
   /** Told when any peer connects. */
@@ -75,6 +85,8 @@ export interface Network {
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
+  /** Pulls from each of `peers`; returns how many records came, and fails only when every pull failed. */
+  pullFrom (threadId: ThreadId, peers: ReadonlyArray<Multiaddr | PeerId>, progress?: PullProgress): Promise<number>
   /** One address per peer, other than this one, that holds a log of the thread. */
   peersOf (threadId: ThreadId): Multiaddr[]
   /** Sends one message to a peer, by address or by peer ID (dialled where libp2p knows it to be). */
@@ -245,12 +257,17 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         const peer = peerIdOf(addr)
         if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
       }
-      if (byPeer.size === 0) return 0
-      const outcomes = await Promise.allSettled([...byPeer.values()].map(addr => network.pull(threadId, addr, progress)))
+      return await network.pullFrom(threadId, [...byPeer.values()], progress)
+    },
+
+    async pullFrom (threadId, peers, progress) {
+      if (peers.length === 0) return 0
+      const outcomes = await Promise.allSettled(peers.map(peer => network.pull(threadId, peer, progress)))
       const pulled = outcomes.filter(outcome => outcome.status === 'fulfilled')
       if (pulled.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason
       return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)
     },
+
 
     peersOf,
 
@@ -277,6 +294,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   })
 
   /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
+  /** The log's sync actor fetches what `from` sent ahead of its ancestors; a thread without one pulls at once. */
+  const fetchMissingAncestors = async (threadId: ThreadId, logId: string, from: PeerId): Promise<void> => {
+    if (!init.onAncestorsMissing(threadId, logId, from.toString())) await network.pull(threadId, from)
+  }
+
   node.services.pubsub.addEventListener('message', event => {
     const message = event.detail
     if (message.type !== 'signed') return
@@ -292,9 +314,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         try {
           await ingestAll(request.threadId, request.logId, request.records)
         } catch (error) {
-          // Gossip can outrun the records before it: hold off and fetch them (and these) from the publisher.
+          // Gossip can outrun the records before it: fetch them (and these) from the publisher.
           if (!(error instanceof MissingAncestorError)) throw error
-          await network.pull(request.threadId, from)
+          await fetchMissingAncestors(request.threadId, request.logId, from)
         }
       } catch (error) {
         server.refuse(from.toString(), error instanceof ThreadsError ? error.code : 'ERR_INTERNAL')
@@ -307,6 +329,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     takeInvite: async (invite, peer) => { await init.onInvite(invite, peer.toString()) },
     takeInviteReply: async (threadId, inviteId, answer, peer) => { await init.onInviteReply(threadId, inviteId, answer, peer.toString()) },
     async takeReplication (threadId, sealedKey, peer) {
+      const replicateFor = init.replicateFor ?? []
+      if (replicateFor !== 'anyone' && !replicateFor.includes(peer.toString())) {
+        throw new ReplicationRefusedError(`this peer does not replicate threads for ${peer.toString()}`)
+      }
       const serviceKey = open(identity, sealedKey)
       await logs.addThread(threadId, ThreadKey.of(serviceKey))
       node.services.pubsub.subscribe(threadId.toString())
@@ -321,13 +347,15 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
     async takeRecords (threadId, logId, records, peer) {
       try {
-        // Records already held are answered as fine (pushes and pulls cross paths), and counted.
+        // A push of records already held is refused and counted; pushes, gossip and pulls cross paths honestly, so a
+        // pusher takes that answer as delivered, and the penalties do not count it against the peer.
         const replayed = await ingestAll(threadId, logId, records)
-        for (let i = 0; i < replayed; i++) server.refuse(peer.toString(), ReplayedRecordError.code)
+        if (replayed === records.length) throw new ReplayedRecordError(`every record pushed of log ${logId} is already held`)
+        if (replayed > 0) server.refuse(peer.toString(), ReplayedRecordError.code)
       } catch (error) {
         // Records whose ancestors have not reached us yet: fetch them (and these) from the peer that pushed them.
         if (!(error instanceof MissingAncestorError)) throw error
-        await network.pull(threadId, peer)
+        await fetchMissingAncestors(threadId, logId, peer)
       }
       const known = await node.peerStore.get(peer).catch(() => undefined)
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))

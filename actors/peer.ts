@@ -1,10 +1,12 @@
 import type { InspectionEvent, Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { parseThreadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, ThreadVariant } from '../codecs/thread-id.ts'
 import type { ThreadsNode } from '../net/node.ts'
 import type { MisbehaviourLimits } from '../net/penalties.ts'
+import type { ReplicateFor } from './network.ts'
 import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { randomBytes } from 'node:crypto'
@@ -52,6 +54,11 @@ export interface PeerInit {
   invites?: Partial<InvitationTiming>
   /** When a peer that keeps sending what is refused gets disconnected, and for how long. */
   misbehaviour?: MisbehaviourLimits
+  /**
+   * Whose requests to replicate a thread (`addReplicator`) this peer takes: their peer IDs, or `'anyone'`. By default
+   * no one's, so no stranger can fill this peer's disk; a replica made by invite needs no entry here.
+   */
+  replicateFor?: ReplicateFor
 }
 
 export interface NewStoreOptions {
@@ -175,6 +182,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       listen: init.listen,
       announce: init.announce,
       misbehaviour: init.misbehaviour,
+      replicateFor: init.replicateFor,
       ingest: async (threadId, logId, record) => {
         const runtime = runtimes.get(threadId.toString())
         if (runtime !== undefined) {
@@ -188,6 +196,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         await logs.accept(threadId, logId, record)
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
+      onAncestorsMissing: (threadId, logId, from) => runtimes.get(threadId.toString())?.fetchMissingAncestors(logId, from) ?? false,
       onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) },
       onPeerConnect: peer => { invitations.connected(peer) },
       onInvite: async invite => { await invitations.deliver(invite) },
@@ -222,6 +231,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
           : {
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
+              pullFrom: async peers => await network.pullFrom(threadId, peers.map(peer => peerIdFromString(peer))),
               ...DEFAULT_SYNC_TIMING,
               ...init.sync
             }

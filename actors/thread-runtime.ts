@@ -10,7 +10,7 @@ import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/lo
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
-import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
+import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
@@ -60,6 +60,8 @@ export interface LogSyncEffects {
   push (logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Fetches what the peers holding `logId` have beyond what we hold, telling `progress` each step. */
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
+  /** Fetches what the peers with these IDs hold of the thread beyond what we hold; returns how many records came. */
+  pullFrom (peers: readonly string[]): Promise<number>
   pollMs: number
   backoffMs: number
   maxBackoffMs: number
@@ -85,6 +87,11 @@ export interface ThreadRuntime {
   syncLogs (catchUp?: boolean): void
   /** Asks one log's sync actor to catch up now. */
   syncLog (logId: string): void
+  /**
+   * Tells the log's sync actor that peer `from` sent a record of it ahead of its ancestors, so it fetches them;
+   * false when this thread does not sync.
+   */
+  fetchMissingAncestors (logId: string, from: string): boolean
   /**
    * Lets jobs already handed to storage finish (up to `graceMs`), stops the thread's actors, and rejects whatever
    * still waits with `StorageClosedError`. Every later call is refused the same way.
@@ -229,9 +236,11 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return () => { listening = false }
   })
 
+  const fetchMissingAncestors = fromPromise<number, { from: string[] }>(async ({ input }) => await (init.sync?.pullFrom(input.from) ?? 0))
+
   const machine = threadMachine.provide({
     actors: {
-      logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords } }),
+      logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
       dispatcher: dispatcherMachine.provide({ actors: { persister } }),
       reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
       listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
@@ -269,6 +278,35 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   // Records of a log are checked side by side, and handed to the dispatcher in the order they came: each waits
   // until the one before it has been handed over.
   const handedOver = new Map<string, Promise<void>>()
+  const ingestInOrder = async (fromLog: string, blocks: RecordBlocks): Promise<Committed> => {
+    // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
+    if (!init.logs.hasLog(threadId, fromLog)) {
+      await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
+      if (init.sync !== undefined) {
+        const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+        actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+      }
+    }
+    const checking = init.logs.check(threadId, fromLog, blocks).then(record => ({ record }), (error: unknown) => ({ error }))
+    const previous = handedOver.get(fromLog)
+    let handOver!: () => void
+    const turn = new Promise<void>(resolve => { handOver = resolve })
+    handedOver.set(fromLog, turn)
+    let persisted: Promise<Committed>
+    try {
+      await previous
+      const checked = await checking
+      if ('error' in checked) throw checked.error
+      persisted = dispatch({ type: 'ingest', logId: fromLog, record: checked.record })
+    } finally {
+      handOver()
+      if (handedOver.get(fromLog) === turn) handedOver.delete(fromLog)
+    }
+    return await persisted
+  }
+
+  // The same record often comes twice at once, pushed and gossiped: the second copy waits for the first.
+  const ingesting = new Map<string, Promise<Committed>>()
 
   return {
     threadId,
@@ -285,30 +323,19 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async ingest (fromLog, blocks) {
       assertOpen()
-      // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
-      if (!init.logs.hasLog(threadId, fromLog)) {
-        await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
-        if (init.sync !== undefined) {
-          const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
-          actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
-        }
+      const slot = `${fromLog} ${blocks.record.cid.toString()}`
+      const first = ingesting.get(slot)
+      // A copy whose blocks failed their checks must not stand in for this one, which may pass them.
+      if (first !== undefined && await first.then(() => true, () => false)) {
+        throw new ReplayedRecordError(`record ${blocks.record.cid.toString()} was taken in from another copy`)
       }
-      const checking = init.logs.check(threadId, fromLog, blocks).then(record => ({ record }), (error: unknown) => ({ error }))
-      const previous = handedOver.get(fromLog)
-      let handOver!: () => void
-      const turn = new Promise<void>(resolve => { handOver = resolve })
-      handedOver.set(fromLog, turn)
-      let persisted: Promise<Committed>
+      const ingested = ingestInOrder(fromLog, blocks)
+      ingesting.set(slot, ingested)
       try {
-        await previous
-        const checked = await checking
-        if ('error' in checked) throw checked.error
-        persisted = dispatch({ type: 'ingest', logId: fromLog, record: checked.record })
+        return await ingested
       } finally {
-        handOver()
-        if (handedOver.get(fromLog) === turn) handedOver.delete(fromLog)
+        if (ingesting.get(slot) === ingested) ingesting.delete(slot)
       }
-      return await persisted
     },
 
     async transaction (kind, body) {
@@ -376,6 +403,14 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     syncLog (log) {
       if (!closed) actor.getSnapshot().children[`log:${log}/sync`]?.send({ type: 'sync' })
+    },
+
+    fetchMissingAncestors (log, from) {
+      if (closed || init.sync === undefined) return false
+      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+      actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+      child(`log:${log}/sync`).send({ type: 'ancestors missing', from })
+      return true
     },
 
     async run (job) {

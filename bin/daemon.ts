@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { listenOf, withPeer, type Command } from './command.ts'
+import { listenOf, listOf, withPeer, type Command } from './command.ts'
 
 /**
  * `threads daemon`: a long-running peer on a path. It opens every store it holds, so each syncs with its peers,
@@ -12,8 +12,8 @@ const log = logger('threads:daemon')
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'Runs a peer that keeps every store at the path in sync until stopped (SIGINT or SIGTERM).',
-  usage: '[--listen MULTIADDR]… [--trace FILE]',
-  options: { listen: { type: 'string', multiple: true }, trace: { type: 'string' } },
+  usage: '[--listen MULTIADDR]… [--replicate-for PEER_ID | anyone]… [--trace FILE]',
+  options: { listen: { type: 'string', multiple: true }, 'replicate-for': { type: 'string', multiple: true }, trace: { type: 'string' } },
   async run (values, _positionals, out) {
     const path = values.path as string
     const listen = listenOf(values) ?? ['/ip4/0.0.0.0/tcp/4006']
@@ -22,7 +22,9 @@ export const daemonCommand: Command = {
       process.once('SIGINT', () => { resolve('SIGINT') })
       process.once('SIGTERM', () => { resolve('SIGTERM') })
     })
-    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined }, async peer => {
+    // Peers whose stores this daemon replicates when asked (`add-replicator`); no one's unless named.
+    const replicateFor = listOf(values['replicate-for'])
+    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined, replicateFor: replicateFor.includes('anyone') ? 'anyone' : replicateFor }, async peer => {
       const addresses = peer.addresses.map(String)
       const stores = peer.stores()
       for (const id of stores) await peer.store(id)

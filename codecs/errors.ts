@@ -116,6 +116,14 @@ export class InvalidProofError extends ThreadsError {
   }
 }
 
+/** A request to replicate a thread, from a peer this one does not replicate for. */
+export class ReplicationRefusedError extends ThreadsError {
+  static readonly code = 'ERR_REPLICATION_REFUSED'
+  constructor (message: string, options?: ErrorOptions) {
+    super('ReplicationRefusedError', ReplicationRefusedError.code, message, options)
+  }
+}
+
 /** An invite that does not open, does not verify, or whose sealed content disagrees with its envelope. */
 export class InvalidInviteError extends ThreadsError {
   static readonly code = 'ERR_INVALID_INVITE'

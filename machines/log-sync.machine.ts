@@ -3,8 +3,8 @@ import { assign, fromCallback, fromPromise, setup } from 'xstate'
 /**
  * One log of one thread, kept in sync. Our own log pushes: every commit adds its record to `outgoing`, and the
  * machine sends what has queued to the thread's peers, a batch at a time, in log order. Someone else's log pulls:
- * when a peer connects, when an edge differs, when a pushed record arrives ahead of its ancestors, and on a slow
- * timer. A failed push or pull backs off (doubling, with jitter) and tries again; after `maxAttempts` failures
+ * when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or gossiped to us
+ * arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull backs off (doubling, with jitter) and tries again; after `maxAttempts` failures
  * in a row the machine rests in `failed`, with the reason, until something asks it to sync again.
  */
 
@@ -25,6 +25,10 @@ export interface LogSyncContext extends LogSyncInput {
   outgoing: unknown[]
   /** The batch being pushed; kept through failures, so a retry resends exactly it. */
   sending: unknown[]
+  /** Peers that sent records of this log ahead of their ancestors, whom to fetch the ancestors from. */
+  ahead: string[]
+  /** The peers being fetched from now. */
+  fetchingFrom: string[]
   /** Failures since the last success. */
   attempts: number
   error: unknown
@@ -36,6 +40,8 @@ export type PullStep = 'listing logs' | 'fetching page' | 'handing page'
 export type LogSyncEvent =
   | { type: 'committed', record: unknown }
   | { type: 'sync' }
+  /** `from` sent a record of this log whose ancestors are not held here. */
+  | { type: 'ancestors missing', from: string }
   | { type: 'stop' }
   | { type: PullStep }
   /** The pull ended, having taken in `count` records. */
@@ -53,10 +59,13 @@ export const logSyncMachine = setup({
     'push records': fromPromise<void, { records: unknown[] }>(async () => {
       throw new Error('pushing is provided by actors/')
     }),
-    /** Pulls what the log's peers hold beyond what we hold; resolves with how many records came. */
     /** Pulls what the log's peers hold beyond what we hold, reporting each step, then `pulled` or `pull failed`. */
     'pull records': fromCallback<LogSyncEvent, undefined>(() => {
       throw new Error('pulling is provided by actors/')
+    }),
+    /** Pulls the thread from the peers that sent records ahead of their ancestors; resolves with how many came. */
+    'fetch missing ancestors': fromPromise<number, { from: string[] }>(async () => {
+      throw new Error('fetching is provided by actors/')
     })
   },
   delays: {
@@ -71,6 +80,11 @@ export const logSyncMachine = setup({
       ? {}
       : { sending: context.outgoing, outgoing: [] }),
     'batch sent': assign({ sending: [] }),
+    'note peer ahead': assign({
+      ahead: ({ context, event }) => event.type === 'ancestors missing' && !context.ahead.includes(event.from) ? [...context.ahead, event.from] : context.ahead
+    }),
+    'take peers ahead': assign(({ context }) => ({ fetchingFrom: context.ahead, ahead: [] })),
+    'ancestors fetched': assign({ fetchingFrom: [] }),
     'count failure': assign({
       attempts: ({ context }) => context.attempts + 1,
       error: ({ event }) => (event as { error?: unknown }).error
@@ -80,20 +94,25 @@ export const logSyncMachine = setup({
   guards: {
     'is our own log': ({ context }) => context.role === 'own',
     'has records to push': ({ context }) => context.outgoing.length > 0 || context.sending.length > 0,
+    'records came ahead of their ancestors': ({ context }) => context.ahead.length > 0,
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
 }).createMachine({
   id: 'log sync',
-  context: ({ input }) => ({ ...input, outgoing: [], sending: [], attempts: 0, error: undefined }),
+  context: ({ input }) => ({ ...input, outgoing: [], sending: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
     committed: { actions: 'queue record' },
+    'ancestors missing': { actions: 'note peer ahead' },
     stop: '.stopped'
   },
   initial: 'idle',
   states: {
     idle: {
       description: 'In step with what we know: waits for a commit to push, or a reason to pull.',
-      always: { guard: 'has records to push', target: 'pushing' },
+      always: [
+        { guard: 'has records to push', target: 'pushing' },
+        { guard: 'records came ahead of their ancestors', target: 'fetching missing ancestors' }
+      ],
       on: { sync: [{ guard: 'is our own log' }, { target: 'pulling' }] },
       after: { poll: [{ guard: 'is our own log', target: 'idle', reenter: true }, { target: 'pulling' }] }
     },
@@ -139,6 +158,20 @@ export const logSyncMachine = setup({
           description: 'The dispatcher verifies each record (signature, links, keys), folds it and commits, in order.',
           on: { 'fetching page': 'fetching' }
         }
+      }
+    },
+    'fetching missing ancestors': {
+      description: 'A record came ahead of its ancestors: fetches them, and it, from the peers that sent such records.',
+      entry: 'take peers ahead',
+      invoke: {
+        id: 'fetch missing ancestors',
+        src: 'fetch missing ancestors',
+        input: ({ context }) => ({ from: context.fetchingFrom }),
+        onDone: { target: 'idle', actions: ['ancestors fetched', 'reset failures'] },
+        onError: [
+          { guard: 'out of attempts', target: 'failed', actions: ['ancestors fetched', 'count failure'] },
+          { target: 'backingOff', actions: ['ancestors fetched', 'count failure'] }
+        ]
       }
     },
     backingOff: {

@@ -6,7 +6,8 @@ import type { ThreadKey } from '../codecs/thread-key.ts'
 import { MAX_RECORDS_PER_PAGE, serviceKeyProof } from '../codecs/wire.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { ThreadsNode } from './node.ts'
-import { request, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.ts'
+import { ReplayedRecordError } from '../storage/errors.ts'
+import { request, RequestFailedError, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.ts'
 
 /**
  * The client side of sync, as plain effects: pull a thread's logs from a peer (asking only from the counter this
@@ -97,9 +98,13 @@ export interface PushInit {
   limits?: RequestLimits
 }
 
+/** Pushes records to a peer; a peer that already holds them all has them, which is what a push is for. */
 export async function pushRecords (init: PushInit): Promise<void> {
   const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
   await request(init.node, init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records: init.records }, init.limits)
+    .catch((error: unknown) => {
+      if (!(error instanceof RequestFailedError && error.remoteCode === ReplayedRecordError.code)) throw error
+    })
 }
 
 export interface PushLogInit {

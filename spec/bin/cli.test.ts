@@ -82,7 +82,7 @@ describe('the threads command', () => {
     let exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
     before(async () => {
-      ({ process: daemon, printed, exited } = await startDaemon(path, '/ip4/127.0.0.1/tcp/0'))
+      ({ process: daemon, printed, exited } = await startDaemon(path, '/ip4/127.0.0.1/tcp/0', '--replicate-for', 'anyone'))
     })
 
     after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
@@ -101,6 +101,8 @@ describe('the threads command', () => {
       try {
         const db = await reader.peer.openStore(address.addresses[0]!, { key: address.key })
         await until(async () => (await db.collection('Person').find()).length === 2, 'the daemon\'s people at the reader', 5000)
+        const own = await reader.peer.newStore()
+        await own.addReplicator(printed.addresses[0]!)
       } finally {
         await reader.dispose()
       }

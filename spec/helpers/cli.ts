@@ -41,8 +41,8 @@ export interface Daemon {
 }
 
 /** Starts `threads daemon` on `path` and waits for the line it prints on start. */
-export async function startDaemon (path: string, listen: string): Promise<Daemon> {
-  const daemon = spawn(process.execPath, [BIN, 'daemon', '--path', path, '--listen', listen, '--json'], { stdio: ['pipe', 'pipe', 'pipe'] })
+export async function startDaemon (path: string, listen: string, ...options: string[]): Promise<Daemon> {
+  const daemon = spawn(process.execPath, [BIN, 'daemon', '--path', path, '--listen', listen, ...options, '--json'], { stdio: ['pipe', 'pipe', 'pipe'] })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => daemon.on('exit', (code, signal) => { resolve({ code, signal }) }))
   let stdout = ''
   let stderr = ''

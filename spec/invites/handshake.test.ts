@@ -32,8 +32,8 @@ describe('invites and joins between peers', () => {
   let alice: TempPeer
   let aliceDb: Store
   const others: TempPeer[] = []
-  const peerNamed = async (): Promise<TempPeer> => {
-    const peer = await tempPeer(FAST)
+  const peerNamed = async (init: Parameters<typeof tempPeer>[0] = {}): Promise<TempPeer> => {
+    const peer = await tempPeer({ ...FAST, ...init })
     others.push(peer)
     return peer
   }
@@ -160,7 +160,7 @@ describe('invites and joins between peers', () => {
     const ownerDb = await owner.peer.newStore()
     await ownerDb.registerSchema('Note', { type: 'object' })
     await ownerDb.collection('Note').create([{ text: 'kept by the replica too' }])
-    const replica = await peerNamed()
+    const replica = await peerNamed({ replicateFor: [owner.peer.peerId] })
     await ownerDb.addReplicator(replica.peer.addresses[0]!)
     await until(() => replica.peer.logs.hasThread(ownerDb.id) && replica.peer.logs.records(ownerDb.id, ownerDb.logId!).length === 2, 'the owner\'s log at the replica', 5000)
     const late = await peerNamed()

@@ -13,6 +13,7 @@ afterEach(() => { for (const actor of started.splice(0)) actor.stop() })
 function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: number, maxAttempts: number }> = {}) {
   const pushes: Array<Call<void>> = []
   const pulls: Pull[] = []
+  const fetches: Array<Call<number>> = []
   const machine = logSyncMachine.provide({
     actors: {
       'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
@@ -23,7 +24,8 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
           reject: error => { sendBack({ type: 'pull failed', error }) },
           step: step => { sendBack({ type: step }) }
         })
-      })
+      }),
+      'fetch missing ancestors': fromPromise<number, { from: string[] }>(({ input }) => new Promise((resolve, reject) => { fetches.push({ input, resolve, reject }) }))
     }
   })
   const actor = createActor(machine, {
@@ -31,7 +33,7 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
   }).start()
   started.push(actor)
   const inState = async (state: string) => await waitFor(actor, snapshot => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) === state, { timeout: 1000 })
-  return { actor, pushes, pulls, inState }
+  return { actor, pushes, pulls, fetches, inState }
 }
 
 describe('log sync machine', () => {
@@ -98,6 +100,30 @@ describe('log sync machine', () => {
     await h.inState('idle')
   })
 
+  it('fetches missing ancestors from the peers that sent records ahead of them, once the pull under way ends', async () => {
+    const h = harness('remote')
+    h.actor.send({ type: 'ancestors missing', from: 'peer-a' })
+    assert.equal(h.actor.getSnapshot().value, 'fetching missing ancestors')
+    assert.deepEqual(h.fetches[0]!.input, { from: ['peer-a'] })
+    h.actor.send({ type: 'ancestors missing', from: 'peer-b' })
+    h.actor.send({ type: 'ancestors missing', from: 'peer-b' })
+    h.fetches[0]!.resolve(3)
+    await waitFor(h.actor, () => h.fetches.length === 2, { timeout: 1000 })
+    assert.deepEqual(h.fetches[1]!.input, { from: ['peer-b'] }, 'a peer that came ahead while fetching is asked next, once')
+    h.fetches[1]!.resolve(1)
+    await h.inState('idle')
+
+    h.actor.send({ type: 'sync' })
+    h.actor.send({ type: 'ancestors missing', from: 'peer-c' })
+    assert.deepEqual(h.actor.getSnapshot().value, { pulling: 'comparing edges' })
+    h.pulls[0]!.resolve(0)
+    await waitFor(h.actor, () => h.fetches.length === 3, { timeout: 1000 })
+    assert.deepEqual(h.fetches[2]!.input, { from: ['peer-c'] })
+    h.fetches[2]!.reject(new Error('peer-c went away'))
+    await h.inState('backingOff')
+    assert.equal(h.actor.getSnapshot().context.attempts, 1)
+  })
+
   it('pulls a quiet remote log on its slow timer', async () => {
     const h = harness('remote', { pollMs: 20 })
     await waitFor(h.actor, () => h.pulls.length === 1, { timeout: 1000 })
@@ -116,10 +142,11 @@ describe('log sync machine', () => {
         { type: 'sync' },
         { type: 'stop' },
         { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
-        { type: 'xstate.done.actor.push records' } as never
+        { type: 'xstate.done.actor.push records' } as never,
+        { type: 'ancestors missing', from: 'peer' }
       ]
     })
     const reached = new Set(paths.map(path => JSON.stringify(path.state.value)))
-    for (const state of ['idle', 'pushing', 'failed', 'stopped']) assert.ok(reached.has(JSON.stringify(state)), `${state} is reachable: ${[...reached].join(', ')}`)
+    for (const state of ['idle', 'pushing', 'fetching missing ancestors', 'failed', 'stopped']) assert.ok(reached.has(JSON.stringify(state)), `${state} is reachable: ${[...reached].join(', ')}`)
   })
 })

@@ -1,13 +1,15 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { NetworkUnavailableError } from '../../storage/errors.ts'
+import { stateRecorder } from '../helpers/state-recorder.ts'
 import { tempPeer, until } from '../helpers/temp-peer.ts'
 
 /** A reader nobody knows about, connected to a writer: only gossip tells it of new records. */
 describe('gossip', () => {
   it('brings a record to a connected reader the writer does not know, which fetches the ancestors it lacks', async () => {
     const writer = await tempPeer()
-    const reader = await tempPeer()
+    const logSync = stateRecorder('log:')
+    const reader = await tempPeer({ inspect: logSync.inspect })
     try {
       const db = await writer.peer.newStore()
       await db.registerSchema('Note', { type: 'object' })
@@ -19,6 +21,7 @@ describe('gossip', () => {
       await db.collection('Note').create([{ _id: 'gossiped', text: 'published on the thread\'s topic' }])
       await until(async () => (await readerDb.collection('Note').findById('gossiped').catch(() => undefined)) !== undefined, 'the gossiped record at the reader', 10_000)
       assert.equal((await readerDb.collection('Note').findById('before'))?.text, 'written before the reader came', 'its ancestors came with it')
+      assert.ok(logSync.states(`log:${db.logId!}/sync`).includes('fetching missing ancestors'), `the writer's log at the reader went ${logSync.states(`log:${db.logId!}/sync`).join(' → ')}`)
       assert.equal(writer.peer.refusals.size, 0)
     } finally {
       await writer.dispose()

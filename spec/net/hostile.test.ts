@@ -12,6 +12,7 @@ import { encodeUvarint } from '../../codecs/varint.ts'
 import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
+import { pushRecords } from '../../net/sync.ts'
 import { flipByte } from '../helpers/tamper.ts'
 import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
@@ -48,7 +49,7 @@ describe('bad input from the network', () => {
   const counted = (code: string): number => honest.peer.refusals.get(attacker.peerId.toString())?.get(code) ?? 0
   const sourceRecords = () => source.peer.logs.records(db.id, sourceDb.logId!)
 
-  it('refuses forged and foreign records, ignores replays, and counts both, changing nothing', async () => {
+  it('refuses forged, foreign and replayed records, and counts each, changing nothing', async () => {
     const before = dumpStore(honest.peer)
     const [first, second] = sourceRecords()
     await assert.rejects(push({ logId: sourceDb.logId!, records: [{ ...first!.blocks, body: flipByte(first!.blocks.body, 12) }] }), refusedWith('ERR_BLOCK_INTEGRITY'))
@@ -56,9 +57,12 @@ describe('bad input from the network', () => {
     assert.equal(dumpStore(honest.peer), before)
     await push({ logId: sourceDb.logId!, records: [first!.blocks] })
     const afterFirst = dumpStore(honest.peer)
-    // A record already held is answered as fine (pushes and pulls cross paths honestly), counted, and ignored.
-    await push({ logId: sourceDb.logId!, records: [first!.blocks] })
+    // A record already held is refused with its own code and counted; pushes and pulls cross paths honestly, so an
+    // honest pusher takes the answer as delivered.
+    await assert.rejects(push({ logId: sourceDb.logId!, records: [first!.blocks] }), refusedWith('ERR_RECORD_REPLAYED'))
     assert.equal(counted('ERR_RECORD_REPLAYED'), 1)
+    await pushRecords({ node: attacker, peer: honest.peer.addresses[0]!, threadId: db.id, key: db.key, logId: sourceDb.logId!, records: [first!.blocks] })
+    assert.equal(counted('ERR_RECORD_REPLAYED'), 2, 'the pusher took the refusal as delivered, and it was counted')
     assert.equal(dumpStore(honest.peer), afterFirst, 'a replay changes nothing')
     await push({ logId: sourceDb.logId!, records: [second!.blocks] })
     assert.equal((await db.collection('Note').find()).length, 2)

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { RequestFailedError } from '../../net/requests.ts'
 import { MissingKeyError } from '../../storage/errors.ts'
 import { tempPeer, until } from '../helpers/temp-peer.ts'
 
@@ -16,7 +17,7 @@ async function diskOf (path: string): Promise<Buffer> {
 describe('replicas', () => {
   it('store and serve a thread they cannot read, and readers catch up from them while the writer is away', async () => {
     const writer = await tempPeer()
-    const replica = await tempPeer()
+    const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
     const reader = await tempPeer()
     try {
       const db = await writer.peer.newStore()
@@ -52,6 +53,25 @@ describe('replicas', () => {
       await writer.dispose().catch(() => {})
       await replica.dispose()
       await reader.dispose()
+    }
+  })
+
+  it('are made only for the peers they replicate for: a stranger\'s request is refused, typed, and changes nothing', async () => {
+    const stranger = await tempPeer()
+    const careful = await tempPeer()
+    const open = await tempPeer({ replicateFor: 'anyone' })
+    try {
+      const db = await stranger.peer.newStore()
+      await assert.rejects(db.addReplicator(careful.peer.addresses[0]!), (e: unknown) =>
+        e instanceof RequestFailedError && e.remoteCode === 'ERR_REPLICATION_REFUSED')
+      assert.equal(careful.peer.logs.hasThread(db.id), false, 'no key taken, no thread held')
+      assert.equal(careful.peer.refusals.get(stranger.peer.peerId)?.get('ERR_REPLICATION_REFUSED'), 1, 'and the refusal is counted')
+      await db.addReplicator(open.peer.addresses[0]!)
+      await until(() => open.peer.logs.hasThread(db.id), 'a peer that replicates for anyone to take the thread', 10_000)
+    } finally {
+      await stranger.dispose()
+      await careful.dispose()
+      await open.dispose()
     }
   })
 })

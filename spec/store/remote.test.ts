@@ -73,4 +73,26 @@ describe('records from another log', () => {
     await bobDb.ingest(aliceDb.logId!, record!.blocks)
     assert.equal((await bobDb.collection('Person').findById('dee'))?.age, 60)
   })
+
+  it('takes in once a record that arrives twice at once, and a bad copy does not stand in for a good one', async () => {
+    await aliceDb.collection('Person').create([{ _id: 'eve', name: 'Eve', age: 70 }])
+    await aliceDb.collection('Person').create([{ _id: 'fay', name: 'Fay', age: 80 }])
+    const [eve, fay] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 2 }).reverse()
+    const heard: string[] = []
+    const stop = bobDb.listen({ collection: 'Person', id: ['eve', 'fay'] }, change => { heard.push(change.id) })
+
+    const copies = await Promise.allSettled([bobDb.ingest(aliceDb.logId!, eve!.blocks), bobDb.ingest(aliceDb.logId!, eve!.blocks)])
+    assert.deepEqual(copies.map(copy => copy.status), ['fulfilled', 'rejected'])
+    assert.ok((copies[1] as PromiseRejectedResult).reason instanceof ReplayedRecordError, 'the second copy is a replay')
+
+    // A copy with a tampered body has the same record block, so it names the same record: it fails alone.
+    const forged = bobDb.ingest(aliceDb.logId!, { ...fay!.blocks, body: flipByte(fay!.blocks.body, 10) })
+    const honest = bobDb.ingest(aliceDb.logId!, fay!.blocks)
+    await assert.rejects(forged, ThreadsError)
+    await honest
+    assert.equal((await bobDb.collection('Person').findById('fay'))?.age, 80)
+    await until(() => heard.includes('fay'), 'the change to fay')
+    assert.deepEqual(heard, ['eve', 'fay'], 'each record folded once')
+    stop()
+  })
 })
