@@ -293,12 +293,12 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     }
   })
 
-  /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
   /** The log's sync actor fetches what `from` sent ahead of its ancestors; a thread without one pulls at once. */
   const fetchMissingAncestors = async (threadId: ThreadId, logId: string, from: PeerId): Promise<void> => {
     if (!init.onAncestorsMissing(threadId, logId, from.toString())) await network.pull(threadId, from)
   }
 
+  /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
   node.services.pubsub.addEventListener('message', event => {
     const message = event.detail
     if (message.type !== 'signed') return
