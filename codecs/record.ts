@@ -177,8 +177,7 @@ export function openBody (block: Block, contentKey: Uint8Array, limits: BlockLim
 }
 
 function assertLink (expected: CID, block: Block, what: string): void {
-  const actual = block.cid.toString()
-  if (!expected.equals(block.cid)) throw new BlockIntegrityError(`${what} ${actual} is not the ${expected.toString()} it should be`)
+  if (!expected.equals(block.cid)) throw new BlockIntegrityError(`${what} ${String(block.cid)} is not the ${expected.toString()} it should be`)
 }
 
 /** Throws `BlockTooLargeError` when any of the four blocks is over its limit. */
@@ -197,8 +196,7 @@ export function assertBlockLimits (blocks: RecordBlocks, limits: BlockLimits = D
 export function openRecordBlocks (blocks: RecordBlocks, serviceKey: Uint8Array, limits: BlockLimits = DEFAULT_BLOCK_LIMITS): RecordNode {
   assertBlockLimits(blocks, limits)
   for (const [name, block] of Object.entries(blocks) as Array<[string, Block]>) {
-    const claimed = block.cid.toString()
-    if (!cidOf(block.bytes).equals(block.cid)) throw new BlockIntegrityError(`${name} block bytes do not hash to ${claimed}`)
+    if (!cidOf(block.bytes).equals(block.cid)) throw new BlockIntegrityError(`${name} block bytes do not hash to ${String(block.cid)}`)
   }
   const node = openRecord(blocks.record, serviceKey, limits)
   assertLink(node.event, blocks.event, 'event block')
