@@ -241,11 +241,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async push (threadId, logId, records) {
       const peers = peersOf(threadId)
       const key = logs.getThread(threadId).key
-      // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not.
+      // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not, and
+      // say whether they arrived. Gossip goes first: it is the fast way, and the pushes' streams would hold it up.
       const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records })
-      const gossiped = message.length <= MAX_GOSSIP_BYTES ? node.services.pubsub.publish(threadId.toString(), message).catch(() => undefined) : undefined
+      if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(threadId.toString(), message).catch(() => undefined)
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records })))
-      await gossiped
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
       if (peers.length > 0 && failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
