@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
@@ -11,6 +11,7 @@ import { decodeRequest, frame, readFrame, serviceKeyProof, verifyServiceKeyProof
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
+import type { Settled } from '../storage/settled.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
@@ -38,8 +39,8 @@ export interface NetworkInit {
   misbehaviour?: MisbehaviourLimits
   /** Whose requests to replicate a thread this peer takes; no one's when absent. */
   replicateFor?: ReplicateFor
-  /** Takes a record of `logId` into the thread's store, through its dispatcher. */
-  ingest: (threadId: ThreadId, logId: string, record: RecordBlocks) => Promise<void>
+  /** Takes consecutive records of `logId` into the thread, in order; says what became of each. */
+  ingest: (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]) => Promise<Array<Settled<unknown>>>
   /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
   onLog: (threadId: ThreadId, logId: string) => void
   /**
@@ -163,10 +164,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
    * together. A record already held is no news; any other refusal is the first one's.
    */
   const ingestAll = async (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<number> => {
-    const outcomes = await Promise.allSettled(records.map(record => init.ingest(threadId, logId, record)))
-    const refused = outcomes.find(outcome => outcome.status === 'rejected' && !(outcome.reason instanceof ReplayedRecordError))
-    if (refused !== undefined) throw (refused as PromiseRejectedResult).reason
-    return outcomes.filter(outcome => outcome.status === 'rejected').length
+    const outcomes = await init.ingest(threadId, logId, records)
+    const refused = outcomes.find(outcome => !outcome.ok && !(outcome.error instanceof ReplayedRecordError))
+    if (refused !== undefined && !refused.ok) throw refused.error
+    return outcomes.filter(outcome => !outcome.ok).length
   }
 
   const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number> => {
@@ -214,7 +215,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async pull (threadId, from, progress) {
       // Pulls from one peer for one thread run one at a time; a pull asked for while one runs is folded into
       // a single follow-up, since that one will fetch everything the asks were about.
-      const slot = `${threadId.toString()} ${from.toString()}`
+      // The same peer named by address or by ID is one peer.
+      const slot = `${threadId.toString()} ${isMultiaddr(from) ? peerIdOf(from) ?? from.toString() : from.toString()}`
       const running = pulls.get(slot)
       if (running !== undefined) {
         running.again ??= running.done.then(async () => await network.pull(threadId, from))
@@ -267,7 +269,6 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (pulled.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason
       return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)
     },
-
 
     peersOf,
 
@@ -346,12 +347,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       init.onLog(threadId, logId)
     },
     async takeRecords (threadId, logId, records, peer) {
+      let replayed = 0
       try {
-        // A push of records already held is refused and counted; pushes, gossip and pulls cross paths honestly, so a
-        // pusher takes that answer as delivered, and the penalties do not count it against the peer.
-        const replayed = await ingestAll(threadId, logId, records)
-        if (replayed === records.length) throw new ReplayedRecordError(`every record pushed of log ${logId} is already held`)
-        if (replayed > 0) server.refuse(peer.toString(), ReplayedRecordError.code)
+        replayed = await ingestAll(threadId, logId, records)
       } catch (error) {
         // Records whose ancestors have not reached us yet: fetch them (and these) from the peer that pushed them.
         if (!(error instanceof MissingAncestorError)) throw error
@@ -360,6 +358,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const known = await node.peerStore.get(peer).catch(() => undefined)
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
       noteAddrs(threadId, logId, reachable)
+      // A push of records all held already is refused and counted; pushes, gossip and pulls cross paths honestly, so a
+      // pusher takes that answer as delivered, and the penalties do not count it against the peer.
+      if (records.length > 0 && replayed === records.length) throw new ReplayedRecordError(`every record pushed of log ${logId} is already held`)
+      if (replayed > 0) server.refuse(peer.toString(), ReplayedRecordError.code)
     }
   }), DEFAULT_REQUEST_LIMITS, penalties.refused)
   return network

@@ -13,6 +13,7 @@ import { transactionMachine, type TransactionKind } from '../machines/transactio
 import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
+import { settle, settleEach, type Settled } from '../storage/settled.ts'
 import type { Storage } from '../storage/storage.ts'
 
 /**
@@ -100,6 +101,8 @@ export interface ThreadRuntime {
 }
 
 const PAGE = 256
+/** The most records of one log handed to the dispatcher, and so to one storage transaction, at once. */
+const MAX_INGEST_BATCH = 1000
 const CLOSE_GRACE_MS = 10_000
 
 function matches (filter: ListenFilter, change: StoreChange): boolean {
@@ -138,22 +141,33 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
   }
 
+  /** Tells who waits what became of a job: its access outcomes first, then the dispatcher, at the latest position. */
+  const persisted = (job: DispatcherJob<unknown, unknown, unknown>, committed: readonly Committed[], result: unknown): { type: 'persisted', job: DispatcherJob<unknown, unknown, unknown>, result: unknown, position: number } => {
+    const access = committed.flatMap(one => one.access)
+    if (access.length > 0) init.onAccess?.(access)
+    const position = committed.reduce((latest, one) => Math.max(latest, one.events.at(-1)?.position ?? 0), 0)
+    return { type: 'persisted', job, result, position }
+  }
+
   const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown, unknown> }>(({ sendBack, receive }) => {
+    const failed = (job: DispatcherJob<unknown, unknown, unknown>) => (error: unknown): void => {
+      engine.invalidate()
+      sendBack({ type: 'persist failed', job, error })
+    }
     receive(({ job }) => {
-      storage.transaction(() => job.kind === 'commit'
-        ? engine.commitWithin(threadId, ownLog(), job.changes as Change[])
-        : engine.ingestWithin(job.record as CheckedRecord)
-      ).then(
-        result => {
-          if (job.kind === 'commit') actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
-          if (result.access.length > 0) init.onAccess?.(result.access)
-          sendBack({ type: 'persisted', job, result, position: result.events.at(-1)?.position ?? 0 })
-        },
-        (error: unknown) => {
-          engine.invalidate()
-          sendBack({ type: 'persist failed', job, error })
-        }
-      )
+      if (job.kind === 'commit') {
+        storage.transaction(() => engine.commitWithin(threadId, ownLog(), job.changes as Change[])).then(
+          result => {
+            actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
+            sendBack(persisted(job, [result], result))
+          },
+          failed(job))
+        return
+      }
+      // One transaction for a batch of a log's records, each in a child of its own: one refused takes no other with it.
+      storage.transaction(() => settleEach(storage, job.record as CheckedRecord[], checked => engine.ingestWithin(checked))).then(
+        outcomes => { sendBack(persisted(job, outcomes.flatMap(outcome => outcome.ok ? [outcome.result] : []), outcomes)) },
+        failed(job))
     })
   })
 
@@ -272,41 +286,94 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       })
     })
 
-  const dispatch = <T extends Committed>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, record: CheckedRecord }): Promise<T> =>
-    awaitReply<T>(reply => { child('dispatcher').send({ ...event, reply }) })
+  const dispatch = async <T>(event: { type: 'commit', changes: Change[] } | { type: 'ingest', logId: string, record: CheckedRecord[] }): Promise<T> => {
+    // Work that waited its turn (a check, an earlier batch) can find the thread closed when the turn comes.
+    assertOpen()
+    return await awaitReply<T>(reply => { child('dispatcher').send({ ...event, reply }) })
+  }
 
-  // Records of a log are checked side by side, and handed to the dispatcher in the order they came: each waits
-  // until the one before it has been handed over.
-  const handedOver = new Map<string, Promise<void>>()
-  const ingestInOrder = async (fromLog: string, blocks: RecordBlocks): Promise<Committed> => {
-    // A log ID embeds its public key: a record of a log not yet known here brings the log with it.
-    if (!init.logs.hasLog(threadId, fromLog)) {
-      await init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog))
-      if (init.sync !== undefined) {
+  // A log ID embeds its public key: a record of a log not yet known here brings the log with it, once.
+  const learning = new Map<string, Promise<void>>()
+  const knowLog = async (fromLog: string): Promise<void> => {
+    if (init.logs.hasLog(threadId, fromLog)) return
+    let learnt = learning.get(fromLog)
+    if (learnt === undefined) {
+      learnt = init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog)).then(() => {
+        if (init.sync === undefined) return
         const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
         actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
-      }
+      }).finally(() => { learning.delete(fromLog) })
+      learning.set(fromLog, learnt)
     }
-    const checking = init.logs.check(threadId, fromLog, blocks).then(record => ({ record }), (error: unknown) => ({ error }))
+    await learnt
+  }
+
+  interface Incoming {
+    readonly checking: Promise<Settled<CheckedRecord>>
+    readonly settle: (outcome: Settled<Committed>) => void
+  }
+  // Records of a log are checked side by side as they come, and handed to the dispatcher in the order they came, a
+  // batch at a time: the records that come while the log's previous batch waits its turn join the next batch.
+  const collecting = new Map<string, Incoming[]>()
+  const handedOver = new Map<string, Promise<void>>()
+  // The same record often comes twice at once, pushed and gossiped: a copy waits for the one before it.
+  const ingesting = new Map<string, { batch: Incoming[], taken: Promise<boolean> }>()
+
+  const handOverBatch = async (fromLog: string, batch: Incoming[]): Promise<void> => {
     const previous = handedOver.get(fromLog)
     let handOver!: () => void
     const turn = new Promise<void>(resolve => { handOver = resolve })
     handedOver.set(fromLog, turn)
-    let persisted: Promise<Committed>
+    let checks: Array<Settled<CheckedRecord>> = []
+    let stored: Promise<Array<Settled<Committed>>> = Promise.resolve([])
     try {
       await previous
-      const checked = await checking
-      if ('error' in checked) throw checked.error
-      persisted = dispatch({ type: 'ingest', logId: fromLog, record: checked.record })
+      if (collecting.get(fromLog) === batch) collecting.delete(fromLog)
+      checks = await Promise.all(batch.map(async incoming => await incoming.checking))
+      const passed = checks.flatMap(check => check.ok ? [check.result] : [])
+      if (passed.length > 0) stored = dispatch<Array<Settled<Committed>>>({ type: 'ingest', logId: fromLog, record: passed })
     } finally {
       handOver()
       if (handedOver.get(fromLog) === turn) handedOver.delete(fromLog)
     }
-    return await persisted
+    const outcomes = await settle(stored)
+    let next = 0
+    checks.forEach((check, index) => {
+      batch[index]!.settle(!check.ok ? check : outcomes.ok ? outcomes.result[next++]! : outcomes)
+    })
   }
 
-  // The same record often comes twice at once, pushed and gossiped: the second copy waits for the first.
-  const ingesting = new Map<string, Promise<Committed>>()
+  /** Takes the record's place in its log's order now, so nothing that comes after it can overtake it. */
+  const ingestInOrder = (fromLog: string, blocks: RecordBlocks): Promise<Committed> => new Promise((resolve, reject) => {
+    let batch = collecting.get(fromLog)
+    if (batch === undefined || batch.length >= MAX_INGEST_BATCH) {
+      batch = []
+      collecting.set(fromLog, batch)
+      void handOverBatch(fromLog, batch)
+    }
+    const slot = `${fromLog} ${blocks.record.cid.toString()}`
+    const first = ingesting.get(slot)
+    // A copy in an earlier batch is waited for: taken in, it makes this one a replay; refused (its blocks failed their
+    // checks), it must not stand in for this one, which may pass them. A copy in this same batch meets this one in
+    // the log, which refuses the second as a replay.
+    const checking = first === undefined || first.batch === batch
+      ? init.logs.check(threadId, fromLog, blocks)
+      : first.taken.then(async taken => {
+        if (taken) throw new ReplayedRecordError(`record ${blocks.record.cid.toString()} was taken in from another copy`)
+        return await init.logs.check(threadId, fromLog, blocks)
+      })
+    let settled!: (taken: boolean) => void
+    const mine = { batch, taken: new Promise<boolean>(resolve => { settled = resolve }) }
+    ingesting.set(slot, mine)
+    batch.push({
+      checking: settle(checking),
+      settle: outcome => {
+        if (ingesting.get(slot) === mine) ingesting.delete(slot)
+        settled(outcome.ok)
+        outcome.ok ? resolve(outcome.result) : reject(outcome.error)
+      }
+    })
+  })
 
   return {
     threadId,
@@ -323,19 +390,9 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async ingest (fromLog, blocks) {
       assertOpen()
-      const slot = `${fromLog} ${blocks.record.cid.toString()}`
-      const first = ingesting.get(slot)
-      // A copy whose blocks failed their checks must not stand in for this one, which may pass them.
-      if (first !== undefined && await first.then(() => true, () => false)) {
-        throw new ReplayedRecordError(`record ${blocks.record.cid.toString()} was taken in from another copy`)
-      }
-      const ingested = ingestInOrder(fromLog, blocks)
-      ingesting.set(slot, ingested)
-      try {
-        return await ingested
-      } finally {
-        if (ingesting.get(slot) === ingested) ingesting.delete(slot)
-      }
+      await knowLog(fromLog)
+      assertOpen()
+      return await ingestInOrder(fromLog, blocks)
     },
 
     async transaction (kind, body) {

@@ -1,5 +1,7 @@
 import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { listenOf, listOf, withPeer, type Command } from './command.ts'
+import { UsageError } from './errors.ts'
 
 /**
  * `threads daemon`: a long-running peer on a path. It opens every store it holds, so each syncs with its peers,
@@ -8,6 +10,15 @@ import { listenOf, listOf, withPeer, type Command } from './command.ts'
  */
 
 const log = logger('threads:daemon')
+
+/** A peer ID as libp2p writes it, whichever form it was given in; a typo would refuse everyone without a word. */
+function peerIdOf (text: string): string {
+  try {
+    return peerIdFromString(text).toString()
+  } catch {
+    throw new UsageError(`--replicate-for takes peer IDs or "anyone", not ${JSON.stringify(text)}`)
+  }
+}
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -23,8 +34,9 @@ export const daemonCommand: Command = {
       process.once('SIGTERM', () => { resolve('SIGTERM') })
     })
     // Peers whose stores this daemon replicates when asked (`add-replicator`); no one's unless named.
-    const replicateFor = listOf(values['replicate-for'])
-    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined, replicateFor: replicateFor.includes('anyone') ? 'anyone' : replicateFor }, async peer => {
+    const named = listOf(values['replicate-for'])
+    const replicateFor = named.includes('anyone') ? 'anyone' : named.map(peerIdOf)
+    await withPeer(values, { network: true, listen, trace: values.trace as string | undefined, replicateFor }, async peer => {
       const addresses = peer.addresses.map(String)
       const stores = peer.stores()
       for (const id of stores) await peer.store(id)

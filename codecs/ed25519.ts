@@ -96,7 +96,6 @@ export class Ed25519PublicKey {
     })
   }
 
-
   equals (other: Ed25519PublicKey): boolean {
     return this.logId === other.logId
   }

@@ -1,4 +1,4 @@
-import { assign, fromCallback, fromPromise, setup } from 'xstate'
+import { assign, fromCallback, fromPromise, not, setup } from 'xstate'
 
 /**
  * One log of one thread, kept in sync. Our own log pushes: every commit adds its record to `outgoing`, and the
@@ -85,6 +85,10 @@ export const logSyncMachine = setup({
     }),
     'take peers ahead': assign(({ context }) => ({ fetchingFrom: context.ahead, ahead: [] })),
     'ancestors fetched': assign({ fetchingFrom: [] }),
+    'ask those peers again': assign(({ context }) => ({
+      ahead: [...context.fetchingFrom, ...context.ahead.filter(peer => !context.fetchingFrom.includes(peer))],
+      fetchingFrom: []
+    })),
     'count failure': assign({
       attempts: ({ context }) => context.attempts + 1,
       error: ({ event }) => (event as { error?: unknown }).error
@@ -102,7 +106,8 @@ export const logSyncMachine = setup({
   context: ({ input }) => ({ ...input, outgoing: [], sending: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
     committed: { actions: 'queue record' },
-    'ancestors missing': { actions: 'note peer ahead' },
+    // Our own log has every record of its own; only someone else's can come ahead of its ancestors.
+    'ancestors missing': { guard: not('is our own log'), actions: 'note peer ahead' },
     stop: '.stopped'
   },
   initial: 'idle',
@@ -169,8 +174,8 @@ export const logSyncMachine = setup({
         input: ({ context }) => ({ from: context.fetchingFrom }),
         onDone: { target: 'idle', actions: ['ancestors fetched', 'reset failures'] },
         onError: [
-          { guard: 'out of attempts', target: 'failed', actions: ['ancestors fetched', 'count failure'] },
-          { target: 'backingOff', actions: ['ancestors fetched', 'count failure'] }
+          { guard: 'out of attempts', target: 'failed', actions: ['ask those peers again', 'count failure'] },
+          { target: 'backingOff', actions: ['ask those peers again', 'count failure'] }
         ]
       }
     },
@@ -183,6 +188,7 @@ export const logSyncMachine = setup({
       description: 'Gave up after too many failures in a row; keeps the reason. A new reason to sync starts over.',
       on: {
         sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
+        'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] },
         committed: { actions: 'queue record' }
       }
     },

@@ -7,6 +7,7 @@ import { MAX_RECORDS_PER_PAGE, serviceKeyProof } from '../codecs/wire.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { ThreadsNode } from './node.ts'
 import { ReplayedRecordError } from '../storage/errors.ts'
+import { settle, type Settled } from '../storage/settled.ts'
 import { request, RequestFailedError, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.ts'
 
 /**
@@ -42,13 +43,6 @@ export interface Pulled {
   readonly logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>
 }
 
-type Settled<T> = { readonly value: T } | { readonly error: unknown }
-
-/** A promise that never rejects, so one left unawaited (a page fetched ahead of a pull that failed) cannot crash. */
-async function settled<T> (promise: Promise<T>): Promise<Settled<T>> {
-  return await promise.then(value => ({ value }), (error: unknown) => ({ error }))
-}
-
 export async function pullThread (init: PullInit): Promise<Pulled> {
   const { node, logs, threadId } = init
   const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
@@ -66,7 +60,7 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   let taken = 0
   for (const remote of listed.logs) {
     const held = logs.hasLog(threadId, remote.logId) ? logs.head(threadId, remote.logId).counter : 0
-    const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settled(
+    const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settle(
       request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
         .then(page => page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []))
     let from = held + 1
@@ -74,14 +68,14 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
     while (next !== undefined) {
       init.progress?.('fetching page')
       const page = await next
-      if ('error' in page) throw page.error
-      if (page.value.length === 0) break
-      from += page.value.length
+      if (!page.ok) throw page.error
+      if (page.result.length === 0) break
+      from += page.result.length
       // The next page travels while this one is checked and folded.
       next = from <= remote.counter ? fetch(from) : undefined
       init.progress?.('handing page')
-      await init.take(remote.logId, page.value)
-      taken += page.value.length
+      await init.take(remote.logId, page.result)
+      taken += page.result.length
     }
   }
   return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }

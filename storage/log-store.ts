@@ -1,9 +1,9 @@
-import { CID } from '../codecs/block.ts'
+import { CID, type Block } from '../codecs/block.ts'
 import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { InvalidClockError, ThreadsError } from '../codecs/errors.ts'
 import { compareTimestamps, HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
-  createRecord, openRecord, openRecordBlocks, readRecordContent, verifyRecordBlocks, verifyRecordSignature, verifyRecordSignatureInParallel, assertBlockLimits,
+  createRecord, openEvent, openRecord, openRecordBlocks, readRecordContent, verifyRecordBlocks, verifyRecordSignature, verifyRecordSignatureInParallel, assertBlockLimits,
   DEFAULT_BLOCK_LIMITS, type BlockLimits, type RecordBlocks, type RecordContent, type RecordNode, type VerifyOptions, type CreatedRecord
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
@@ -152,9 +152,12 @@ export interface LogStore {
 
 /**
  * `[record, event, header, body]` CIDs then the same blocks' bytes: one stored record. The CIDs are kept so that a
- * record is served without being decrypted; whoever takes it re-hashes every block against them.
+ * record is served without being decrypted; whoever takes it re-hashes every block against them. Records stored
+ * before the CIDs were kept are `[record CID, record, event, header, body]`, their other CIDs read from the links.
  */
-type PackedRecord = [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+type PackedRecord =
+  | [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
+  | [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array]
 
 export function createLogStore (init: LogStoreInit): LogStore {
   const { storage } = init
@@ -246,24 +249,34 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
   /** Unpacks a stored record; its record block is opened only when asked for (`node`), as serving it never does. */
   const loadRecord = (threadId: ThreadId, logId: string, counter: number, packed: PackedRecord): StoredRecord => {
-    const [recordCid, eventCid, headerCid, bodyCid, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
-    const record = { cid: CID.decode(recordCid), bytes: recordBytes }
     let node: RecordNode | undefined
-    return {
-      threadId,
-      logId,
-      counter,
-      cid: record.cid,
-      get node () {
-        node ??= openRecord(record, threadKeyOf(threadId).service, limits)
-        return node
-      },
-      blocks: {
-        record,
+    const nodeOf = (record: Block): RecordNode => {
+      node ??= openRecord(record, threadKeyOf(threadId).service, limits)
+      return node
+    }
+    let blocks: RecordBlocks
+    if (packed.length === 8) {
+      const [recordCid, eventCid, headerCid, bodyCid, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
+      blocks = {
+        record: { cid: CID.decode(recordCid), bytes: recordBytes },
         event: { cid: CID.decode(eventCid), bytes: eventBytes },
         header: { cid: CID.decode(headerCid), bytes: headerBytes },
         body: { cid: CID.decode(bodyCid), bytes: bodyBytes }
       }
+    } else {
+      const [recordCid, recordBytes, eventBytes, headerBytes, bodyBytes] = packed
+      const record = { cid: CID.decode(recordCid), bytes: recordBytes }
+      const event = { cid: nodeOf(record).event, bytes: eventBytes }
+      const links = openEvent(event, limits)
+      blocks = { record, event, header: { cid: links.header, bytes: headerBytes }, body: { cid: links.body, bytes: bodyBytes } }
+    }
+    return {
+      threadId,
+      logId,
+      counter,
+      cid: blocks.record.cid,
+      get node () { return nodeOf(blocks.record) },
+      blocks
     }
   }
 
@@ -300,7 +313,8 @@ export function createLogStore (init: LogStoreInit): LogStore {
     const threadKey = threadKeyOf(threadId)
     publicKeyOf(threadId, logId)
     const node = openRecordBlocks(blocks, threadKey.service, limits)
-    if (threadKey.read === undefined) return { threadId, logId, blocks, node }
+    // Frozen, with a copy of the block list: what passed the checks is what gets linked.
+    if (threadKey.read === undefined) return Object.freeze({ threadId, logId, blocks: Object.freeze({ ...blocks }), node })
     // A reader refuses what it could not read, and its clock moves past every event it takes in.
     const content = readRecordContent(blocks, threadKey.read, limits)
     // A time further ahead than clocks may drift is refused, not just left unobserved: it would sort after
@@ -308,7 +322,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
     if (content.time !== undefined && !clock.observe(content.time)) {
       throw new InvalidClockError(`record ${node.cid.toString()} is dated ${new Date(content.time.wall).toISOString()}, further ahead of this peer's clock than clocks may drift`)
     }
-    return { threadId, logId, blocks, node, content }
+    return Object.freeze({ threadId, logId, blocks: Object.freeze({ ...blocks }), node, content })
   }
 
   // Checks made here: a `CheckedRecord` built anywhere else is checked again before it is linked.

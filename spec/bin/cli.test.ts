@@ -42,6 +42,9 @@ describe('the threads command', () => {
     const missing = await threads('create', '--path', path, '--json')
     assert.equal(missing.code, 2)
     assert.equal(JSON.parse(missing.stderr).code, 'ERR_USAGE')
+    const typo = await threads('daemon', '--path', path, '--replicate-for', 'anyon', '--listen', '/ip4/127.0.0.1/tcp/0')
+    assert.equal(typo.code, 2)
+    assert.match(typo.stderr, /UsageError: --replicate-for takes peer IDs or "anyone", not "anyon"/)
     assert.equal(existsSync(path), false, 'nothing was created')
   })
 

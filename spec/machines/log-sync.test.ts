@@ -122,6 +122,27 @@ describe('log sync machine', () => {
     h.fetches[2]!.reject(new Error('peer-c went away'))
     await h.inState('backingOff')
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
+    assert.deepEqual(h.actor.getSnapshot().context.ahead, ['peer-c'], 'the peer that sent the record is asked again')
+    await waitFor(h.actor, () => h.pulls.length === 2, { timeout: 1000 })
+    h.pulls[1]!.resolve(0)
+    await waitFor(h.actor, () => h.fetches.length === 4, { timeout: 1000 })
+    assert.deepEqual(h.fetches[3]!.input, { from: ['peer-c'] })
+  })
+
+  it('leaves failed to fetch missing ancestors when a record comes ahead of them, and ignores that news for its own log', async () => {
+    const h = harness('remote', { maxAttempts: 1 })
+    h.actor.send({ type: 'sync' })
+    h.pulls[0]!.reject(new Error('nobody answers'))
+    await h.inState('failed')
+    h.actor.send({ type: 'ancestors missing', from: 'peer-d' })
+    assert.equal(h.actor.getSnapshot().value, 'fetching missing ancestors')
+    assert.deepEqual(h.fetches[0]!.input, { from: ['peer-d'] })
+    assert.equal(h.actor.getSnapshot().context.attempts, 0)
+
+    const own = harness('own')
+    own.actor.send({ type: 'ancestors missing', from: 'peer-e' })
+    assert.equal(own.actor.getSnapshot().value, 'idle')
+    assert.deepEqual(own.actor.getSnapshot().context.ahead, [])
   })
 
   it('pulls a quiet remote log on its slow timer', async () => {
@@ -133,20 +154,23 @@ describe('log sync machine', () => {
   })
 
   it('reaches every state from the start', () => {
-    const paths = getShortestPaths(logSyncMachine, {
-      input: { role: 'own', pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 },
-      // Queued records make every commit a new context: states are told apart by where the machine is.
-      serializeState: state => JSON.stringify(state.value),
-      events: [
-        { type: 'committed', record: 'r' },
-        { type: 'sync' },
-        { type: 'stop' },
-        { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
-        { type: 'xstate.done.actor.push records' } as never,
-        { type: 'ancestors missing', from: 'peer' }
-      ]
-    })
-    const reached = new Set(paths.map(path => JSON.stringify(path.state.value)))
+    const reached = new Set<string>()
+    for (const role of ['own', 'remote'] as const) {
+      const paths = getShortestPaths(logSyncMachine, {
+        input: { role, pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 },
+        // Queued records make every commit a new context: states are told apart by where the machine is.
+        serializeState: state => JSON.stringify(state.value),
+        events: [
+          { type: 'committed', record: 'r' },
+          { type: 'sync' },
+          { type: 'stop' },
+          { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
+          { type: 'xstate.done.actor.push records' } as never,
+          { type: 'ancestors missing', from: 'peer' }
+        ]
+      })
+      for (const path of paths) reached.add(JSON.stringify(path.state.value))
+    }
     for (const state of ['idle', 'pushing', 'fetching missing ancestors', 'failed', 'stopped']) assert.ok(reached.has(JSON.stringify(state)), `${state} is reachable: ${[...reached].join(', ')}`)
   })
 })

@@ -7,7 +7,7 @@ import { Query } from '../../codecs/query.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** What the Stately inspector would receive: a local WebSocket receiver on 127.0.0.1 stands in for it. */
-interface Received { type: string, name?: string, definition?: string, event?: { type: string }, snapshot?: { value?: unknown } }
+interface Received { type: string, name?: string, definition?: string, event?: { type: string, record?: unknown[] }, snapshot?: { value?: unknown } }
 
 describe('inspecting a peer with the Stately inspector', () => {
   let server: WebSocketServer
@@ -44,8 +44,10 @@ describe('inspecting a peer with the Stately inspector', () => {
     await bobDb.collection('Person').create([{ name: 'bo' }])
     await until(async () => (await aliceDb.collection('Person').find(Query.where('name').eq('bo'))).length === 1, 'bob\'s record at alice', 5000)
 
-    const ingested = (): number => received.filter(event => event.type === '@xstate.event' && event.event?.type === 'ingest').length
-    // Alice's records reach bob in his pull, bob's reach alice in his push: both ingest.
+    const ingested = (): number => received
+      .filter(event => event.type === '@xstate.event' && event.event?.type === 'ingest')
+      .reduce((records, event) => records + (event.event?.record?.length ?? 0), 0)
+    // Alice's two records reach bob in his pull (one batch), bob's one reaches alice in his push: both ingest.
     await until(() => ingested() >= 3, 'the ingests of both peers at the receiver', 5000)
     const actors = received.filter(event => event.type === '@xstate.actor')
     // Each actor comes with its machine's definition, which the inspector draws.

@@ -56,6 +56,24 @@ describe('replicas', () => {
     }
   })
 
+  it('catch up on a long log by pulling it, page by page, linking every record in order', async () => {
+    const writer = await tempPeer()
+    const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
+    try {
+      const db = await writer.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      for (let n = 0; n < 400; n += 50) await Promise.all(Array.from({ length: 50 }, async (_, i) => await db.collection('Note').create([{ n: n + i }])))
+      await db.addReplicator(replica.peer.addresses[0]!)
+      const head = writer.peer.logs.head(db.id, db.logId!).counter
+      await until(() => replica.peer.logs.hasLog(db.id, db.logId!) && replica.peer.logs.head(db.id, db.logId!).counter === head, `all ${head} records at the replica`, 20_000)
+      assert.equal(replica.peer.logs.verifyLog(db.id, db.logId!).records, head)
+      assert.equal(replica.peer.refusals.size, 0)
+    } finally {
+      await writer.dispose()
+      await replica.dispose()
+    }
+  })
+
   it('are made only for the peers they replicate for: a stranger\'s request is refused, typed, and changes nothing', async () => {
     const stranger = await tempPeer()
     const careful = await tempPeer()

@@ -96,6 +96,50 @@ describe('log store', () => {
     assert.equal(writer.record(threadId, logId, written[1]!.cid)!.counter, 2)
   })
 
+  it('reads records stored before each block\'s CID was kept, and a stored record reads back block for block', async () => {
+    const logId = logKey.publicKey.logId
+    const legacy = await otherStore()
+    const legacyTemp = others.at(-1)!
+    await legacy.addThread(threadId, threadKey)
+    await legacy.addLog(threadId, logKey.publicKey)
+    for (const record of written) await legacy.accept(threadId, logId, record.blocks)
+    const index = legacyTemp.storage.valueDatabase<unknown>('log-records')
+    await legacyTemp.storage.transaction(() => {
+      for (const { cid, blocks } of written.slice(0, 3)) {
+        index.putSync([threadId.toString(), logId, written.findIndex(record => record.cid.equals(cid)) + 1], [cid.bytes, blocks.record.bytes, blocks.event.bytes, blocks.header.bytes, blocks.body.bytes])
+      }
+    })
+    const read = legacy.records(threadId, logId)
+    assert.equal(read.length, written.length)
+    for (const [i, record] of read.entries()) {
+      for (const name of ['record', 'event', 'header', 'body'] as const) {
+        assert.ok(record.blocks[name].cid.equals(written[i]!.blocks[name].cid), `${name} of record ${i + 1}`)
+        assert.deepEqual(Uint8Array.from(record.blocks[name].bytes), Uint8Array.from(written[i]!.blocks[name].bytes))
+      }
+      assert.ok(record.node.event.equals(written[i]!.node.event))
+    }
+    assert.equal(legacy.verifyLog(threadId, logId).records, written.length)
+  })
+
+  it('links only what its own checks passed: a checked record made anywhere else is checked again', async () => {
+    const logId = logKey.publicKey.logId
+    const stranger = Ed25519PrivateKey.generate()
+    const store = await otherStore()
+    const temp = others.at(-1)!
+    await store.addThread(threadId, threadKey)
+    await store.addLog(threadId, logKey.publicKey)
+    await store.addLog(threadId, stranger.publicKey)
+    const checked = await store.check(threadId, logId, written[0]!.blocks)
+    assert.ok(Object.isFrozen(checked) && Object.isFrozen(checked.blocks), 'what passed is what gets linked')
+    const before = storedEntries(temp)
+    await assert.rejects(temp.storage.transaction(() => store.acceptWithin({ ...checked, logId: stranger.publicKey.logId })), (e: unknown) =>
+      e instanceof ThreadsError && e.code === 'ERR_INVALID_SIGNATURE')
+    await assert.rejects(temp.storage.transaction(() => store.acceptWithin({ ...checked, blocks: { ...checked.blocks, body: flipByte(checked.blocks.body, 3) } })), ThreadsError)
+    assert.equal(storedEntries(temp), before)
+    await temp.storage.transaction(() => store.acceptWithin(checked))
+    assert.equal(store.head(threadId, logId).counter, 1)
+  })
+
   it('verifies a whole log end to end', () => {
     assert.deepEqual(writer.verifyLog(threadId, logKey.publicKey.logId).records, 5)
   })

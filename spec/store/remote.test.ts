@@ -4,7 +4,7 @@ import type { Store } from '../../actors/store.ts'
 import type { StoreChange } from '../../actors/thread-runtime.ts'
 import { ThreadsError } from '../../codecs/errors.ts'
 import { Query } from '../../codecs/query.ts'
-import { ReplayedRecordError } from '../../storage/errors.ts'
+import { MissingAncestorError, ReplayedRecordError } from '../../storage/errors.ts'
 import { flipByte } from '../helpers/tamper.ts'
 import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
@@ -74,25 +74,83 @@ describe('records from another log', () => {
     assert.equal((await bobDb.collection('Person').findById('dee'))?.age, 60)
   })
 
-  it('takes in once a record that arrives twice at once, and a bad copy does not stand in for a good one', async () => {
+  it('checks and takes in once a record that arrives twice, and a bad copy does not stand in for a good one', async () => {
     await aliceDb.collection('Person').create([{ _id: 'eve', name: 'Eve', age: 70 }])
     await aliceDb.collection('Person').create([{ _id: 'fay', name: 'Fay', age: 80 }])
     const [eve, fay] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 2 }).reverse()
     const heard: string[] = []
     const stop = bobDb.listen({ collection: 'Person', id: ['eve', 'fay'] }, change => { heard.push(change.id) })
-
-    const copies = await Promise.allSettled([bobDb.ingest(aliceDb.logId!, eve!.blocks), bobDb.ingest(aliceDb.logId!, eve!.blocks)])
-    assert.deepEqual(copies.map(copy => copy.status), ['fulfilled', 'rejected'])
-    assert.ok((copies[1] as PromiseRejectedResult).reason instanceof ReplayedRecordError, 'the second copy is a replay')
+    const logs = bob.peer.logs
+    const check = logs.check
+    let checks = 0
+    logs.check = async (...args) => { checks++; return await check(...args) }
+    try {
+      // Pushed, then gossiped while the first copy is on its way: the second waits for the first, and is a replay.
+      const pushed = bobDb.ingest(aliceDb.logId!, eve!.blocks)
+      await new Promise(resolve => setImmediate(resolve))
+      const gossiped = assert.rejects(bobDb.ingest(aliceDb.logId!, eve!.blocks), (e: unknown) => e instanceof ReplayedRecordError, 'the second copy is a replay')
+      await pushed
+      await gossiped
+      assert.equal(checks, 1, 'checked once')
+    } finally {
+      logs.check = check
+    }
 
     // A copy with a tampered body has the same record block, so it names the same record: it fails alone.
-    const forged = bobDb.ingest(aliceDb.logId!, { ...fay!.blocks, body: flipByte(fay!.blocks.body, 10) })
+    const forged = assert.rejects(bobDb.ingest(aliceDb.logId!, { ...fay!.blocks, body: flipByte(fay!.blocks.body, 10) }), ThreadsError)
+    await new Promise(resolve => setImmediate(resolve))
     const honest = bobDb.ingest(aliceDb.logId!, fay!.blocks)
-    await assert.rejects(forged, ThreadsError)
+    await forged
     await honest
     assert.equal((await bobDb.collection('Person').findById('fay'))?.age, 80)
     await until(() => heard.includes('fay'), 'the change to fay')
     assert.deepEqual(heard, ['eve', 'fay'], 'each record folded once')
     stop()
+  })
+
+  it('keeps a log\'s order when an early copy of a record waits for its ancestors', async () => {
+    for (const name of ['jo', 'kit', 'lu']) await aliceDb.collection('Person').create([{ _id: name, name, age: 2 }])
+    const [jo, kit, lu] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 3 }).reverse()
+    const early = assert.rejects(bobDb.ingest(aliceDb.logId!, kit!.blocks), (e: unknown) => e instanceof MissingAncestorError)
+    await new Promise(resolve => setImmediate(resolve))
+    const page = await Promise.allSettled([jo, kit, lu].map(async record => await bobDb.ingest(aliceDb.logId!, record!.blocks)))
+    await early
+    assert.deepEqual(page.map(outcome => outcome.status), ['fulfilled', 'fulfilled', 'fulfilled'], 'the page behind it goes in whole, in order')
+    assert.deepEqual(await people(bobDb), await people(aliceDb))
+  })
+
+  it('answers records still waiting their turn when the store closes with ERR_STORAGE_CLOSED', async () => {
+    const carol = await tempPeer()
+    try {
+      const carolDb = await carol.peer.openStore(aliceDb.id, { key: aliceDb.key.toString() })
+      const records = alice.peer.logs.records(aliceDb.id, aliceDb.logId!)
+      const taking = records.map(async record => await carolDb.ingest(aliceDb.logId!, record.blocks))
+      await carol.peer.close()
+      const outcomes = await Promise.allSettled(taking)
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') assert.equal((outcome.reason as ThreadsError).code, 'ERR_STORAGE_CLOSED', String(outcome.reason))
+      }
+    } finally {
+      await carol.dispose()
+    }
+  })
+
+  it('takes in records that come together as one batch, and a refused one takes no other with it', async () => {
+    for (const name of ['gus', 'hal', 'ida']) await aliceDb.collection('Person').create([{ _id: name, name, age: 1 }])
+    const [gus, hal, ida] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 3 }).reverse()
+    const before = bob.peer.logs.head(bobDb.id, aliceDb.logId!).counter
+    const outcomes = await Promise.allSettled([
+      bobDb.ingest(aliceDb.logId!, gus!.blocks),
+      bobDb.ingest(aliceDb.logId!, { ...hal!.blocks, body: flipByte(hal!.blocks.body, 10) }),
+      bobDb.ingest(aliceDb.logId!, ida!.blocks)
+    ])
+    assert.deepEqual(outcomes.map(outcome => outcome.status), ['fulfilled', 'rejected', 'rejected'])
+    assert.ok((outcomes[2] as PromiseRejectedResult).reason instanceof MissingAncestorError, 'the record after the refused one waits for it')
+    assert.equal(bob.peer.logs.head(bobDb.id, aliceDb.logId!).counter, before + 1)
+    assert.equal((await bobDb.collection('Person').findById('gus'))?.name, 'gus')
+    assert.equal(await bobDb.collection('Person').findById('hal'), undefined)
+    await bobDb.ingest(aliceDb.logId!, hal!.blocks)
+    await bobDb.ingest(aliceDb.logId!, ida!.blocks)
+    assert.deepEqual(await people(bobDb), await people(aliceDb))
   })
 })
