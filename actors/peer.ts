@@ -232,6 +232,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
               pullFrom: async peers => await network.pullFrom(threadId, peers.map(peer => peerIdFromString(peer))),
+              heldElsewhere: log => network.holdersOf(threadId, log).length > 0,
               ...DEFAULT_SYNC_TIMING,
               ...init.sync
             }
@@ -254,7 +255,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       stores.set(tid, store)
       if (network !== undefined) {
         network.advertise(threadId, logId)
-        // Every log gets its sync actor, and each catches up on what was written while this store was closed.
+        // Every log another peer holds gets its sync actor, and each catches up on what was written while this store
+        // was closed; our own log gets its actor with its first commit.
         runtime.syncLogs()
       }
     }
