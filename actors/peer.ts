@@ -242,7 +242,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         runtime,
         engine,
         logId,
-        key: logs.getThread(threadId).key,
+        // The key alone: `getThread` would also derive every log's key pair, which opening a store has no use for.
+        key: logs.keys.threadKey(threadId)!,
         address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
         addReplicator: async address => {
           if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
