@@ -41,7 +41,7 @@ export interface NetworkInit {
   replicateFor?: ReplicateFor
   /** Takes consecutive records of `logId` into the thread, in order; says what became of each. */
   ingest: (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]) => Promise<Array<Settled<unknown>>>
-  /** Told when a log of a thread becomes known (announced by its writer, or learned in a pull). */
+  /** Told when a log of a thread becomes known, or a peer holding it does (announced, learned in a pull, or pushed). */
   onLog: (threadId: ThreadId, logId: string) => void
   /**
    * Told when peer `from` sent records of `logId` ahead of their ancestors; true when the thread's sync actor fetches
@@ -88,6 +88,8 @@ export interface Network {
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
   /** Pulls from each of `peers`; returns how many records came, and fails only when every pull failed. */
   pullFrom (threadId: ThreadId, peers: ReadonlyArray<Multiaddr | PeerId>, progress?: PullProgress): Promise<number>
+  /** One address per peer, other than this one, known to hold `logId`. */
+  holdersOf (threadId: ThreadId, logId: string): Multiaddr[]
   /** One address per peer, other than this one, that holds a log of the thread. */
   peersOf (threadId: ThreadId): Multiaddr[]
   /** Sends one message to a peer, by address or by peer ID (dialled where libp2p knows it to be). */
@@ -113,10 +115,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
   const addresses = (): Multiaddr[] => node.getMultiaddrs().map(addr => peerIdOf(addr) === undefined ? addr.encapsulate(`/p2p/${self}`) : addr)
 
-  /** One address per peer that holds a log of the thread, other than this peer. */
-  const peersOf = (threadId: ThreadId): Multiaddr[] => {
+  /** One address per peer, other than this one, among the addresses of `logIds`. */
+  const holders = (threadId: ThreadId, logIds: readonly string[]): Multiaddr[] => {
     const byPeer = new Map<string, Multiaddr>()
-    for (const logId of logs.keys.logs(threadId)) {
+    for (const logId of logIds) {
       for (const addr of logs.addrs.addrs(threadId, logId)) {
         const peer = peerIdOf(addr)
         if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
@@ -125,17 +127,22 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     return [...byPeer.values()]
   }
 
+  /** One address per peer that holds a log of the thread, other than this peer. */
+  const peersOf = (threadId: ThreadId): Multiaddr[] => holders(threadId, logs.keys.logs(threadId))
+
   /**
    * Adds addresses a peer gave (or was reached at) for a log, for `ADDRESS_TTL`. Every push and pull hears them
-   * again, and each write is a commit: an address refreshed less than half its TTL ago is left as it is.
+   * again, and each write is a commit: an address refreshed less than half its TTL ago is left as it is. Returns
+   * whether it wrote any.
    */
   const refreshed = new Map<string, number>()
-  const noteAddrs = (threadId: ThreadId, logId: string, addrs: readonly Multiaddr[]): void => {
+  const noteAddrs = (threadId: ThreadId, logId: string, addrs: readonly Multiaddr[]): boolean => {
     const now = Date.now()
     const stale = addrs.filter(addr => (refreshed.get(`${threadId.toString()} ${logId} ${addr.toString()}`) ?? 0) < now - ADDRESS_TTL / 2)
-    if (stale.length === 0) return
+    if (stale.length === 0) return false
     logs.addrs.addAddrs(threadId, logId, stale, ADDRESS_TTL)
     for (const addr of stale) refreshed.set(`${threadId.toString()} ${logId} ${addr.toString()}`, now)
+    return true
   }
 
   /** Remembers the addresses a peer gave for its logs, so pushes and later pulls can find them. */
@@ -254,12 +261,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async pullLog (threadId, logId, progress) {
-      const byPeer = new Map<string, Multiaddr>()
-      for (const addr of logs.addrs.addrs(threadId, logId)) {
-        const peer = peerIdOf(addr)
-        if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
-      }
-      return await network.pullFrom(threadId, [...byPeer.values()], progress)
+      return await network.pullFrom(threadId, holders(threadId, [logId]), progress)
     },
 
     async pullFrom (threadId, peers, progress) {
@@ -270,6 +272,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       return pulled.reduce((sum, outcome) => sum + (outcome as PromiseFulfilledResult<number>).value, 0)
     },
 
+    holdersOf: (threadId, logId) => holders(threadId, [logId]),
     peersOf,
 
     async send (to, message) {
@@ -357,7 +360,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       }
       const known = await node.peerStore.get(peer).catch(() => undefined)
       const reachable = (known?.addresses ?? []).map(address => address.multiaddr.encapsulate(`/p2p/${peer.toString()}`))
-      noteAddrs(threadId, logId, reachable)
+      // The pusher holds the log: if that is news, the log may now have someone to pull from.
+      if (noteAddrs(threadId, logId, reachable)) init.onLog(threadId, logId)
       // A push of records all held already is refused and counted; pushes, gossip and pulls cross paths honestly, so a
       // pusher takes that answer as delivered, and the penalties do not count it against the peer.
       if (records.length > 0 && replayed === records.length) throw new ReplayedRecordError(`every record pushed of log ${logId} is already held`)

@@ -234,6 +234,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
               pullFrom: async peers => await network.pullFrom(threadId, peers.map(peer => peerIdFromString(peer))),
+              heldElsewhere: log => network.holdersOf(threadId, log).length > 0,
               ...DEFAULT_SYNC_TIMING,
               ...init.sync
             }
@@ -243,7 +244,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         runtime,
         engine,
         logId,
-        key: logs.getThread(threadId).key,
+        // The key alone: `getThread` would also derive every log's key pair, which opening a store has no use for.
+        key: logs.keys.threadKey(threadId)!,
         address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
         addReplicator: async address => {
           if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
@@ -256,7 +258,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       stores.set(tid, store)
       if (network !== undefined) {
         network.advertise(threadId, logId)
-        // Every log gets its sync actor, and each catches up on what was written while this store was closed.
+        // Every log another peer holds gets its sync actor, and each catches up on what was written while this store
+        // was closed; our own log gets its actor with its first commit.
         runtime.syncLogs()
       }
     }

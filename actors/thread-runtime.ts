@@ -1,10 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate'
+import { createActor, fromCallback, fromPromise, waitFor, type ActorSystem, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { dispatcherMachine, type DispatcherJob, type Outcome } from '../machines/dispatcher.machine.ts'
+import { dispatcherMachine, type DispatcherEvent, type DispatcherJob, type Outcome } from '../machines/dispatcher.machine.ts'
 import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
 import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
@@ -63,6 +63,8 @@ export interface LogSyncEffects {
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
   /** Fetches what the peers with these IDs hold of the thread beyond what we hold; returns how many records came. */
   pullFrom (peers: readonly string[]): Promise<number>
+  /** Whether a peer other than this one is known to hold `logId`: a log no one else holds has nothing to pull. */
+  heldElsewhere (logId: string): boolean
   pollMs: number
   backoffMs: number
   maxBackoffMs: number
@@ -84,9 +86,12 @@ export interface ThreadRuntime {
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
   listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
   run (job: ReducerJob): Promise<number>
-  /** Makes sure every log of the thread has a sync actor; with `catchUp`, asks them all to catch up now. */
+  /**
+   * Makes sure every other log a peer is known to hold has a sync actor (our own log gets its actor with its first
+   * commit); with `catchUp`, asks every sync actor to catch up now.
+   */
   syncLogs (catchUp?: boolean): void
-  /** Asks one log's sync actor to catch up now. */
+  /** Asks one log's sync actor to catch up now, starting it first if the log is another's. */
   syncLog (logId: string): void
   /**
    * Tells the log's sync actor that peer `from` sent a record of it ahead of its ancestors, so it fetches them;
@@ -116,6 +121,82 @@ function matches (filter: ListenFilter, change: StoreChange): boolean {
 /** The write transaction whose body is running in the current async context, and its thread. */
 const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, transaction: AnyActorRef }>()
 
+/**
+ * What the actors of one thread do, against that thread's storage and callers. The thread machine is provided
+ * once, for every thread: its actors find their thread's effects through the actor system they run in (one per
+ * thread), since a machine provided per thread would rebuild every state node of six machines for each thread.
+ */
+interface ThreadEffects {
+  /** Runs a dispatcher job as one storage transaction and sends back `persisted` or `persist failed`. */
+  persist (job: DispatcherJob<unknown, unknown, unknown>, sendBack: (event: DispatcherEvent<unknown, unknown, unknown>) => void): void
+  /** Runs an interactive transaction's body, keeping what it returns. */
+  runBody (transaction: AnyActorRef): Promise<void>
+  /** The next page of a listener's changes after `cursor`. */
+  readPage (listener: string, cursor: number, known: number): PageRead
+  /** Hands a page of changes to a listener's callback, one at a time. */
+  deliverPage (listener: string, changes: readonly StoreChange[]): Promise<void>
+  /** Runs one of the reducer's long jobs. */
+  runJob (job: ReducerJob): Promise<number>
+  push (logId: string, records: readonly RecordBlocks[]): Promise<void>
+  pull (logId: string, progress: (step: PullStep) => void): Promise<number>
+  pullFrom (peers: readonly string[]): Promise<number>
+}
+
+const threadEffects = new WeakMap<ActorSystem<any>, ThreadEffects>()
+const effectsOf = (system: ActorSystem<any>): ThreadEffects => threadEffects.get(system)!
+
+const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown, unknown> }>(({ sendBack, receive, system }) => {
+  const effects = effectsOf(system)
+  receive(({ job }) => { effects.persist(job, sendBack) })
+})
+
+const runBody = fromPromise<void, { self: AnyActorRef }>(async ({ input, system }) => { await effectsOf(system).runBody(input.self) })
+
+const commitChanges = fromPromise<unknown, { dispatcher: AnyActorRef, changes: unknown[], holder: AnyActorRef }>(({ input }) =>
+  new Promise((resolve, reject) => {
+    input.dispatcher.send({
+      type: 'commit',
+      changes: input.changes,
+      holder: input.holder,
+      reply: (outcome: Outcome<Committed>) => { outcome.ok ? resolve(outcome.result) : reject(outcome.error) }
+    })
+  }))
+
+const readPage = fromPromise<PageRead, { cursor: number, known: number }>(async ({ input, self, system }) =>
+  effectsOf(system).readPage(self._parent!.id, input.cursor, input.known))
+
+const deliverPage = fromPromise<void, { changes: unknown[] }>(async ({ input, self, system }) => {
+  await effectsOf(system).deliverPage(self._parent!.id, input.changes as StoreChange[])
+})
+
+const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input, system }) => await effectsOf(system).runJob(input.job))
+
+const logOf = (self: AnyActorRef): string => self._parent!.id.slice('log:'.length, -'/sync'.length)
+const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self, system }) => {
+  await effectsOf(system).push(logOf(self), input.records as RecordBlocks[])
+})
+const pullRecords = fromCallback<LogSyncEvent, undefined>(({ sendBack, self, system }) => {
+  // Once the actor stops (the store closes, the log stops syncing), what the pull still reports goes nowhere.
+  let listening = true
+  const report = (event: LogSyncEvent): void => { if (listening) sendBack(event) }
+  void effectsOf(system).pull(logOf(self), step => { report({ type: step }) }).then(
+    count => { report({ type: 'pulled', count }) },
+    (error: unknown) => { report({ type: 'pull failed', error }) })
+  return () => { listening = false }
+})
+
+const fetchMissingAncestors = fromPromise<number, { from: string[] }>(async ({ input, system }) => await effectsOf(system).pullFrom(input.from))
+
+const threadActors = threadMachine.provide({
+  actors: {
+    logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
+    dispatcher: dispatcherMachine.provide({ actors: { persister } }),
+    reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
+    listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
+    transaction: transactionMachine.provide({ actors: { 'run body': runBody, 'commit changes': commitChanges } })
+  }
+})
+
 export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const { storage, engine, threadId, logId } = init
   const bodies = new Map<string, TransactionBody<unknown>>()
@@ -141,81 +222,91 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
   }
 
-  /** Tells who waits what became of a job: its access outcomes first, then the dispatcher, at the latest position. */
-  const persisted = (job: DispatcherJob<unknown, unknown, unknown>, committed: readonly Committed[], result: unknown): { type: 'persisted', job: DispatcherJob<unknown, unknown, unknown>, result: unknown, position: number } => {
+  /** What a job did, for the dispatcher: the access outcomes go to who hears them, and the latest position with it. */
+  const persisted = (job: DispatcherJob<unknown, unknown, unknown>, committed: readonly Committed[], result: unknown): DispatcherEvent<unknown, unknown, unknown> => {
     const access = committed.flatMap(one => one.access)
     if (access.length > 0) init.onAccess?.(access)
     const position = committed.reduce((latest, one) => Math.max(latest, one.events.at(-1)?.position ?? 0), 0)
     return { type: 'persisted', job, result, position }
   }
 
-  const persister = fromCallback<{ type: 'persist', job: DispatcherJob<unknown, unknown, unknown> }>(({ sendBack, receive }) => {
-    const failed = (job: DispatcherJob<unknown, unknown, unknown>) => (error: unknown): void => {
-      engine.invalidate()
-      sendBack({ type: 'persist failed', job, error })
-    }
-    receive(({ job }) => {
+  const effects: ThreadEffects = {
+    persist (job, sendBack) {
+      const failed = (error: unknown): void => {
+        engine.invalidate()
+        sendBack({ type: 'persist failed', job, error })
+      }
       if (job.kind === 'commit') {
         storage.transaction(() => engine.commitWithin(threadId, ownLog(), job.changes as Change[])).then(
           result => {
-            actor.getSnapshot().children[`log:${logId}/sync`]?.send({ type: 'committed', record: result.record.blocks })
+            logSync(ownLog())?.send({ type: 'committed', record: result.record.blocks })
             sendBack(persisted(job, [result], result))
           },
-          failed(job))
+          failed)
         return
       }
       // One transaction for a batch of a log's records, each in a child of its own: one refused takes no other with it.
       storage.transaction(() => settleEach(storage, job.record as CheckedRecord[], checked => engine.ingestWithin(checked))).then(
         outcomes => { sendBack(persisted(job, outcomes.flatMap(outcome => outcome.ok ? [outcome.result] : []), outcomes)) },
-        failed(job))
-    })
-  })
+        failed)
+    },
 
-  const runBody = fromPromise<void, { self: AnyActorRef }>(async ({ input }) => {
-    const transaction = input.self
-    const body = bodies.get(transaction.id)!
-    const collect = (changes: Change[]): void => {
-      if (transaction.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
-      transaction.send({ type: 'collect', changes })
-    }
-    const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
-    const run = (): Promise<unknown> => body(collect)
-    results.set(transaction.id, await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run()))
-  })
+    async runBody (transaction) {
+      const body = bodies.get(transaction.id)!
+      const collect = (changes: Change[]): void => {
+        if (transaction.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
+        transaction.send({ type: 'collect', changes })
+      }
+      const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
+      const run = (): Promise<unknown> => body(collect)
+      results.set(transaction.id, await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run()))
+    },
 
-  const commitChanges = fromPromise<unknown, { dispatcher: AnyActorRef, changes: unknown[], holder: AnyActorRef }>(({ input }) =>
-    new Promise((resolve, reject) => {
-      input.dispatcher.send({
-        type: 'commit',
-        changes: input.changes,
-        holder: input.holder,
-        reply: (outcome: Outcome<Committed>) => { outcome.ok ? resolve(outcome.result) : reject(outcome.error) }
-      })
-    }))
+    readPage (id, cursor, known) {
+      const listener = listeners.get(id)
+      const events = engine.eventsAfter(threadId, cursor, PAGE)
+      if (events.length === 0 && cursor < known) {
+        throw new EventsMissingError(`events ${cursor + 1}–${known} of thread ${threadId.toString()} are gone from the arrival index`)
+      }
+      const changes: StoreChange[] = []
+      for (const { position, event, entity } of events) {
+        if (event.type === 'collection') continue
+        const change: StoreChange = { collection: event.collection, action: event.type, id: event.id, entity, position }
+        if (listener !== undefined && matches(listener.filter, change)) changes.push(change)
+      }
+      return { changes, position: events.at(-1)?.position ?? cursor }
+    },
 
-  const readPage = fromPromise<PageRead, { cursor: number, known: number }>(async ({ input, self }) => {
-    const listener = listeners.get(self._parent!.id)
-    const events = engine.eventsAfter(threadId, input.cursor, PAGE)
-    if (events.length === 0 && input.cursor < input.known) {
-      throw new EventsMissingError(`events ${input.cursor + 1}–${input.known} of thread ${threadId.toString()} are gone from the arrival index`)
-    }
-    const changes: StoreChange[] = []
-    for (const { position, event, entity } of events) {
-      if (event.type === 'collection') continue
-      const change: StoreChange = { collection: event.collection, action: event.type, id: event.id, entity, position }
-      if (listener !== undefined && matches(listener.filter, change)) changes.push(change)
-    }
-    return { changes, position: events.at(-1)?.position ?? input.cursor }
-  })
+    async deliverPage (id, changes) {
+      for (const change of changes) {
+        // Looked up for every change: a listener stopped in the middle of a page gets nothing more.
+        const listener = listeners.get(id)
+        if (listener === undefined) return
+        await listener.callback(change)
+      }
+    },
 
-  const deliverPage = fromPromise<void, { changes: unknown[] }>(async ({ input, self }) => {
-    for (const change of input.changes as StoreChange[]) {
-      // Looked up for every change: a listener stopped in the middle of a page gets nothing more.
-      const listener = listeners.get(self._parent!.id)
-      if (listener === undefined) return
-      await listener.callback(change)
+    async runJob (job) {
+      switch (job) {
+        case 'snapshot': return await engine.snapshot(threadId)
+        case 'restore': return await engine.restore(threadId)
+        case 'rebuild': return await engine.rebuild(threadId)
+        case 'compact': return await engine.compact(threadId, slowestCursor())
+      }
+    },
+
+    async push (log, records) {
+      await init.sync?.push(log, records)
+    },
+
+    async pull (log, progress) {
+      return await (init.sync?.pull(log, progress) ?? 0)
+    },
+
+    async pullFrom (peers) {
+      return await (init.sync?.pullFrom(peers) ?? 0)
     }
-  })
+  }
 
   /** The position every running listener has read up to; a compaction keeps everything after it. */
   const slowestCursor = (): number => {
@@ -227,41 +318,21 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return slowest
   }
 
-  const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input }) => {
-    switch (input.job) {
-      case 'snapshot': return await engine.snapshot(threadId)
-      case 'restore': return await engine.restore(threadId)
-      case 'rebuild': return await engine.rebuild(threadId)
-      case 'compact': return await engine.compact(threadId, slowestCursor())
+  /**
+   * The log's sync actor, started now if it has none (unless the store is closing): a log gets one only once it has
+   * something to sync (a commit to push, a peer to pull from), so a peer holding many quiet threads runs no actor and
+   * no timer for them.
+   */
+  const logSync = (log: string): AnyActorRef | undefined => {
+    const id = `log:${log}/sync`
+    if (!closed && init.sync !== undefined && actor.getSnapshot().children[id] === undefined) {
+      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+      actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
     }
-  })
+    return actor.getSnapshot().children[id] as AnyActorRef | undefined
+  }
 
-  const logOf = (self: AnyActorRef): string => self._parent!.id.slice('log:'.length, -'/sync'.length)
-  const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self }) => {
-    await init.sync?.push(logOf(self), input.records as RecordBlocks[])
-  })
-  const pullRecords = fromCallback<LogSyncEvent, undefined>(({ sendBack, self }) => {
-    // Once the actor stops (the store closes, the log stops syncing), what the pull still reports goes nowhere.
-    let listening = true
-    const report = (event: LogSyncEvent): void => { if (listening) sendBack(event) }
-    void (init.sync?.pull(logOf(self), step => { report({ type: step }) }) ?? Promise.resolve(0)).then(
-      count => { report({ type: 'pulled', count }) },
-      (error: unknown) => { report({ type: 'pull failed', error }) })
-    return () => { listening = false }
-  })
-
-  const fetchMissingAncestors = fromPromise<number, { from: string[] }>(async ({ input }) => await (init.sync?.pullFrom(input.from) ?? 0))
-
-  const machine = threadMachine.provide({
-    actors: {
-      logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
-      dispatcher: dispatcherMachine.provide({ actors: { persister } }),
-      reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
-      listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
-      transaction: transactionMachine.provide({ actors: { 'run body': runBody, 'commit changes': commitChanges } })
-    }
-  })
-  const actor = createActor(machine, {
+  const actor = createActor(threadActors, {
     id: systemIdOf(threadId.toString()),
     systemId: systemIdOf(threadId.toString()),
     input: {
@@ -272,6 +343,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     },
     inspect: init.inspect
   })
+  threadEffects.set(actor.system, effects)
   actor.start()
 
   const child = (id: string): AnyActorRef => actor.getSnapshot().children[id] as AnyActorRef
@@ -298,11 +370,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     if (init.logs.hasLog(threadId, fromLog)) return
     let learnt = learning.get(fromLog)
     if (learnt === undefined) {
-      learnt = init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog)).then(() => {
-        if (init.sync === undefined) return
-        const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
-        actor.send({ type: 'sync log', logId: fromLog, role: 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
-      }).finally(() => { learning.delete(fromLog) })
+      learnt = init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog)).then(() => { logSync(fromLog) }).finally(() => { learning.delete(fromLog) })
       learning.set(fromLog, learnt)
     }
     await learnt
@@ -451,22 +519,21 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     syncLogs (catchUp = true) {
       if (closed || init.sync === undefined) return
-      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
       for (const log of init.logs.keys.logs(threadId)) {
-        actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+        if (log !== logId && init.sync.heldElsewhere(log)) logSync(log)
       }
       if (catchUp) actor.send({ type: 'sync all' })
     },
 
     syncLog (log) {
-      if (!closed) actor.getSnapshot().children[`log:${log}/sync`]?.send({ type: 'sync' })
+      if (closed) return
+      const sync = log === logId ? actor.getSnapshot().children[`log:${log}/sync`] as AnyActorRef | undefined : logSync(log)
+      sync?.send({ type: 'sync' })
     },
 
     fetchMissingAncestors (log, from) {
       if (closed || init.sync === undefined) return false
-      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
-      actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
-      child(`log:${log}/sync`).send({ type: 'ancestors missing', from })
+      logSync(log)!.send({ type: 'ancestors missing', from })
       return true
     },
 

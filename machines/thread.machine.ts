@@ -7,10 +7,10 @@ import { transactionMachine, type TransactionKind } from './transaction.machine.
 
 /**
  * A thread's actors, one actor system per thread: the dispatcher and the reducer for its lifetime, a sync actor
- * per log while the peer is networked, a listener per subscription and a transaction per interactive
- * transaction for theirs. System IDs name the thread and the role (`thread:<tid>/dispatcher`, `thread:<tid>/reducer`,
- * `thread:<tid>/log:<logId>/sync`, `thread:<tid>/listener:3`, `thread:<tid>/transaction:7`), so a trace of many
- * threads and peers says what it shows.
+ * per log with something to sync while the peer is networked, a listener per subscription and a transaction per
+ * interactive transaction for theirs. System IDs name the thread and the role (`thread:<tid>/dispatcher`,
+ * `thread:<tid>/reducer`, `thread:<tid>/log:<logId>/sync`, `thread:<tid>/listener:3`, `thread:<tid>/transaction:7`),
+ * so a trace of many threads and peers says what it shows.
  */
 
 /** The system ID of a thread's actor in the role `role` (the child's ID in the thread machine). */

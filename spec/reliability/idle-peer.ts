@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs'
 import { createPeer } from '../../actors/peer.ts'
 
 /**
- * A restarted peer, alone in its process: opens the peer at `argv[2]` and every store in it (each log with its sync
- * actor), lets the start-up catch-up settle, then measures its own CPU over `argv[3]` ms and prints it with its
- * memory as one line of JSON.
+ * A restarted peer, alone in its process: opens the peer at `argv[2]` and every store in it, lets the start-up
+ * catch-up settle, then measures its own CPU over `argv[3]` ms and prints it with its memory as one line of JSON.
  */
 
 const [path, measureMs] = [process.argv[2]!, Number(process.argv[3])]
@@ -16,8 +15,8 @@ const cpu = process.cpuUsage()
 await new Promise(resolve => setTimeout(resolve, measureMs))
 const used = process.cpuUsage(cpu)
 const memory = process.memoryUsage()
-// Linux splits resident memory into the process's own and pages of mapped files (LMDB's, which the kernel can drop
-// and take back from the file at will); elsewhere only the total is known.
+// Linux splits resident memory into the process's own and pages of mapped files (node's own code, most of them, and
+// LMDB's), which the kernel can drop and take back from the file at will; elsewhere only the total is known.
 const status = (() => { try { return readFileSync('/proc/self/status', 'utf8') } catch { return '' } })()
 const kib = (field: string): number | undefined => {
   const found = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)

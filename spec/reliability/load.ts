@@ -3,7 +3,7 @@ import type { Store } from '../../actors/store.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /**
- * Load: one peer holding many idle threads (three logs each, every log with its sync actor) should cost next to
+ * Load: one peer holding many idle threads (three logs each, which no other peer holds) should cost next to
  * no CPU and bounded memory; and many writers on one thread should converge.
  */
 
@@ -15,7 +15,7 @@ export interface IdleReport {
   /** CPU time of the idle peer's whole process over the measuring window, as a share of one core. */
   cpuPercent: number
   rssMiB: number
-  /** Resident memory of the process's own, and of mapped files (LMDB's pages), where the system tells them apart. */
+  /** Resident memory of the process's own, and of mapped files (node's own code, LMDB's pages), where the system tells them apart. */
   anonMiB?: number
   fileMiB?: number
   heapMiB: number

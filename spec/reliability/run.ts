@@ -92,7 +92,7 @@ await section('Network faults (5 peers, every connection through a fault proxy, 
 
 await section('Load', async () => {
   const idle = await idleThreads(1000, 5000)
-  console.log(`  ${idle.threads.toLocaleString('en')} threads, ${idle.logs.toLocaleString('en')} logs with their sync actors, idle on one peer: ${idle.cpuPercent.toFixed(2)} % of one core over 5 s; rss ${idle.rssMiB.toFixed(0)} MiB (goal ≤ 300 MB)${idle.anonMiB === undefined ? '' : ` of which ${idle.anonMiB.toFixed(0)} MiB the process's own and ${idle.fileMiB!.toFixed(0)} MiB LMDB's mapped pages`}, heap ${idle.heapMiB.toFixed(0)} MiB, in a process of its own after a restart (threads made in ${ms(idle.setupMs)})`)
+  console.log(`  ${idle.threads.toLocaleString('en')} threads, ${idle.logs.toLocaleString('en')} logs, idle on one peer: ${idle.cpuPercent.toFixed(2)} % of one core over 5 s; rss ${idle.rssMiB.toFixed(0)} MiB (goal ≤ 300 MB)${idle.anonMiB === undefined ? '' : ` of which ${idle.anonMiB.toFixed(0)} MiB the process's own and ${idle.fileMiB!.toFixed(0)} MiB mapped files (node's own code, LMDB's pages)`}, heap ${idle.heapMiB.toFixed(0)} MiB, in a process of its own after a restart (threads made in ${ms(idle.setupMs)})`)
   const writers = await manyWriters(32, 10, 300_000)
   console.log(`  ${writers.writers} writers on one thread, ${writers.records} records: every peer converged ${ms(writers.convergeMs)} after the first write`)
 })
