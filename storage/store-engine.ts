@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
   draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
-  type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+  type Action, type CollectionEvent, type ControlEvent, type Entity, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
 import type { Draft } from 'immer'
@@ -17,7 +17,7 @@ import {
 import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { Storage } from './storage.ts'
-import { createViewStore, type CollectionDefinition, type QueryPlan, type ViewStore } from './view-store.ts'
+import { createViewStore, type CollectionDefinition, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
 /**
  * The store's write and read paths over one peer's storage. A commit is validated, encoded, folded into the
@@ -196,8 +196,11 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     return body
   }
 
-  /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
-  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): Action | CollectionEvent => {
+  /**
+   * Resolves a change against the state it commits on: the checks only the author can make, then the action, with
+   * the entity's view as it read it (which the fold takes up, rather than reading it again).
+   */
+  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): { action: Action | CollectionEvent, current?: StoredView } => {
     if (change.type === 'collection') {
       // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
       // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
@@ -210,54 +213,63 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         if (!isFieldPath(index.path)) throw new InvalidSchemaError(`index of ${change.collection} has no path`)
         if (index.unique === true) assertNoDuplicates(threadId, change.collection, index.path)
       }
-      return { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) }
+      return { action: { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) } }
     }
     const definition = definitionOf(threadId, change.collection)
+    const { collection } = change
     switch (change.type) {
       case 'create': {
         const id = idOf(definition, change.entity, 'create')
-        if (views.get(threadId, change.collection, id) !== undefined) throw new EntityExistsError(`${change.collection} ${id} already exists`)
+        const current = views.view(threadId, collection, id)
+        if (current?.doc !== undefined) throw new EntityExistsError(`${collection} ${id} already exists`)
         assertValid(threadId, definition, change.entity)
-        return { type: 'create', collection: change.collection, id, entity: change.entity }
+        return { action: { type: 'create', collection, id, entity: change.entity }, current }
       }
       case 'save': {
         const id = idOf(definition, change.entity, 'save')
-        const previous = views.get(threadId, change.collection, id)
-        if (previous === undefined) throw new EntityNotFoundError(`cannot save ${change.collection} ${id}: it does not exist`)
+        const current = views.view(threadId, collection, id)
+        if (current?.doc === undefined) throw new EntityNotFoundError(`cannot save ${collection} ${id}: it does not exist`)
         assertValid(threadId, definition, change.entity)
-        return { type: 'save', collection: change.collection, id, entity: change.entity, previous }
+        return { action: { type: 'save', collection, id, entity: change.entity, previous: current.doc }, current }
       }
       case 'put': {
         const id = idOf(definition, change.entity, 'put')
-        const previous = views.get(threadId, change.collection, id)
+        const current = views.view(threadId, collection, id)
         assertValid(threadId, definition, change.entity)
-        if (previous === undefined) return { type: 'create', collection: change.collection, id, entity: change.entity }
-        return { type: 'save', collection: change.collection, id, entity: change.entity, previous }
+        if (current?.doc === undefined) return { action: { type: 'create', collection, id, entity: change.entity }, current }
+        return { action: { type: 'save', collection, id, entity: change.entity, previous: current.doc }, current }
       }
       case 'update': {
-        const previous = views.get(threadId, change.collection, change.id)
-        if (previous === undefined) throw new EntityNotFoundError(`cannot update ${change.collection} ${change.id}: it does not exist`)
-        const { entity, patch } = draftUpdate(previous, change.recipe)
+        const current = views.view(threadId, collection, change.id)
+        if (current?.doc === undefined) throw new EntityNotFoundError(`cannot update ${collection} ${change.id}: it does not exist`)
+        const { entity, patch } = draftUpdate(current.doc, change.recipe)
         if (entity[idFieldOf(definition)] !== change.id) throw new SchemaViolationError(`an update cannot change ${idFieldOf(definition)}`, [])
         assertValid(threadId, definition, entity)
-        return { type: 'save', collection: change.collection, id: change.id, entity, previous, patch }
+        return { action: { type: 'save', collection, id: change.id, entity, previous: current.doc, patch }, current }
       }
       case 'delete': {
-        if (views.get(threadId, change.collection, change.id) === undefined) {
-          throw new EntityNotFoundError(`cannot delete ${change.collection} ${change.id}: it does not exist`)
-        }
-        return { type: 'delete', collection: change.collection, id: change.id }
+        const current = views.view(threadId, collection, change.id)
+        if (current?.doc === undefined) throw new EntityNotFoundError(`cannot delete ${collection} ${change.id}: it does not exist`)
+        return { action: { type: 'delete', collection, id: change.id }, current }
       }
     }
   }
 
-  /** Folds one event at `key`; the one path local and remote events share. The caller records the batch. */
-  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent): PersistedEvent => {
+  /**
+   * Folds one event at `key`; the one path local and remote events share. The caller records the batch. A commit
+   * hands over the entity's view it resolved against (anything else has it read here), and is refused a value of a
+   * unique index another entity holds; a record from elsewhere is folded anyway, as every peer folds it.
+   */
+  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: { current?: StoredView }): PersistedEvent => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
       return { position, key, event }
     }
-    const { after } = views.fold(threadId, key, event, codec, events)
+    const current = resolved === undefined ? views.view(threadId, event.collection, event.id) : resolved.current
+    const { after, clash } = views.fold(threadId, key, event, codec, events, current)
+    if (clash !== undefined && resolved !== undefined) {
+      throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
+    }
     return { position, key, event, entity: after }
   }
 
@@ -346,15 +358,11 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       for (const change of changes) {
         if (change.type === 'control') continue
         const resolved = resolve(threadId, change)
-        const event: StoreEvent = resolved.type === 'collection' ? resolved : codec.encode(resolved)
+        const event: StoreEvent = resolved.action.type === 'collection' ? resolved.action : codec.encode(resolved.action)
         const key = keyOf(time, logId, body.length)
         const denied = access.deny(threadId, key, logId, event)
         if (denied !== undefined) throw denied
-        const persisted = fold(threadId, ++position, key, event)
-        if (event.type !== 'collection' && persisted.entity !== undefined) {
-          const clash = views.uniqueConflict(threadId, event.collection, event.id, persisted.entity)
-          if (clash !== undefined) throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
-        }
+        const persisted = fold(threadId, ++position, key, event, resolved)
         body.push(event)
         folded.push(persisted)
       }
@@ -452,7 +460,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         for (let batch = events.after(threadId, from, 1000); batch.length > 0; batch = events.after(threadId, batch.at(-1)!.position, 1000)) {
           for (const { key, event } of batch) {
             if (event.type === 'collection') views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-            else views.fold(threadId, key, event as EntityEvent, codec, events)
+            else views.fold(threadId, key, event, codec, events, views.view(threadId, event.collection, event.id))
             folded++
           }
         }

@@ -18,7 +18,8 @@ export interface CollectionDefinition {
   readonly at: EventKey
 }
 
-interface StoredView {
+/** One entity's view as stored: what a write reads before folding into it, and hands back to `fold`. */
+export interface StoredView {
   /** Absent for a deleted entity: the tombstone keeps the key its deletion was folded at. */
   doc?: Entity
   at: EventKey
@@ -29,6 +30,8 @@ interface StoredView {
 export interface FoldResult {
   readonly before: Entity | undefined
   readonly after: Entity | undefined
+  /** The first unique index, by path, whose value in `after` another entity holds too. */
+  readonly clash?: string
 }
 
 export interface QueryPlan {
@@ -45,10 +48,13 @@ export interface ViewStore {
   /** Applies a collection definition if it is the latest; rebuilds the collection's indexes when they change. */
   define (threadId: ThreadId, definition: CollectionDefinition): boolean
   get (threadId: ThreadId, collection: string, id: string): Entity | undefined
-  /** Folds one entity event: on top of the entity when it is the latest, or by re-folding its whole history. */
-  fold (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): FoldResult
-  /** IDs other than `id` that hold `entity`'s value in one of the collection's unique indexes, by index path. */
-  uniqueConflict (threadId: ThreadId, collection: string, id: string, entity: Entity): string | undefined
+  /** The stored view of one entity, a deleted one's tombstone included. */
+  view (threadId: ThreadId, collection: string, id: string): StoredView | undefined
+  /**
+   * Folds one entity event into `current`, the entity's stored view as the caller just read it: on top of it when the
+   * event is the latest, or by re-folding the entity's whole history.
+   */
+  fold (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore, current: StoredView | undefined): FoldResult
   find (threadId: ThreadId, collection: string, query: QueryJSON): Entity[]
   plan (threadId: ThreadId, collection: string, query: QueryJSON): QueryPlan
   count (threadId: ThreadId, collection: string): number
@@ -72,6 +78,13 @@ export interface ViewStore {
 type Key = Array<string | number | boolean>
 type IndexValue = string | number | boolean
 
+/**
+ * Entries a rebuild expects under one key prefix: maps nested by the key's remaining parts, in order, down to the
+ * values. Map keys keep a part's type (1 and '1' are different entries), and finding a stored key costs a lookup
+ * per part, not a string built from the key.
+ */
+type Expected = Map<unknown, unknown>
+
 /** Values an index holds; null, objects and arrays are found by scanning. */
 function isIndexable (value: JsonValue | Comparable | undefined): value is IndexValue {
   return typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
@@ -86,6 +99,13 @@ function indexed (value: JsonValue | undefined, collection: string, id: string, 
   return value
 }
 
+/** The value `entity` holds at an indexed path, when an index holds it. */
+function indexedAt (entity: Entity | undefined, path: string): IndexValue | undefined {
+  if (entity === undefined) return undefined
+  const value = valueAt(entity, path)
+  return isIndexable(value) ? value : undefined
+}
+
 /** Structural equality of stored values (plain data: objects, arrays, strings, numbers, booleans, null). */
 function same (a: unknown, b: unknown): boolean {
   if (a === b) return true
@@ -97,21 +117,52 @@ function same (a: unknown, b: unknown): boolean {
   return keys.every(key => same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
 }
 
+function hasPrefix (parts: Key, prefix: Key): boolean {
+  for (let i = 0; i < prefix.length; i++) if (parts[i] !== prefix[i]) return false
+  return true
+}
+
 /** Iterates keys from `start` while they keep `prefix`. */
 function * keysWithPrefix (db: ValueDatabase<unknown>, start: Key, prefixLength: number): Generator<Key> {
   const prefix = start.slice(0, prefixLength)
   for (const key of db.getKeys({ start })) {
     const parts = key as Key
-    for (let i = 0; i < prefixLength; i++) if (parts[i] !== prefix[i]) return
+    if (!hasPrefix(parts, prefix)) return
     yield parts
   }
+}
+
+/** Iterates entries from `start` while their keys keep `prefix`. */
+function * entriesWithPrefix (db: ValueDatabase<unknown>, start: Key, prefixLength: number): Generator<{ key: Key, value: unknown }> {
+  const prefix = start.slice(0, prefixLength)
+  for (const { key, value } of db.getRange({ start })) {
+    const parts = key as Key
+    if (!hasPrefix(parts, prefix)) return
+    yield { key: parts, value }
+  }
+}
+
+/** `holders` with `id` among them, in the one order every peer keeps them in. */
+function holding (holders: readonly string[], id: string): string[] {
+  return [...holders, id].sort()
+}
+
+/** The map under `part` of `parent`, made when missing. */
+function branch (parent: Expected, part: unknown): Expected {
+  let child = parent.get(part) as Expected | undefined
+  if (child === undefined) {
+    child = new Map()
+    parent.set(part, child)
+  }
+  return child
 }
 
 export function createViewStore (storage: Storage): ViewStore {
   const db = storage.valueDatabase<unknown>('views')
   // Key layout: ['v', tid, collection, id] → view; ['c', tid, collection] → definition;
-  // ['x', tid, collection, path, value, id] → 1; ['s', tid] → snapshot position;
-  // ['sv', tid, collection, id] → snapshot view; ['sc', tid, collection] → snapshot definition.
+  // ['x', tid, collection, path, value, id] → 1 (an index); ['u', tid, collection, path, value] → the IDs holding the
+  // value, sorted (a unique index: one ID, unless records from elsewhere brought in more); ['s', tid] → snapshot
+  // position; ['sv', tid, collection, id] → snapshot view; ['sc', tid, collection] → snapshot definition.
 
   const viewOf = (tid: string, collection: string, id: string): StoredView | undefined =>
     db.get(['v', tid, collection, id]) as StoredView | undefined
@@ -136,127 +187,182 @@ export function createViewStore (storage: Storage): ViewStore {
     return definition ?? undefined
   }
 
-  const indexPathsWithin = (tid: string, collection: string): readonly IndexDefinition[] =>
-    definitionWithin(tid, collection)?.indexes ?? []
+  /** Takes `id` off the holders of a unique index's value. */
+  const release = (key: Key, id: string): void => {
+    const holders = (db.get(key) as string[] | undefined)?.filter(holder => holder !== id) ?? []
+    if (holders.length === 0) db.removeSync(key)
+    else db.putSync(key, holders)
+  }
 
-  const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): void => {
-    for (const { path } of indexPathsWithin(tid, collection)) {
-      const old = before === undefined ? undefined : valueAt(before, path)
+  /**
+   * Moves an entity's index entries from `before` to `after`. Returns the first unique index whose value in `after`
+   * another entity holds too: a local write is refused for it, a record from elsewhere is folded anyway (and the
+   * entry lists both holders, whatever order their records arrived in).
+   */
+  const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string | undefined => {
+    let clash: string | undefined
+    for (const { path, unique } of definitionWithin(tid, collection)?.indexes ?? []) {
+      const old = indexedAt(before, path)
       const next = after === undefined ? undefined : indexed(valueAt(after, path), collection, id, path)
-      if (isIndexable(old) && (!isIndexable(next) || compareValues(old, next) !== 0)) db.removeSync(['x', tid, collection, path, old, id])
-      if (isIndexable(next) && (!isIndexable(old) || compareValues(old, next) !== 0)) db.putSync(['x', tid, collection, path, next, id], 1)
+      if (unique !== true) {
+        if (old === next) continue
+        if (old !== undefined) db.removeSync(['x', tid, collection, path, old, id])
+        if (next !== undefined) db.putSync(['x', tid, collection, path, next, id], 1)
+        continue
+      }
+      if (old !== undefined && old !== next) release(['u', tid, collection, path, old], id)
+      if (next === undefined) continue
+      const key: Key = ['u', tid, collection, path, next]
+      const holders = db.get(key) as string[] | undefined
+      if (holders === undefined) {
+        db.putSync(key, [id])
+        continue
+      }
+      if (!holders.includes(id)) db.putSync(key, holding(holders, id))
+      if (clash === undefined && holders.some(holder => holder !== id)) clash = path
+    }
+    return clash
+  }
+
+  /** The index entries a collection's views call for, added to `plain` ('x') and `unique` ('u') by collection. */
+  const expectIndexEntries = (
+    collection: string,
+    indexes: readonly IndexDefinition[],
+    views: Iterable<[string, StoredView]>,
+    plain: Expected,
+    unique: Expected
+  ): void => {
+    if (indexes.length === 0) return
+    const plainPaths = branch(plain, collection)
+    const uniquePaths = branch(unique, collection)
+    for (const [id, view] of views) {
+      if (view.doc === undefined) continue
+      for (const { path, unique: isUnique } of indexes) {
+        const value = indexed(valueAt(view.doc, path), collection, id, path)
+        if (value === undefined) continue
+        if (isUnique !== true) {
+          branch(branch(plainPaths, path), value).set(id, 1)
+          continue
+        }
+        const byValue = branch(uniquePaths, path)
+        const holders = byValue.get(value) as string[] | undefined
+        byValue.set(value, holders === undefined ? [id] : holding(holders, id))
+      }
     }
   }
 
-  const removeByPrefix = (prefix: Key): void => {
-    for (const key of [...keysWithPrefix(db, prefix, prefix.length)]) db.removeSync(key)
+  /** Every view of one collection, as stored. */
+  function * storedViews (tid: string, collection: string): Generator<[string, StoredView]> {
+    for (const { key, value } of entriesWithPrefix(db, ['v', tid, collection], 3)) yield [key[3] as string, value as StoredView]
   }
 
   const rebuildIndexes = (tid: string, collection: string): void => {
-    removeByPrefix(['x', tid, collection])
-    for (const { path } of indexPathsWithin(tid, collection)) {
-      for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
-        const parts = key as Key
-        if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
-        const doc = (value as StoredView).doc
-        const entry = doc === undefined ? undefined : indexed(valueAt(doc, path), collection, parts[3] as string, path)
-        if (entry !== undefined) db.putSync(['x', tid, collection, path, entry, parts[3] as string], 1)
-      }
+    for (const kind of ['x', 'u']) {
+      for (const key of [...keysWithPrefix(db, [kind, tid, collection], 3)]) db.removeSync(key)
     }
+    const plain: Expected = new Map()
+    const unique: Expected = new Map()
+    expectIndexEntries(collection, definitionWithin(tid, collection)?.indexes ?? [], storedViews(tid, collection), plain, unique)
+    putAll(['x', tid], plain)
+    putAll(['u', tid], unique)
   }
 
   /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
   const indexCandidates = (tid: string, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
     if (query.ors.length > 0) return undefined
-    const indexed = new Set((readDefinition(tid, collection)?.indexes ?? []).map(index => index.path))
-    const usable = query.ands.filter(criterion => indexed.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
+    const indexes = new Map((readDefinition(tid, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
+    const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
     if (best === undefined) return undefined
-    return { path: best.path, ids: idsFromIndex(tid, collection, best) }
+    return { path: best.path, ids: idsFromIndex(tid, collection, best, indexes.get(best.path)!) }
   }
 
-  function * idsFromIndex (tid: string, collection: string, criterion: Criterion): Generator<string> {
+  function * idsFromIndex (tid: string, collection: string, criterion: Criterion, unique: boolean): Generator<string> {
     const { path, op } = criterion
     const value = criterion.value as IndexValue
+    if (unique && op === 'eq') {
+      yield * (db.get(['u', tid, collection, path, value]) as string[] | undefined) ?? []
+      return
+    }
+    const kind = unique ? 'u' : 'x'
     const lowerBound = op === 'eq' || op === 'gt' || op === 'ge'
-    const start: Key = lowerBound ? ['x', tid, collection, path, value] : ['x', tid, collection, path, typeof value === 'number' ? -Number.MAX_VALUE : '']
-    for (const key of keysWithPrefix(db, start, 4)) {
+    const start: Key = [kind, tid, collection, path, lowerBound ? value : typeof value === 'number' ? -Number.MAX_VALUE : '']
+    const entries = unique
+      ? entriesWithPrefix(db, start, 4)
+      : (function * () { for (const key of keysWithPrefix(db, start, 4)) yield { key, value: [key[5] as string] } })()
+    for (const { key, value: ids } of entries) {
       const found = key[4] as IndexValue
       if (typeof found !== typeof value) return
       const order = compareValues(found, value)
       if (op === 'eq' && order !== 0) return
       if ((op === 'lt' && order >= 0) || (op === 'le' && order > 0)) return
-      yield key[5] as string
+      yield * (ids as string[])
     }
   }
 
   const readEntities = (tid: string, collection: string): Entity[] => {
     const out: Entity[] = []
-    for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
-      const parts = key as Key
-      if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) break
-      const doc = (value as StoredView).doc
-      if (doc !== undefined) out.push(doc)
-    }
+    for (const [, view] of storedViews(tid, collection)) if (view.doc !== undefined) out.push(view.doc)
     return out
   }
 
-  /** The entries under `prefix`, keyed by the rest of their key. */
-  const entriesUnder = (prefix: Key): Map<string, { rest: Key, value: unknown }> => {
-    const entries = new Map<string, { rest: Key, value: unknown }>()
-    for (const { key, value } of db.getRange({ start: prefix })) {
-      const parts = key as Key
-      if (!prefix.every((part, i) => parts[i] === part)) break
-      const rest = parts.slice(prefix.length)
-      entries.set(JSON.stringify(rest), { rest, value })
+  /** The entries under `prefix`, `depth` key parts below it. */
+  const entriesUnder = (prefix: Key, depth: number): Expected => {
+    const entries: Expected = new Map()
+    for (const { key, value } of entriesWithPrefix(db, prefix, prefix.length)) {
+      if (key.length !== prefix.length + depth) continue
+      let node = entries
+      for (let i = prefix.length; i < key.length - 1; i++) node = branch(node, key[i])
+      node.set(key.at(-1), value)
     }
     return entries
   }
 
-  /**
-   * Makes the entries under `prefix` exactly `expected`, writing only what differs (usually little or nothing).
-   * Index entries carry no value worth reading (`keysOnly`): their keys say everything.
-   */
-  const writeDifference = (prefix: Key, expected: Map<string, { rest: Key, value: unknown }>, keysOnly = false): void => {
-    const entries: Iterable<{ key: unknown, value?: unknown }> = keysOnly
-      ? (function * () { for (const key of db.getKeys({ start: prefix })) yield { key } })()
-      : db.getRange({ start: prefix })
-    for (const { key, value } of entries) {
-      const parts = key as Key
-      if (!prefix.every((part, i) => parts[i] === part)) break
-      const slot = JSON.stringify(parts.slice(prefix.length))
-      const wanted = expected.get(slot)
-      if (wanted === undefined) db.removeSync(parts)
-      else if (!keysOnly && !same(value, wanted.value)) db.putSync(parts, wanted.value)
-      expected.delete(slot)
+  /** Writes every entry of `expected` under `prefix`. */
+  const putAll = (prefix: Key, expected: Expected): void => {
+    for (const [part, child] of expected) {
+      if (child instanceof Map) putAll([...prefix, part as string], child as Expected)
+      else db.putSync([...prefix, part as string], child)
     }
-    for (const { rest, value } of expected.values()) db.putSync([...prefix, ...rest], value)
+  }
+
+  /**
+   * Makes the entries under `prefix` exactly `expected` (`depth` key parts below the prefix), writing only what
+   * differs: usually little or nothing. Index entries carry no value worth reading (`keysOnly`): their keys say
+   * everything. Takes what it finds out of `expected`.
+   */
+  const writeDifference = (prefix: Key, expected: Expected, depth: number, keysOnly = false): void => {
+    const entries: Iterable<{ key: Key, value?: unknown }> = keysOnly
+      ? (function * () { for (const key of keysWithPrefix(db, prefix, prefix.length)) yield { key } })()
+      : entriesWithPrefix(db, prefix, prefix.length)
+    for (const { key, value } of entries) {
+      let node: Expected | undefined = expected
+      if (key.length !== prefix.length + depth) node = undefined
+      for (let i = prefix.length; i < key.length - 1 && node !== undefined; i++) node = node.get(key[i]) as Expected | undefined
+      const last = key.at(-1)
+      if (node === undefined || !node.has(last)) {
+        db.removeSync(key)
+        continue
+      }
+      const wanted = node.get(last)
+      if (!keysOnly && !same(value, wanted)) db.putSync(key, wanted)
+      node.delete(last)
+    }
+    putAll(prefix, expected)
   }
 
   /** Makes the thread's definitions, views and index entries exactly these. */
-  const replaceViews = (
-    tid: string,
-    views: Map<string, { collection: string, id: string, view: StoredView }>,
-    defined: Map<string, Omit<CollectionDefinition, 'name'>>
-  ): void => {
-    const definitionEntries = new Map<string, { rest: Key, value: unknown }>()
-    for (const [collection, definition] of defined) definitionEntries.set(JSON.stringify([collection]), { rest: [collection], value: definition })
-    const viewEntries = new Map<string, { rest: Key, value: unknown }>()
-    const indexEntries = new Map<string, { rest: Key, value: unknown }>()
-    for (const [slot, { collection, id, view }] of views) {
-      viewEntries.set(slot, { rest: [collection, id], value: view })
-      if (view.doc === undefined) continue
-      for (const { path } of defined.get(collection)?.indexes ?? []) {
-        const value = indexed(valueAt(view.doc, path), collection, id, path)
-        if (value === undefined) continue
-        const rest: Key = [collection, path, value, id]
-        indexEntries.set(JSON.stringify(rest), { rest, value: 1 })
-      }
+  const replaceViews = (tid: string, views: Expected, defined: Map<string, Omit<CollectionDefinition, 'name'>>): void => {
+    const plain: Expected = new Map()
+    const unique: Expected = new Map()
+    for (const [collection, byId] of views as Map<string, Map<string, StoredView>>) {
+      expectIndexEntries(collection, defined.get(collection)?.indexes ?? [], byId, plain, unique)
     }
-    writeDifference(['c', tid], definitionEntries)
-    writeDifference(['v', tid], viewEntries)
-    writeDifference(['x', tid], indexEntries, true)
+    writeDifference(['c', tid], defined, 1)
+    writeDifference(['v', tid], views, 2)
+    writeDifference(['x', tid], plain, 4, true)
+    writeDifference(['u', tid], unique, 3)
     definitions.clear()
   }
 
@@ -317,9 +423,12 @@ export function createViewStore (storage: Storage): ViewStore {
       return viewOf(threadId.toString(), collection, id)?.doc
     },
 
-    fold (threadId, key, event, codec, events) {
+    view (threadId, collection, id) {
+      return viewOf(threadId.toString(), collection, id)
+    },
+
+    fold (threadId, key, event, codec, events, current) {
       const tid = threadId.toString()
-      const current = viewOf(tid, event.collection, event.id)
       let view: StoredView
       if (current === undefined || compareEventKeys(key, current.at) > 0) {
         view = advance(threadId, current, key, event, codec, events)
@@ -334,21 +443,8 @@ export function createViewStore (storage: Storage): ViewStore {
         if (after !== undefined) view.doc = after
       }
       db.putSync(['v', tid, event.collection, event.id], view)
-      writeIndexEntries(tid, event.collection, event.id, current?.doc, view.doc)
-      return { before: current?.doc, after: view.doc }
-    },
-
-    uniqueConflict (threadId, collection, id, entity) {
-      const tid = threadId.toString()
-      for (const { path, unique } of indexPathsWithin(tid, collection)) {
-        if (unique !== true) continue
-        const value = valueAt(entity, path)
-        if (!isIndexable(value)) continue
-        for (const key of keysWithPrefix(db, ['x', tid, collection, path, value], 5)) {
-          if (key[5] !== id) return path
-        }
-      }
-      return undefined
+      const clash = writeIndexEntries(tid, event.collection, event.id, current?.doc, view.doc)
+      return clash === undefined ? { before: current?.doc, after: view.doc } : { before: current?.doc, after: view.doc, clash }
     },
 
     find (threadId, collection, query) {
@@ -377,37 +473,29 @@ export function createViewStore (storage: Storage): ViewStore {
     },
 
     * entities (threadId, collection) {
-      const tid = threadId.toString()
-      for (const { key, value } of db.getRange({ start: ['v', tid, collection] })) {
-        const parts = key as Key
-        if (parts[0] !== 'v' || parts[1] !== tid || parts[2] !== collection) return
-        const doc = (value as StoredView).doc
-        if (doc !== undefined) yield [parts[3] as string, doc]
-      }
+      for (const [id, view] of storedViews(threadId.toString(), collection)) if (view.doc !== undefined) yield [id, view.doc]
     },
 
     rebuild (threadId, sorted, codec, events) {
-      const tid = threadId.toString()
       // The same fold as `fold`, in memory: every event comes in key order, so none is ever "in the past".
-      const folded = new Map<string, { collection: string, id: string, view: StoredView }>()
+      const folded: Expected = new Map()
       const defined = new Map<string, Omit<CollectionDefinition, 'name'>>()
       for (const { key, event } of sorted) {
         if (event.type === 'collection') {
           defined.set(event.collection, { schema: canonical(event.schema), indexes: event.indexes, at: key })
           continue
         }
-        const slot = JSON.stringify([event.collection, event.id])
-        const view = advance(threadId, folded.get(slot)?.view, key, event, codec, events)
-        folded.set(slot, { collection: event.collection, id: event.id, view })
+        const byId = branch(folded, event.collection)
+        byId.set(event.id, advance(threadId, byId.get(event.id) as StoredView | undefined, key, event, codec, events))
       }
-      replaceViews(tid, folded, defined)
+      replaceViews(threadId.toString(), folded, defined)
     },
 
     snapshot (threadId, position) {
       const tid = threadId.toString()
       storage.transactionSync(() => {
-        writeDifference(['sv', tid], entriesUnder(['v', tid]))
-        writeDifference(['sc', tid], entriesUnder(['c', tid]))
+        writeDifference(['sv', tid], entriesUnder(['v', tid], 2), 2)
+        writeDifference(['sc', tid], entriesUnder(['c', tid], 1), 1)
         db.putSync(['s', tid], position)
       })
     },
@@ -419,13 +507,8 @@ export function createViewStore (storage: Storage): ViewStore {
     restore (threadId) {
       const tid = threadId.toString()
       return storage.transactionSync(() => {
-        const views = new Map<string, { collection: string, id: string, view: StoredView }>()
-        for (const { rest: [collection, id], value } of entriesUnder(['sv', tid]).values()) {
-          views.set(JSON.stringify([collection, id]), { collection: collection as string, id: id as string, view: value as StoredView })
-        }
-        const defined = new Map<string, Omit<CollectionDefinition, 'name'>>()
-        for (const { rest: [collection], value } of entriesUnder(['sc', tid]).values()) defined.set(collection as string, value as Omit<CollectionDefinition, 'name'>)
-        replaceViews(tid, views, defined)
+        const defined = entriesUnder(['sc', tid], 1) as Map<string, Omit<CollectionDefinition, 'name'>>
+        replaceViews(tid, entriesUnder(['sv', tid], 2), defined)
         return store.snapshotPosition(threadId)
       })
     },

@@ -65,8 +65,8 @@ async function disposePeers (peers: readonly TestPeer[]): Promise<void> {
   }
 }
 
-/** Every entry under `[kind, tid]` of the views database, for kinds v (views), c (definitions), x (indexes). */
-function dumpViews (storage: Storage, threadId: ThreadId, kinds: readonly string[] = ['v', 'c', 'x']): string {
+/** Every entry under `[kind, tid]` of the views database, for kinds v (views), c (definitions), x and u (indexes). */
+function dumpViews (storage: Storage, threadId: ThreadId, kinds: readonly string[] = ['v', 'c', 'x', 'u']): string {
   const tid = threadId.toString()
   const db = storage.valueDatabase<unknown>('views')
   const out: unknown[] = []

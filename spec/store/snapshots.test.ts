@@ -24,7 +24,7 @@ function dumpViews (storage: Storage, threadId: ThreadId): string {
   const tid = threadId.toString()
   const db = storage.valueDatabase<unknown>('views')
   const out: unknown[] = []
-  for (const kind of ['v', 'c', 'x']) {
+  for (const kind of ['v', 'c', 'x', 'u']) {
     for (const { key, value } of db.getRange({ start: [kind, tid] })) {
       const parts = key as unknown[]
       if (parts[0] !== kind || parts[1] !== tid) break
