@@ -6,6 +6,7 @@ import type { ThreadKey } from '../../codecs/thread-key.ts'
 import { compareEventKeys, type EventKey } from '../../storage/event-store.ts'
 import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
 import { createStoreEngine, type Change, type StoreEngine } from '../../storage/store-engine.ts'
+import { UniqueViolationError } from '../../storage/errors.ts'
 import type { Storage } from '../../storage/storage.ts'
 import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
@@ -18,7 +19,9 @@ import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 const COLLECTION = 'Item'
 const IDS = Array.from({ length: 10 }, (_, i) => `item-${i}`)
 const SCHEMA: Entity = { type: 'object', properties: { _id: { type: 'string' }, n: { type: 'number' } } }
-const INDEXES = [{ path: 'n' }, { path: 'name' }]
+// Names are few and unique: writers that have not heard of each other take the same one, and every peer must then
+// list both holders the same way.
+const INDEXES = [{ path: 'n' }, { path: 'name', unique: true }]
 
 interface Rng {
   next (): number
@@ -235,7 +238,10 @@ async function writeScenario (seed: number, commits: number): Promise<Scenario> 
     }
     const ids = [...IDS].sort(() => rng.next() - 0.5).slice(0, 1 + rng.int(3))
     const changes = ids.map(id => randomChange(rng, writer.engine.get(threadId, COLLECTION, id), id))
-    await writer.storage.transaction(() => writer.engine.commitWithin(threadId, writer.logId, changes))
+    // A name this writer already sees taken is refused, and the commit changes nothing.
+    await writer.storage.transaction(() => writer.engine.commitWithin(threadId, writer.logId, changes)).catch((error: unknown) => {
+      if (!(error instanceof UniqueViolationError)) throw error
+    })
   }
   const perLog = writers.map(writer => writer.logs.records(threadId, writer.logId))
   return { threadId, writers, perLog, seen }
