@@ -1,6 +1,7 @@
 import type { Entity, EntityEvent, StoreEvent } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { Storage } from './storage.ts'
+import type { ThreadNumbers } from './thread-numbers.ts'
 
 /**
  * Where an event sits in the thread's total order: its record's clock, the log that wrote it (the tie-break) and
@@ -50,33 +51,33 @@ export interface EventStore {
   compact (threadId: ThreadId, position: number): number
 }
 
-export function createEventStore (storage: Storage): EventStore {
+export function createEventStore (storage: Storage, numbers: ThreadNumbers): EventStore {
   const db = storage.valueDatabase<StoredBatch | StoreEvent | number>('events')
-  // Key layout: ['n', tid] → last position; ['p', tid, last position of a record] → that record's events, each with
-  // the entity it left; ['e', tid, collection, id, wall, counter, logId, index] → one event of an entity's history,
-  // so compacting the arrival index never costs a later re-fold its history.
+  // Key layout, `thread` the thread's number: ['n', thread] → last position; ['p', thread, last position of a record]
+  // → that record's events, each with the entity it left; ['e', thread, collection, id, wall, counter, logId, index]
+  // → one event of an entity's history, so compacting the arrival index never costs a later re-fold its history.
   const store: EventStore = {
     position (threadId) {
-      return (db.get(['n', threadId.toString()]) as number | undefined) ?? 0
+      return (db.get(['n', numbers.of(threadId)]) as number | undefined) ?? 0
     },
     putBatch (threadId, persisted) {
       if (persisted.length === 0) return
-      const tid = threadId.toString()
+      const thread = numbers.assign(threadId)
       const last = persisted.at(-1)!.position
       const batch: StoredBatch = {
         first: persisted[0]!.position,
         events: persisted.map(({ key, event, entity }) => entity === undefined ? { key, event } : { key, event, entity })
       }
-      db.putSync(['p', tid, last], batch)
-      db.putSync(['n', tid], last)
+      db.putSync(['p', thread, last], batch)
+      db.putSync(['n', thread], last)
     },
     putHistory (threadId, key, event) {
-      db.putSync(['e', threadId.toString(), event.collection, event.id, ...key], event)
+      db.putSync(['e', numbers.assign(threadId), event.collection, event.id, ...key], event)
     },
     after (threadId, position, limit) {
-      const tid = threadId.toString()
+      const thread = numbers.of(threadId)
       const out: PersistedEvent[] = []
-      for (const { value } of db.getRange({ start: ['p', tid, position + 1], end: ['p', tid, Number.MAX_SAFE_INTEGER] })) {
+      for (const { value } of db.getRange({ start: ['p', thread, position + 1], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
         const batch = value as StoredBatch
         batch.events.forEach(({ key, event, entity }, index) => {
           const at = batch.first + index
@@ -87,28 +88,28 @@ export function createEventStore (storage: Storage): EventStore {
       return out
     },
     entityEvents (threadId, collection, id) {
-      const tid = threadId.toString()
+      const thread = numbers.of(threadId)
       const out: Array<{ key: EventKey, event: StoreEvent }> = []
-      for (const { key, value } of db.getRange({ start: ['e', tid, collection, id], end: ['e', tid, collection, id, Number.MAX_SAFE_INTEGER] })) {
-        const [, , , , wall, counter, logId, index] = key as [string, string, string, string, number, number, string, number]
+      for (const { key, value } of db.getRange({ start: ['e', thread, collection, id], end: ['e', thread, collection, id, Number.MAX_SAFE_INTEGER] })) {
+        const [, , , , wall, counter, logId, index] = key as [string, number, string, string, number, number, string, number]
         out.push({ key: [wall, counter, logId, index], event: value as StoreEvent })
       }
       return out
     },
     clearHistories (threadId) {
-      const tid = threadId.toString()
+      const thread = numbers.of(threadId)
       const histories: unknown[] = []
-      for (const key of db.getKeys({ start: ['e', tid] })) {
+      for (const key of db.getKeys({ start: ['e', thread] })) {
         const parts = key as unknown[]
-        if (parts[0] !== 'e' || parts[1] !== tid) break
+        if (parts[0] !== 'e' || parts[1] !== thread) break
         histories.push(key)
       }
       for (const key of histories) db.removeSync(key as string[])
     },
     compact (threadId, position) {
-      const tid = threadId.toString()
+      const thread = numbers.of(threadId)
       let removed = 0
-      for (const { key, value } of db.getRange({ start: ['p', tid, 0], end: ['p', tid, position + 1] })) {
+      for (const { key, value } of db.getRange({ start: ['p', thread, 0], end: ['p', thread, position + 1] })) {
         db.removeSync(key)
         removed += (value as StoredBatch).events.length
       }

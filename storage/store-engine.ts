@@ -17,6 +17,7 @@ import {
 import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { Storage } from './storage.ts'
+import { createThreadNumbers } from './thread-numbers.ts'
 import { createViewStore, type CollectionDefinition, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
 /**
@@ -130,8 +131,9 @@ function jsonProblem (value: unknown, path: string): string | undefined {
 export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const { storage, logs } = init
   const codec = init.codec ?? jsonPatchCodec
-  const events = createEventStore(storage)
-  const views: ViewStore = createViewStore(storage)
+  const numbers = createThreadNumbers(storage)
+  const events = createEventStore(storage, numbers)
+  const views: ViewStore = createViewStore(storage, numbers)
   const access = createAccessStore(storage)
   const validators = new Map<string, ValidateFunction>()
 
@@ -279,12 +281,28 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     return read()
   }
 
+  /** Forgets what a failed transaction may have left cached: definitions it read, thread numbers it gave. */
+  const forget = (): void => {
+    views.invalidate()
+    numbers.invalidate()
+  }
+
   /** Runs a write inside the caller's transaction; when it throws, nothing it read may outlive the abort. */
   const aborting = <T>(write: () => T): T => {
     try {
       return write()
     } catch (error) {
-      views.invalidate()
+      forget()
+      throw error
+    }
+  }
+
+  /** A transaction of the engine's own; nothing it cached outlives it when it fails, in its body or at commit. */
+  const transaction = async <T>(write: () => T): Promise<T> => {
+    try {
+      return await storage.transaction(() => aborting(write))
+    } catch (error) {
+      forget()
       throw error
     }
   }
@@ -423,7 +441,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       return { record, events: folded, access: outcomes }
     }),
 
-    invalidate: () => views.invalidate(),
+    invalidate: forget,
 
     definition: (threadId, collection) => reading(() => views.definition(threadId, collection)),
     collections: threadId => reading(() => views.collections(threadId)),
@@ -441,7 +459,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     eventsAfter: (threadId, position, limit) => reading(() => events.after(threadId, position, limit)),
 
     async snapshot (threadId) {
-      return await storage.transaction(() => {
+      return await transaction(() => {
         const position = events.position(threadId)
         views.snapshot(threadId, position)
         return position
@@ -451,7 +469,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     snapshotPosition: threadId => views.snapshotPosition(threadId),
 
     async restore (threadId) {
-      return await storage.transaction(() => aborting(() => {
+      return await transaction(() => {
         // Whether an event of an access-controlled thread counts depends on ACL events that may arrive after any
         // snapshot, and the arrival index keeps what was folded then: only the logs say what counts now.
         if (threadId.isAccessControlled) return refold(threadId)
@@ -465,17 +483,17 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
           }
         }
         return folded
-      }))
+      })
     },
 
     async rebuild (threadId) {
       // Inside the transaction, so no commit can land between reading the logs and replacing the views. Arrival
       // positions stay as they were: listeners' cursors and the snapshot still mean what they meant.
-      return await storage.transaction(() => aborting(() => refold(threadId)))
+      return await transaction(() => refold(threadId))
     },
 
     async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {
-      return await storage.transaction(() => events.compact(threadId, Math.min(keepAfter, views.snapshotPosition(threadId))))
+      return await transaction(() => events.compact(threadId, Math.min(keepAfter, views.snapshotPosition(threadId))))
     }
   }
   return engine

@@ -3,6 +3,7 @@ import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Cr
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
 import type { Storage, ValueDatabase } from './storage.ts'
+import type { ThreadNumbers } from './thread-numbers.ts'
 import { SchemaViolationError } from './errors.ts'
 
 /**
@@ -157,18 +158,19 @@ function branch (parent: Expected, part: unknown): Expected {
   return child
 }
 
-export function createViewStore (storage: Storage): ViewStore {
+export function createViewStore (storage: Storage, numbers: ThreadNumbers): ViewStore {
   const db = storage.valueDatabase<unknown>('views')
-  // Key layout: ['v', tid, collection, id] → view; ['c', tid, collection] → definition;
-  // ['x', tid, collection, path, value, id] → 1 (an index); ['u', tid, collection, path, value] → the IDs holding the
-  // value, sorted (a unique index: one ID, unless records from elsewhere brought in more); ['s', tid] → snapshot
-  // position; ['sv', tid, collection, id] → snapshot view; ['sc', tid, collection] → snapshot definition.
+  // Key layout, `thread` the thread's number: ['v', thread, collection, id] → view; ['c', thread, collection] →
+  // definition; ['x', thread, collection, path, value, id] → 1 (an index); ['u', thread, collection, path, value] →
+  // the IDs holding the value, sorted (a unique index: one ID, unless records from elsewhere brought in more);
+  // ['s', thread] → snapshot position; ['sv', thread, collection, id] → snapshot view; ['sc', thread, collection] →
+  // snapshot definition.
 
-  const viewOf = (tid: string, collection: string, id: string): StoredView | undefined =>
-    db.get(['v', tid, collection, id]) as StoredView | undefined
+  const viewOf = (thread: number, collection: string, id: string): StoredView | undefined =>
+    db.get(['v', thread, collection, id]) as StoredView | undefined
 
-  const readDefinition = (tid: string, collection: string): CollectionDefinition | undefined => {
-    const stored = db.get(['c', tid, collection]) as Omit<CollectionDefinition, 'name'> | undefined
+  const readDefinition = (thread: number, collection: string): CollectionDefinition | undefined => {
+    const stored = db.get(['c', thread, collection]) as Omit<CollectionDefinition, 'name'> | undefined
     return stored === undefined ? undefined : { name: collection, ...stored }
   }
 
@@ -177,11 +179,11 @@ export function createViewStore (storage: Storage): ViewStore {
   // emptied by every definition written, and by `invalidate` when a transaction fails. Readers outside a
   // transaction read what is committed, never the cache.
   const definitions = new Map<string, CollectionDefinition | null>()
-  const definitionWithin = (tid: string, collection: string): CollectionDefinition | undefined => {
-    const slot = `${tid}\u0000${collection}`
+  const definitionWithin = (thread: number, collection: string): CollectionDefinition | undefined => {
+    const slot = `${thread}\u0000${collection}`
     let definition = definitions.get(slot)
     if (definition === undefined) {
-      definition = readDefinition(tid, collection) ?? null
+      definition = readDefinition(thread, collection) ?? null
       definitions.set(slot, definition)
     }
     return definition ?? undefined
@@ -199,20 +201,20 @@ export function createViewStore (storage: Storage): ViewStore {
    * another entity holds too: a local write is refused for it, a record from elsewhere is folded anyway (and the
    * entry lists both holders, whatever order their records arrived in).
    */
-  const writeIndexEntries = (tid: string, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string | undefined => {
+  const writeIndexEntries = (thread: number, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string | undefined => {
     let clash: string | undefined
-    for (const { path, unique } of definitionWithin(tid, collection)?.indexes ?? []) {
+    for (const { path, unique } of definitionWithin(thread, collection)?.indexes ?? []) {
       const old = indexedAt(before, path)
       const next = after === undefined ? undefined : indexed(valueAt(after, path), collection, id, path)
       if (unique !== true) {
         if (old === next) continue
-        if (old !== undefined) db.removeSync(['x', tid, collection, path, old, id])
-        if (next !== undefined) db.putSync(['x', tid, collection, path, next, id], 1)
+        if (old !== undefined) db.removeSync(['x', thread, collection, path, old, id])
+        if (next !== undefined) db.putSync(['x', thread, collection, path, next, id], 1)
         continue
       }
-      if (old !== undefined && old !== next) release(['u', tid, collection, path, old], id)
+      if (old !== undefined && old !== next) release(['u', thread, collection, path, old], id)
       if (next === undefined) continue
-      const key: Key = ['u', tid, collection, path, next]
+      const key: Key = ['u', thread, collection, path, next]
       const holders = db.get(key) as string[] | undefined
       if (holders === undefined) {
         db.putSync(key, [id])
@@ -252,42 +254,42 @@ export function createViewStore (storage: Storage): ViewStore {
   }
 
   /** Every view of one collection, as stored. */
-  function * storedViews (tid: string, collection: string): Generator<[string, StoredView]> {
-    for (const { key, value } of entriesWithPrefix(db, ['v', tid, collection], 3)) yield [key[3] as string, value as StoredView]
+  function * storedViews (thread: number, collection: string): Generator<[string, StoredView]> {
+    for (const { key, value } of entriesWithPrefix(db, ['v', thread, collection], 3)) yield [key[3] as string, value as StoredView]
   }
 
-  const rebuildIndexes = (tid: string, collection: string): void => {
+  const rebuildIndexes = (thread: number, collection: string): void => {
     for (const kind of ['x', 'u']) {
-      for (const key of [...keysWithPrefix(db, [kind, tid, collection], 3)]) db.removeSync(key)
+      for (const key of [...keysWithPrefix(db, [kind, thread, collection], 3)]) db.removeSync(key)
     }
     const plain: Expected = new Map()
     const unique: Expected = new Map()
-    expectIndexEntries(collection, definitionWithin(tid, collection)?.indexes ?? [], storedViews(tid, collection), plain, unique)
-    putAll(['x', tid], plain)
-    putAll(['u', tid], unique)
+    expectIndexEntries(collection, definitionWithin(thread, collection)?.indexes ?? [], storedViews(thread, collection), plain, unique)
+    putAll(['x', thread], plain)
+    putAll(['u', thread], unique)
   }
 
   /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
-  const indexCandidates = (tid: string, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
+  const indexCandidates = (thread: number, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
     if (query.ors.length > 0) return undefined
-    const indexes = new Map((readDefinition(tid, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
+    const indexes = new Map((readDefinition(thread, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
     const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
     if (best === undefined) return undefined
-    return { path: best.path, ids: idsFromIndex(tid, collection, best, indexes.get(best.path)!) }
+    return { path: best.path, ids: idsFromIndex(thread, collection, best, indexes.get(best.path)!) }
   }
 
-  function * idsFromIndex (tid: string, collection: string, criterion: Criterion, unique: boolean): Generator<string> {
+  function * idsFromIndex (thread: number, collection: string, criterion: Criterion, unique: boolean): Generator<string> {
     const { path, op } = criterion
     const value = criterion.value as IndexValue
     if (unique && op === 'eq') {
-      yield * (db.get(['u', tid, collection, path, value]) as string[] | undefined) ?? []
+      yield * (db.get(['u', thread, collection, path, value]) as string[] | undefined) ?? []
       return
     }
     const kind = unique ? 'u' : 'x'
     const lowerBound = op === 'eq' || op === 'gt' || op === 'ge'
-    const start: Key = [kind, tid, collection, path, lowerBound ? value : typeof value === 'number' ? -Number.MAX_VALUE : '']
+    const start: Key = [kind, thread, collection, path, lowerBound ? value : typeof value === 'number' ? -Number.MAX_VALUE : '']
     const entries = unique
       ? entriesWithPrefix(db, start, 4)
       : (function * () { for (const key of keysWithPrefix(db, start, 4)) yield { key, value: [key[5] as string] } })()
@@ -301,9 +303,9 @@ export function createViewStore (storage: Storage): ViewStore {
     }
   }
 
-  const readEntities = (tid: string, collection: string): Entity[] => {
+  const readEntities = (thread: number, collection: string): Entity[] => {
     const out: Entity[] = []
-    for (const [, view] of storedViews(tid, collection)) if (view.doc !== undefined) out.push(view.doc)
+    for (const [, view] of storedViews(thread, collection)) if (view.doc !== undefined) out.push(view.doc)
     return out
   }
 
@@ -353,16 +355,16 @@ export function createViewStore (storage: Storage): ViewStore {
   }
 
   /** Makes the thread's definitions, views and index entries exactly these. */
-  const replaceViews = (tid: string, views: Expected, defined: Map<string, Omit<CollectionDefinition, 'name'>>): void => {
+  const replaceViews = (thread: number, views: Expected, defined: Map<string, Omit<CollectionDefinition, 'name'>>): void => {
     const plain: Expected = new Map()
     const unique: Expected = new Map()
     for (const [collection, byId] of views as Map<string, Map<string, StoredView>>) {
       expectIndexEntries(collection, defined.get(collection)?.indexes ?? [], byId, plain, unique)
     }
-    writeDifference(['c', tid], defined, 1)
-    writeDifference(['v', tid], views, 2)
-    writeDifference(['x', tid], plain, 4, true)
-    writeDifference(['u', tid], unique, 3)
+    writeDifference(['c', thread], defined, 1)
+    writeDifference(['v', thread], views, 2)
+    writeDifference(['x', thread], plain, 4, true)
+    writeDifference(['u', thread], unique, 3)
     definitions.clear()
   }
 
@@ -393,42 +395,42 @@ export function createViewStore (storage: Storage): ViewStore {
 
   const store: ViewStore = {
     definition (threadId, collection) {
-      return readDefinition(threadId.toString(), collection)
+      return readDefinition(numbers.of(threadId), collection)
     },
 
     definitionWithin (threadId, collection) {
-      return definitionWithin(threadId.toString(), collection)
+      return definitionWithin(numbers.of(threadId), collection)
     },
 
     collections (threadId) {
-      const tid = threadId.toString()
+      const thread = numbers.of(threadId)
       const out: CollectionDefinition[] = []
-      for (const key of keysWithPrefix(db, ['c', tid], 2)) out.push(store.definition(threadId, key[2] as string)!)
+      for (const key of keysWithPrefix(db, ['c', thread], 2)) out.push(store.definition(threadId, key[2] as string)!)
       return out
     },
 
     define (threadId, definition) {
-      const tid = threadId.toString()
-      const current = definitionWithin(tid, definition.name)
+      const thread = numbers.assign(threadId)
+      const current = definitionWithin(thread, definition.name)
       if (current !== undefined && compareEventKeys(definition.at, current.at) <= 0) return false
       // The author holds the schema as it was written, every other peer as dag-cbor ordered it: store one form.
-      db.putSync(['c', tid, definition.name], { schema: canonical(definition.schema), indexes: definition.indexes, at: definition.at })
-      definitions.delete(`${tid}\u0000${definition.name}`)
+      db.putSync(['c', thread, definition.name], { schema: canonical(definition.schema), indexes: definition.indexes, at: definition.at })
+      definitions.delete(`${thread}\u0000${definition.name}`)
       const sameIndexes = current !== undefined && JSON.stringify(current.indexes) === JSON.stringify(definition.indexes)
-      if (!sameIndexes) rebuildIndexes(tid, definition.name)
+      if (!sameIndexes) rebuildIndexes(thread, definition.name)
       return true
     },
 
     get (threadId, collection, id) {
-      return viewOf(threadId.toString(), collection, id)?.doc
+      return viewOf(numbers.of(threadId), collection, id)?.doc
     },
 
     view (threadId, collection, id) {
-      return viewOf(threadId.toString(), collection, id)
+      return viewOf(numbers.of(threadId), collection, id)
     },
 
     fold (threadId, key, event, codec, events, current) {
-      const tid = threadId.toString()
+      const thread = numbers.assign(threadId)
       let view: StoredView
       if (current === undefined || compareEventKeys(key, current.at) > 0) {
         view = advance(threadId, current, key, event, codec, events)
@@ -442,21 +444,21 @@ export function createViewStore (storage: Storage): ViewStore {
         const after = history.reduce<Entity | undefined>((state, entry) => codec.apply(state, entry.event as EntityEvent), undefined)
         if (after !== undefined) view.doc = after
       }
-      db.putSync(['v', tid, event.collection, event.id], view)
-      const clash = writeIndexEntries(tid, event.collection, event.id, current?.doc, view.doc)
+      db.putSync(['v', thread, event.collection, event.id], view)
+      const clash = writeIndexEntries(thread, event.collection, event.id, current?.doc, view.doc)
       return clash === undefined ? { before: current?.doc, after: view.doc } : { before: current?.doc, after: view.doc, clash }
     },
 
     find (threadId, collection, query) {
-      const tid = threadId.toString()
-      const candidates = indexCandidates(tid, collection, query)
+      const thread = numbers.of(threadId)
+      const candidates = indexCandidates(thread, collection, query)
       let rows: Entity[]
       if (candidates === undefined) {
-        rows = readEntities(tid, collection)
+        rows = readEntities(thread, collection)
       } else {
         rows = []
         for (const id of candidates.ids) {
-          const doc = viewOf(tid, collection, id)?.doc
+          const doc = viewOf(thread, collection, id)?.doc
           if (doc !== undefined) rows.push(doc)
         }
       }
@@ -464,16 +466,16 @@ export function createViewStore (storage: Storage): ViewStore {
     },
 
     plan (threadId, collection, query) {
-      const candidates = indexCandidates(threadId.toString(), collection, query)
+      const candidates = indexCandidates(numbers.of(threadId), collection, query)
       return { using: candidates === undefined ? 'scan' : `index:${candidates.path}` }
     },
 
     count (threadId, collection) {
-      return readEntities(threadId.toString(), collection).length
+      return readEntities(numbers.of(threadId), collection).length
     },
 
     * entities (threadId, collection) {
-      for (const [id, view] of storedViews(threadId.toString(), collection)) if (view.doc !== undefined) yield [id, view.doc]
+      for (const [id, view] of storedViews(numbers.of(threadId), collection)) if (view.doc !== undefined) yield [id, view.doc]
     },
 
     rebuild (threadId, sorted, codec, events) {
@@ -488,27 +490,27 @@ export function createViewStore (storage: Storage): ViewStore {
         const byId = branch(folded, event.collection)
         byId.set(event.id, advance(threadId, byId.get(event.id) as StoredView | undefined, key, event, codec, events))
       }
-      replaceViews(threadId.toString(), folded, defined)
+      replaceViews(numbers.assign(threadId), folded, defined)
     },
 
     snapshot (threadId, position) {
-      const tid = threadId.toString()
+      const thread = numbers.assign(threadId)
       storage.transactionSync(() => {
-        writeDifference(['sv', tid], entriesUnder(['v', tid], 2), 2)
-        writeDifference(['sc', tid], entriesUnder(['c', tid], 1), 1)
-        db.putSync(['s', tid], position)
+        writeDifference(['sv', thread], entriesUnder(['v', thread], 2), 2)
+        writeDifference(['sc', thread], entriesUnder(['c', thread], 1), 1)
+        db.putSync(['s', thread], position)
       })
     },
 
     snapshotPosition (threadId) {
-      return (db.get(['s', threadId.toString()]) as number | undefined) ?? 0
+      return (db.get(['s', numbers.of(threadId)]) as number | undefined) ?? 0
     },
 
     restore (threadId) {
-      const tid = threadId.toString()
+      const thread = numbers.assign(threadId)
       return storage.transactionSync(() => {
-        const defined = entriesUnder(['sc', tid], 1) as Map<string, Omit<CollectionDefinition, 'name'>>
-        replaceViews(tid, entriesUnder(['sv', tid], 2), defined)
+        const defined = entriesUnder(['sc', thread], 1) as Map<string, Omit<CollectionDefinition, 'name'>>
+        replaceViews(thread, entriesUnder(['sv', thread], 2), defined)
         return store.snapshotPosition(threadId)
       })
     },

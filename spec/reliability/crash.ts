@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { createPeer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
+import { createEventStore } from '../../storage/event-store.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { dumpStore } from '../helpers/temp-peer.ts'
 import { seededRandom } from '../helpers/seeded-random.ts'
 
@@ -101,7 +103,7 @@ async function check (path: string, seen: Map<number, 'created' | 'deleted'>, pe
     const records = peer.logs.records(db.id, db.logId!, { limit: Number.MAX_SAFE_INTEGER }).length
     if (head.counter !== records) throw new Error(`the head says ${head.counter} records, the log holds ${records}`)
     const views = dumpStore(peer, ['views'])
-    const position = (peer.storage.valueDatabase<number>('events').get(['n', db.id.toString()]) as number | undefined) ?? 0
+    const position = createEventStore(peer.storage, createThreadNumbers(peer.storage)).position(db.id)
     const folded = await db.rebuild()
     if (folded !== position) throw new Error(`the arrival index holds ${position} events, the log ${folded}`)
     if (dumpStore(peer, ['views']) !== views) throw new Error('a rebuild from the log gives other views than the ones on disk')

@@ -8,6 +8,7 @@ import { createLogStore, type LogStore, type StoredRecord } from '../../storage/
 import { createStoreEngine, type Change, type StoreEngine } from '../../storage/store-engine.ts'
 import { UniqueViolationError } from '../../storage/errors.ts'
 import type { Storage } from '../../storage/storage.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 
@@ -70,13 +71,13 @@ async function disposePeers (peers: readonly TestPeer[]): Promise<void> {
 
 /** Every entry under `[kind, tid]` of the views database, for kinds v (views), c (definitions), x and u (indexes). */
 function dumpViews (storage: Storage, threadId: ThreadId, kinds: readonly string[] = ['v', 'c', 'x', 'u']): string {
-  const tid = threadId.toString()
+  const thread = createThreadNumbers(storage).of(threadId)
   const db = storage.valueDatabase<unknown>('views')
   const out: unknown[] = []
   for (const kind of kinds) {
-    for (const { key, value } of db.getRange({ start: [kind, tid] })) {
+    for (const { key, value } of db.getRange({ start: [kind, thread] })) {
       const parts = key as unknown[]
-      if (parts[0] !== kind || parts[1] !== tid) break
+      if (parts[0] !== kind || parts[1] !== thread) break
       out.push([parts, value])
     }
   }
@@ -107,7 +108,7 @@ function assertMatchesFold (peer: TestPeer, threadId: ThreadId, expected: Map<st
   const db = peer.storage.valueDatabase<unknown>('views')
   for (const id of new Set([...IDS, ...expected.keys()])) {
     const want = expected.get(id)
-    const stored = db.get(['v', threadId.toString(), COLLECTION, id]) as { doc?: Entity, at: EventKey } | undefined
+    const stored = db.get(['v', createThreadNumbers(peer.storage).of(threadId), COLLECTION, id]) as { doc?: Entity, at: EventKey } | undefined
     if (want === undefined) {
       assert.equal(stored, undefined, `${label}: ${id} was never written`)
       continue

@@ -8,6 +8,7 @@ import type { Store } from '../../actors/store.ts'
 import type { ThreadId } from '../../codecs/thread-id.ts'
 import { createEventStore } from '../../storage/event-store.ts'
 import type { Storage } from '../../storage/storage.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { createViewStore } from '../../storage/view-store.ts'
 
 /** Snapshots through the public API: automatic and on request, restoring, rebuilding, compacting, reopening. */
@@ -21,13 +22,13 @@ const PERSON = {
 
 /** Views, definitions and indexes of one thread, in key order. */
 function dumpViews (storage: Storage, threadId: ThreadId): string {
-  const tid = threadId.toString()
+  const thread = createThreadNumbers(storage).of(threadId)
   const db = storage.valueDatabase<unknown>('views')
   const out: unknown[] = []
   for (const kind of ['v', 'c', 'x', 'u']) {
-    for (const { key, value } of db.getRange({ start: [kind, tid] })) {
+    for (const { key, value } of db.getRange({ start: [kind, thread] })) {
       const parts = key as unknown[]
-      if (parts[0] !== kind || parts[1] !== tid) break
+      if (parts[0] !== kind || parts[1] !== thread) break
       out.push([parts, value])
     }
   }
@@ -36,10 +37,10 @@ function dumpViews (storage: Storage, threadId: ThreadId): string {
 
 /** Positions held in the arrival index of one thread (a record's events are stored together, under its last). */
 function arrivalPositions (storage: Storage, threadId: ThreadId): number[] {
-  const tid = threadId.toString()
+  const thread = createThreadNumbers(storage).of(threadId)
   const out: number[] = []
-  for (const { key, value } of storage.valueDatabase<unknown>('events').getRange({ start: ['p', tid, 0], end: ['p', tid, Number.MAX_SAFE_INTEGER] })) {
-    const last = (key as [string, string, number])[2]
+  for (const { key, value } of storage.valueDatabase<unknown>('events').getRange({ start: ['p', thread, 0], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
+    const last = (key as [string, number, number])[2]
     for (let at = (value as { first: number }).first; at <= last; at++) out.push(at)
   }
   return out
@@ -57,8 +58,8 @@ describe('snapshots', () => {
   let path: string
   let peer: Peer
   let db: Store
-  const snapshotPosition = (): number => createViewStore(peer.storage).snapshotPosition(db.id)
-  const position = (): number => createEventStore(peer.storage).position(db.id)
+  const snapshotPosition = (): number => createViewStore(peer.storage, createThreadNumbers(peer.storage)).snapshotPosition(db.id)
+  const position = (): number => createEventStore(peer.storage, createThreadNumbers(peer.storage)).position(db.id)
   const people = () => db.collection<{ _id?: string, name: string, age: number }>('Person')
 
   before(async () => {
