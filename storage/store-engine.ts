@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
   draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
@@ -8,6 +7,7 @@ import { createAccessStore, type AccessOutcome, type AccessStore } from './acces
 import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
 import { valueAt, type QueryJSON } from '../codecs/query.ts'
+import { timeOrderedId } from '../codecs/entity-id.ts'
 import { MalformedBlockError, ThreadsError } from '../codecs/errors.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import {
@@ -95,7 +95,7 @@ export function withId (definition: CollectionDefinition, entity: Entity): Entit
   const field = idFieldOf(definition)
   const id = entity[field]
   if (typeof id === 'string' && id.length > 0) return entity
-  return { ...entity, [field]: randomUUID() }
+  return { ...entity, [field]: timeOrderedId() }
 }
 
 function idOf (definition: CollectionDefinition, entity: Entity, action: string): string {
