@@ -1,7 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
   draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
-  type Action, type CollectionEvent, type ControlEvent, type Entity, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+  type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
 import type { Draft } from 'immer'
@@ -18,7 +18,7 @@ import { compareEventKeys, createEventStore, type EventKey, type EventStore, typ
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
-import { createViewStore, type CollectionDefinition, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
+import { createViewStore, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
 /**
  * The store's write and read paths over one peer's storage. A commit is validated, encoded, folded into the
@@ -104,6 +104,19 @@ function idOf (definition: CollectionDefinition, entity: Entity, action: string)
     throw new SchemaViolationError(`${action} in ${definition.name}: entity has no ${idFieldOf(definition)} of 1–${KEY_LIMITS.id} bytes`, [])
   }
   return id
+}
+
+/**
+ * A change resolved against the state it commits on: its action, and the entity's view as resolution read it, which
+ * the fold takes up rather than reading it again. A create reads none: its fold finds out.
+ */
+interface Resolved {
+  readonly action: Action | CollectionEvent
+  readonly current?: StoredView
+}
+
+function exists (collection: string, id: string): EntityExistsError {
+  return new EntityExistsError(`${collection} ${id} already exists`)
 }
 
 /** Where `value` stops being plain JSON (a Date, a Map, NaN, undefined, a class instance…), if it does. */
@@ -198,11 +211,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     return body
   }
 
-  /**
-   * Resolves a change against the state it commits on: the checks only the author can make, then the action, with
-   * the entity's view as it read it (which the fold takes up, rather than reading it again).
-   */
-  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): { action: Action | CollectionEvent, current?: StoredView } => {
+  /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
+  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): Resolved => {
     if (change.type === 'collection') {
       // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
       // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
@@ -222,10 +232,14 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     switch (change.type) {
       case 'create': {
         const id = idOf(definition, change.entity, 'create')
-        const current = views.view(threadId, collection, id)
-        if (current?.doc !== undefined) throw new EntityExistsError(`${collection} ${id} already exists`)
-        assertValid(threadId, definition, change.entity)
-        return { action: { type: 'create', collection, id, entity: change.entity }, current }
+        try {
+          assertValid(threadId, definition, change.entity)
+        } catch (error) {
+          // The fold finds an entity that exists; an invalid create of one is refused for existing all the same.
+          if (views.get(threadId, collection, id) !== undefined) throw exists(collection, id)
+          throw error
+        }
+        return { action: { type: 'create', collection, id, entity: change.entity } }
       }
       case 'save': {
         const id = idOf(definition, change.entity, 'save')
@@ -258,17 +272,31 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /**
-   * Folds one event at `key`; the one path local and remote events share. The caller records the batch. A commit
-   * hands over the entity's view it resolved against (anything else has it read here), and is refused a value of a
-   * unique index another entity holds; a record from elsewhere is folded anyway, as every peer folds it.
+   * A create is folded without reading its entity first, as most land on none; when one is there after all, and for
+   * every other event, the fold takes the view resolution read, or reads it. A create of ours refuses an entity
+   * that exists; a record from elsewhere folds onto it.
    */
-  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: { current?: StoredView }): PersistedEvent => {
+  const foldEntity = (threadId: ThreadId, key: EventKey, event: EntityEvent, resolved?: Resolved): FoldResult => {
+    if (event.type === 'create' && resolved?.current === undefined) {
+      const created = views.foldCreate(threadId, key, event, codec, events)
+      if (created !== undefined) return created
+    }
+    const current = resolved?.current ?? views.view(threadId, event.collection, event.id)
+    if (resolved?.action.type === 'create' && current?.doc !== undefined) throw exists(event.collection, event.id)
+    return views.fold(threadId, key, event, codec, events, current)
+  }
+
+  /**
+   * Folds one event at `key`; the one path local and remote events share. The caller records the batch. A commit
+   * hands over its resolution, and is refused a value of a unique index another entity holds; a record from
+   * elsewhere is folded anyway, as every peer folds it.
+   */
+  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: Resolved): PersistedEvent => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
       return { position, key, event }
     }
-    const current = resolved === undefined ? views.view(threadId, event.collection, event.id) : resolved.current
-    const { after, clash } = views.fold(threadId, key, event, codec, events, current)
+    const { after, clash } = foldEntity(threadId, key, event, resolved)
     if (clash !== undefined && resolved !== undefined) {
       throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
     }

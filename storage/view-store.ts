@@ -56,6 +56,11 @@ export interface ViewStore {
    * event is the latest, or by re-folding the entity's whole history.
    */
   fold (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore, current: StoredView | undefined): FoldResult
+  /**
+   * Folds a create without reading the entity's view first, as most creates land on no entity. Returns undefined,
+   * having written nothing, when the entity has a view after all: the caller reads it and folds as usual.
+   */
+  foldCreate (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): FoldResult | undefined
   find (threadId: ThreadId, collection: string, query: QueryJSON): Entity[]
   plan (threadId: ThreadId, collection: string, query: QueryJSON): QueryPlan
   count (threadId: ThreadId, collection: string): number
@@ -166,6 +171,12 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   // ['s', thread] → snapshot position; ['sv', thread, collection, id] → snapshot view; ['sc', thread, collection] →
   // snapshot definition.
 
+  /**
+   * Writes `value` only when `key` is free, and says whether it did: one write where a read and a write would be.
+   * (lmdb documents the boolean `putSync` returns; its typings leave it out.)
+   */
+  const putIfAbsent = (key: Key, value: unknown): boolean => db.putSync(key, value, { noOverwrite: true }) as unknown as boolean
+
   const viewOf = (thread: number, collection: string, id: string): StoredView | undefined =>
     db.get(['v', thread, collection, id]) as StoredView | undefined
 
@@ -215,15 +226,19 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       if (old !== undefined && old !== next) release(['u', thread, collection, path, old], id)
       if (next === undefined) continue
       const key: Key = ['u', thread, collection, path, next]
-      const holders = db.get(key) as string[] | undefined
-      if (holders === undefined) {
-        db.putSync(key, [id])
-        continue
-      }
+      // A value taken anew is usually free: the write that takes it says whether it was, with no read before it.
+      if (old !== next && putIfAbsent(key, [id])) continue
+      const holders = (db.get(key) as string[] | undefined) ?? []
       if (!holders.includes(id)) db.putSync(key, holding(holders, id))
       if (clash === undefined && holders.some(holder => holder !== id)) clash = path
     }
     return clash
+  }
+
+  /** Moves the entity's index entries along with its view, and says what the fold did. */
+  const indexing = (thread: number, event: EntityEvent, before: Entity | undefined, after: Entity | undefined): FoldResult => {
+    const clash = writeIndexEntries(thread, event.collection, event.id, before, after)
+    return clash === undefined ? { before, after } : { before, after, clash }
   }
 
   /** The index entries a collection's views call for, added to `plain` ('x') and `unique` ('u') by collection. */
@@ -445,8 +460,14 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
         if (after !== undefined) view.doc = after
       }
       db.putSync(['v', thread, event.collection, event.id], view)
-      const clash = writeIndexEntries(thread, event.collection, event.id, current?.doc, view.doc)
-      return clash === undefined ? { before: current?.doc, after: view.doc } : { before: current?.doc, after: view.doc, clash }
+      return indexing(thread, event, current?.doc, view.doc)
+    },
+
+    foldCreate (threadId, key, event, codec, events) {
+      const thread = numbers.assign(threadId)
+      const view = advance(threadId, undefined, key, event, codec, events)
+      if (!putIfAbsent(['v', thread, event.collection, event.id], view)) return undefined
+      return indexing(thread, event, undefined, view.doc)
     },
 
     find (threadId, collection, query) {

@@ -310,6 +310,21 @@ describe('store bad input', () => {
       assert.equal((await people.findById('ann'))?.name, 'Ann')
     })
 
+    it('refuses an invalid create under a taken ID for the ID, as it does a valid one', async () => {
+      await refused(EntityExistsError, () => people.create([{ _id: 'ann', name: 'Another Ann', age: -1 }]))
+      await refused(SchemaViolationError, () => people.create([{ _id: 'nobody-yet', name: 'Nobody', age: -1 }]))
+    })
+
+    it('takes a create under the ID of a deleted entity, which then has both lives in its history', async () => {
+      await people.create([{ _id: 'phoenix', name: 'Phoenix', age: 1 }])
+      await people.delete(['phoenix'])
+      await people.create([{ _id: 'phoenix', name: 'Phoenix again', age: 2 }])
+      await people.update('phoenix', draft => { draft.age = 3 })
+      assert.deepEqual(await people.findById('phoenix'), { _id: 'phoenix', name: 'Phoenix again', age: 3 })
+      await db.rebuild()
+      assert.deepEqual(await people.findById('phoenix'), { _id: 'phoenix', name: 'Phoenix again', age: 3 })
+    })
+
     it('refuses it in a collection identified by ID too', async () => {
       await db.registerSchema('Paper', { type: 'object', properties: { ID: { type: 'string' }, firstName: { type: 'string' } } })
       const paper = db.collection('Paper')
