@@ -89,7 +89,9 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     path: init.path,
     get closed () { return closed },
     binaryDatabase: name => named<BinaryDatabase>(name, { encoding: 'binary', keyEncoding: 'binary' }),
-    valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack' }),
+    // Without records: msgpackr's records pay off for many values of one shape packed together, but each value here
+    // is packed alone and carried its own record definition, which cost more to write and read than plain maps.
+    valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack', useRecords: false }),
     async transaction (action) {
       assertOpen()
       return await root.childTransaction(action)
