@@ -216,9 +216,14 @@ const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
  */
 export const KEY_LIMITS = Object.freeze({ collection: 256, id: 512, path: 128, indexedValue: 512 })
 
+/** True when `value` takes at most `maxBytes` UTF-8 bytes; no UTF-16 unit takes more than three, so most are not counted. */
+export function fitsBytes (value: string, maxBytes: number): boolean {
+  return value.length * 3 <= maxBytes || Buffer.byteLength(value) <= maxBytes
+}
+
 /** True for a non-empty string of at most `maxBytes` UTF-8 bytes. */
 export function fitsKey (value: unknown, maxBytes: number): value is string {
-  return typeof value === 'string' && value.length > 0 && Buffer.byteLength(value) <= maxBytes
+  return typeof value === 'string' && value.length > 0 && fitsBytes(value, maxBytes)
 }
 
 /** A dotted path of non-empty field names: what indexes and queries address. */

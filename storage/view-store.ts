@@ -1,4 +1,4 @@
-import { canonical, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
+import { canonical, fitsBytes, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
@@ -99,7 +99,7 @@ function isIndexable (value: JsonValue | Comparable | undefined): value is Index
 /** An indexed value as its index entry holds it; a string too long to be part of a key is refused, not dropped. */
 function indexed (value: JsonValue | undefined, collection: string, id: string, path: string): IndexValue | undefined {
   if (!isIndexable(value)) return undefined
-  if (typeof value === 'string' && Buffer.byteLength(value) > KEY_LIMITS.indexedValue) {
+  if (typeof value === 'string' && !fitsBytes(value, KEY_LIMITS.indexedValue)) {
     throw new SchemaViolationError(`${collection} ${id}: ${path} is indexed, and longer than the ${KEY_LIMITS.indexedValue} bytes an index holds`, [path])
   }
   return value
@@ -350,21 +350,28 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
    * everything. Takes what it finds out of `expected`.
    */
   const writeDifference = (prefix: Key, expected: Expected, depth: number, keysOnly = false): void => {
-    const entries: Iterable<{ key: Key, value?: unknown }> = keysOnly
-      ? (function * () { for (const key of keysWithPrefix(db, prefix, prefix.length)) yield { key } })()
-      : entriesWithPrefix(db, prefix, prefix.length)
-    for (const { key, value } of entries) {
-      let node: Expected | undefined = expected
-      if (key.length !== prefix.length + depth) node = undefined
+    const settle = (key: Key, value: unknown): void => {
+      let node: Expected | undefined = key.length === prefix.length + depth ? expected : undefined
       for (let i = prefix.length; i < key.length - 1 && node !== undefined; i++) node = node.get(key[i]) as Expected | undefined
-      const last = key.at(-1)
+      const last = key[key.length - 1]
       if (node === undefined || !node.has(last)) {
         db.removeSync(key)
-        continue
+        return
       }
-      const wanted = node.get(last)
-      if (!keysOnly && !same(value, wanted)) db.putSync(key, wanted)
+      if (!keysOnly && !same(value, node.get(last))) db.putSync(key, node.get(last))
       node.delete(last)
+    }
+    // Plain loops over the cursor: a generator around it cost more than the lookups.
+    if (keysOnly) {
+      for (const key of db.getKeys({ start: prefix }) as Iterable<Key>) {
+        if (!hasPrefix(key, prefix)) break
+        settle(key, undefined)
+      }
+    } else {
+      for (const { key, value } of db.getRange({ start: prefix })) {
+        if (!hasPrefix(key as Key, prefix)) break
+        settle(key as Key, value)
+      }
     }
     putAll(prefix, expected)
   }
