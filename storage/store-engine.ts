@@ -119,6 +119,19 @@ function exists (collection: string, id: string): EntityExistsError {
   return new EntityExistsError(`${collection} ${id} already exists`)
 }
 
+/** Whether `value` is plain JSON; the common answer, found without building a path for every field on the way. */
+function isPlainJson (value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i])) return false
+    return true
+  }
+  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) return false
+  for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key])) return false
+  return true
+}
+
 /** Where `value` stops being plain JSON (a Date, a Map, NaN, undefined, a class instance…), if it does. */
 function jsonProblem (value: unknown, path: string): string | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined
@@ -149,6 +162,9 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const views: ViewStore = createViewStore(storage, numbers)
   const access = createAccessStore(storage)
   const validators = new Map<string, ValidateFunction>()
+  // A write's definitions come from the view store's cache, one object for as long as it stands: found by the
+  // object, a validator costs no key built for every entity validated.
+  const validatorsByDefinition = new WeakMap<CollectionDefinition, ValidateFunction>()
 
   const compile = (collection: string, schema: Entity): ValidateFunction => {
     try {
@@ -159,12 +175,15 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   const validatorOf = (threadId: ThreadId, definition: CollectionDefinition): ValidateFunction => {
+    let validate = validatorsByDefinition.get(definition)
+    if (validate !== undefined) return validate
     const slot = `${threadId.toString()}/${definition.name}/${definition.at.join(':')}`
-    let validate = validators.get(slot)
+    validate = validators.get(slot)
     if (validate === undefined) {
       validate = compile(definition.name, definition.schema)
       validators.set(slot, validate)
     }
+    validatorsByDefinition.set(definition, validate)
     return validate
   }
 
@@ -183,7 +202,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   const assertValid = (threadId: ThreadId, definition: CollectionDefinition, entity: Entity): void => {
-    const notJson = jsonProblem(entity, '')
+    const notJson = isPlainJson(entity) ? undefined : jsonProblem(entity, '')
     if (notJson !== undefined) throw new SchemaViolationError(`entity is not plain JSON: ${notJson}`, [notJson])
     const validate = validatorOf(threadId, definition)
     if (!validate(entity)) {
