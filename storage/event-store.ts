@@ -1,4 +1,4 @@
-import type { Entity, EntityEvent, StoreEvent } from '../codecs/event-codec.ts'
+import { jsonPatchCodec, type Entity, type EntityEvent, type EventCodec, type StoreEvent } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { Storage } from './storage.ts'
 import type { ThreadNumbers } from './thread-numbers.ts'
@@ -26,7 +26,19 @@ export interface PersistedEvent {
 interface StoredBatch {
   /** The position of the batch's first event. */
   first: number
-  events: Array<{ key: EventKey, event: StoreEvent, entity?: Entity }>
+  /** Each event with the entity it left, or `alone` when that entity is the fold of the event alone. */
+  events: Array<{ key: EventKey, event: StoreEvent, entity?: Entity, alone?: true }>
+}
+
+export interface EventStoreInit {
+  /** The codec that folds the thread's events. */
+  codec: EventCodec
+  /**
+   * Whether the entity an event left is the fold of the event alone, as for a create that landed on no entity: the
+   * arrival index then keeps the event without it, and a reader folds it again, rather than holding the document
+   * twice (the event carries it whole).
+   */
+  foldsAlone (event: PersistedEvent): boolean
 }
 
 /**
@@ -51,10 +63,11 @@ export interface EventStore {
   compact (threadId: ThreadId, position: number): number
 }
 
-export function createEventStore (storage: Storage, numbers: ThreadNumbers): EventStore {
+export function createEventStore (storage: Storage, numbers: ThreadNumbers, init: EventStoreInit = { codec: jsonPatchCodec, foldsAlone: () => false }): EventStore {
+  const { codec, foldsAlone } = init
   const db = storage.valueDatabase<StoredBatch | StoreEvent | number>('events')
   // Key layout, `thread` the thread's number: ['n', thread] → last position; ['p', thread, last position of a record]
-  // → that record's events, each with the entity it left; ['e', thread, collection, id, wall, counter, logId, index]
+  // → that record's events, each with the entity it left (see `alone`); ['e', thread, collection, id, wall, counter, logId, index]
   // → one event of an entity's history, so compacting the arrival index never costs a later re-fold its history.
   const store: EventStore = {
     position (threadId) {
@@ -66,7 +79,11 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers): Eve
       const last = persisted.at(-1)!.position
       const batch: StoredBatch = {
         first: persisted[0]!.position,
-        events: persisted.map(({ key, event, entity }) => entity === undefined ? { key, event } : { key, event, entity })
+        events: persisted.map(folded => {
+          const { key, event, entity } = folded
+          if (entity === undefined) return { key, event }
+          return foldsAlone(folded) ? { key, event, alone: true } : { key, event, entity }
+        })
       }
       db.putSync(['p', thread, last], batch)
       db.putSync(['n', thread], last)
@@ -79,9 +96,10 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers): Eve
       const out: PersistedEvent[] = []
       for (const { value } of db.getRange({ start: ['p', thread, position + 1], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
         const batch = value as StoredBatch
-        batch.events.forEach(({ key, event, entity }, index) => {
+        batch.events.forEach(({ key, event, entity, alone }, index) => {
           const at = batch.first + index
-          if (at > position) out.push({ position: at, key, event, entity })
+          if (at <= position) return
+          out.push({ position: at, key, event, entity: alone === true ? codec.apply(undefined, event as EntityEvent) : entity })
         })
         if (out.length >= limit) break
       }

@@ -158,7 +158,9 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const { storage, logs } = init
   const codec = init.codec ?? jsonPatchCodec
   const numbers = createThreadNumbers(storage)
-  const events = createEventStore(storage, numbers)
+  // Events whose entity is their own fold, so the arrival index keeps them without it.
+  const foldedAlone = new WeakSet<PersistedEvent>()
+  const events = createEventStore(storage, numbers, { codec, foldsAlone: event => foldedAlone.has(event) })
   const views: ViewStore = createViewStore(storage, numbers)
   const access = createAccessStore(storage)
   const validators = new Map<string, ValidateFunction>()
@@ -315,11 +317,13 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
       return { position, key, event }
     }
-    const { after, clash } = foldEntity(threadId, key, event, resolved)
+    const { after, clash, alone } = foldEntity(threadId, key, event, resolved)
     if (clash !== undefined && resolved !== undefined) {
       throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
     }
-    return { position, key, event, entity: after }
+    const persisted = { position, key, event, entity: after }
+    if (alone === true) foldedAlone.add(persisted)
+    return persisted
   }
 
   /** Runs a read of committed state, refusing with a typed error once storage is closed. */

@@ -33,6 +33,8 @@ export interface FoldResult {
   readonly after: Entity | undefined
   /** The first unique index, by path, whose value in `after` another entity holds too. */
   readonly clash?: string
+  /** `after` is the fold of this event alone: a create that landed on no entity. */
+  readonly alone?: true
 }
 
 export interface QueryPlan {
@@ -236,9 +238,9 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   }
 
   /** Moves the entity's index entries along with its view, and says what the fold did. */
-  const indexing = (thread: number, event: EntityEvent, before: Entity | undefined, after: Entity | undefined): FoldResult => {
-    const clash = writeIndexEntries(thread, event.collection, event.id, before, after)
-    return clash === undefined ? { before, after } : { before, after, clash }
+  const indexing = (thread: number, event: EntityEvent, before: Entity | undefined, view: StoredView): FoldResult => {
+    const after = view.doc
+    return { before, after, clash: writeIndexEntries(thread, event.collection, event.id, before, after), alone: view.implied }
   }
 
   /** The index entries a collection's views call for, added to `plain` ('x') and `unique` ('u') by collection. */
@@ -467,14 +469,14 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
         if (after !== undefined) view.doc = after
       }
       db.putSync(['v', thread, event.collection, event.id], view)
-      return indexing(thread, event, current?.doc, view.doc)
+      return indexing(thread, event, current?.doc, view)
     },
 
     foldCreate (threadId, key, event, codec, events) {
       const thread = numbers.assign(threadId)
       const view = advance(threadId, undefined, key, event, codec, events)
       if (!putIfAbsent(['v', thread, event.collection, event.id], view)) return undefined
-      return indexing(thread, event, undefined, view.doc)
+      return indexing(thread, event, undefined, view)
     },
 
     find (threadId, collection, query) {
