@@ -19,7 +19,7 @@ import { InvalidArgumentError, NetworkUnavailableError, ReadOnlyStoreError, Unkn
 import { createInvitations, type InvitationStatus, type InvitationTiming, type Invitations, type ReceivedInvite } from './invitations.ts'
 import { createLogStore, type LogStore } from '../storage/log-store.ts'
 import { createStoreEngine, type StoreEngine } from '../storage/store-engine.ts'
-import { settle, settleEach } from '../storage/settled.ts'
+import { settle } from '../storage/settled.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
 import { startNetwork, threadAddressOf, type Network } from './network.ts'
 import { createStore, type Store } from './store.ts'
@@ -188,14 +188,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         const runtime = runtimes.get(threadId.toString())
         if (runtime !== undefined) return await Promise.all(records.map(async record => await settle(runtime.ingest(logId, record))))
         // A thread this peer replicates: it holds the service key alone, so it verifies, links and stores the
-        // records, and serves them, without ever reading them. Checked side by side, linked in order.
+        // records, and serves them, without ever reading them.
         if (!logs.hasThread(threadId) || logs.getThread(threadId).key.canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
         if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
-        const checks = await Promise.all(records.map(async record => await settle(logs.check(threadId, logId, record))))
-        return await storage.transaction(() => settleEach(storage, checks, check => {
-          if (!check.ok) throw check.error
-          return logs.acceptWithin(check.result)
-        }))
+        return await Promise.all(records.map(async record => await settle(logs.accept(threadId, logId, record))))
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },
       onAncestorsMissing: (threadId, logId, from) => runtimes.get(threadId.toString())?.fetchMissingAncestors(logId, from) ?? false,

@@ -15,6 +15,7 @@ import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
 import { settle, settleEach, type Settled } from '../storage/settled.ts'
 import type { Storage } from '../storage/storage.ts'
+import { createTurns } from '../storage/turns.ts'
 
 /**
  * The living side of one thread: the thread machine with its effects provided against storage. Everything
@@ -383,26 +384,22 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   // Records of a log are checked side by side as they come, and handed to the dispatcher in the order they came, a
   // batch at a time: the records that come while the log's previous batch waits its turn join the next batch.
   const collecting = new Map<string, Incoming[]>()
-  const handedOver = new Map<string, Promise<void>>()
+  const handingOver = createTurns()
   // The same record often comes twice at once, pushed and gossiped: a copy waits for the one before it.
   const ingesting = new Map<string, { batch: Incoming[], taken: Promise<boolean> }>()
 
   const handOverBatch = async (fromLog: string, batch: Incoming[]): Promise<void> => {
-    const previous = handedOver.get(fromLog)
-    let handOver!: () => void
-    const turn = new Promise<void>(resolve => { handOver = resolve })
-    handedOver.set(fromLog, turn)
+    const turn = handingOver.take(fromLog)
     let checks: Array<Settled<CheckedRecord>> = []
     let stored: Promise<Array<Settled<Committed>>> = Promise.resolve([])
     try {
-      await previous
+      await turn.ready
       if (collecting.get(fromLog) === batch) collecting.delete(fromLog)
       checks = await Promise.all(batch.map(async incoming => await incoming.checking))
       const passed = checks.flatMap(check => check.ok ? [check.result] : [])
       if (passed.length > 0) stored = dispatch<Array<Settled<Committed>>>({ type: 'ingest', logId: fromLog, record: passed })
     } finally {
-      handOver()
-      if (handedOver.get(fromLog) === turn) handedOver.delete(fromLog)
+      turn.done()
     }
     const outcomes = await settle(stored)
     let next = 0

@@ -16,7 +16,9 @@ import {
 import { createHeadBook, type Head, type HeadBook } from './head-book.ts'
 import { createKeyBook, type KeyBook } from './key-book.ts'
 import { createMetadataBook, type MetadataBook } from './metadata-book.ts'
+import { settle } from './settled.ts'
 import type { Storage } from './storage.ts'
+import { createTurns } from './turns.ts'
 
 /**
  * The log API over the books: author records in our own logs, accept records of other logs, read and verify
@@ -133,7 +135,10 @@ export interface LogStore {
    * whatever else the caller writes. Not to be mixed with `append` calls still in flight on the same log.
    */
   appendWithin (threadId: ThreadId, logId: string, body: unknown, time?: Timestamp): StoredRecord
-  /** Stores a record of someone's log if it decrypts, verifies, and links to the current head. */
+  /**
+   * Stores a record of someone's log if it decrypts, verifies, and links to the current head. Records of a log
+   * accepted side by side are linked in the order `accept` was called.
+   */
   accept (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<AcceptedRecord>
   /**
    * Checks a record of someone's log, its signature on the thread pool: many checks in flight use every core,
@@ -325,6 +330,9 @@ export function createLogStore (init: LogStoreInit): LogStore {
     return Object.freeze({ threadId, logId, blocks: Object.freeze({ ...blocks }), node, content })
   }
 
+  // Records of a log handed to `accept` side by side are checked side by side and linked in the order they came.
+  const accepting = createTurns()
+
   // Checks made here: a `CheckedRecord` built anywhere else is checked again before it is linked.
   const checked = new WeakSet<CheckedRecord>()
 
@@ -444,8 +452,18 @@ export function createLogStore (init: LogStoreInit): LogStore {
     },
 
     async accept (threadId, logId, recordBlocks) {
-      const record = await store.check(threadId, logId, recordBlocks)
-      return await storage.transaction(() => store.acceptWithin(record))
+      const checking = settle(store.check(threadId, logId, recordBlocks))
+      const turn = accepting.take(`${threadId.toString()}/${logId}`)
+      let linked: Promise<AcceptedRecord>
+      try {
+        await turn.ready
+        const checked = await checking
+        if (!checked.ok) throw checked.error
+        linked = storage.transaction(() => store.acceptWithin(checked.result))
+      } finally {
+        turn.done()
+      }
+      return await linked
     },
 
     async check (threadId, logId, recordBlocks) {

@@ -140,6 +140,16 @@ describe('log store', () => {
     assert.equal(store.head(threadId, logId).counter, 1)
   })
 
+  it('links records accepted side by side in the order accept was called, whenever their checks finish', async () => {
+    const logId = logKey.publicKey.logId
+    const store = await otherStore()
+    await store.addThread(threadId, threadKey)
+    await store.addLog(threadId, logKey.publicKey)
+    const outcomes = await Promise.allSettled(written.map(async record => await store.accept(threadId, logId, record.blocks)))
+    assert.deepEqual(outcomes.map(outcome => outcome.status), written.map(() => 'fulfilled'))
+    assert.equal(store.head(threadId, logId).counter, written.length)
+  })
+
   it('verifies a whole log end to end', () => {
     assert.deepEqual(writer.verifyLog(threadId, logKey.publicKey.logId).records, 5)
   })
