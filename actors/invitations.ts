@@ -224,7 +224,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
           control.push({ type: 'acl', op: 'grant', target, peer: inviteeId, roles: rolesOfInvite(role), observed: engine.access.observed(threadId, target, inviteeId) })
         }
         await thread.commit(control.map(event => ({ type: 'control', event })))
-        const key = logs.getThread(threadId).key
+        const key = logs.threadKey(threadId)
         const invite = Invite.seal({
           id,
           threadId,

@@ -184,7 +184,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       logs,
       peer: from,
       threadId,
-      key: logs.getThread(threadId).key,
+      key: logs.threadKey(threadId),
       take: async (logId, records) => { await ingestAll(threadId, logId, records) },
       learn: async listed => {
         await remember(threadId, listed)
@@ -214,7 +214,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const replica = to.decapsulateCode(CODE_THREAD)
       const replicaId = peerIdOf(replica)
       if (replicaId === undefined) throw new InvalidAddressError(`${replica.toString()} names no peer`)
-      const sealedKey = seal(Ed25519PublicKey.fromLogId(replicaId), logs.getThread(threadId).key.service)
+      const sealedKey = seal(Ed25519PublicKey.fromLogId(replicaId), logs.threadKey(threadId).service)
       await request(node, replica, { type: 'replicate', threadId, sealedKey })
       logs.addrs.addAddrs(threadId, logId, [replica], PERMANENT_ADDR_TTL)
     },
@@ -239,7 +239,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async announce (threadId, logId, to) {
-      await pushLog({ node, peer: to, threadId, key: logs.getThread(threadId).key, logId, addrs: addresses().map(addr => addr.bytes) })
+      await pushLog({ node, peer: to, threadId, key: logs.threadKey(threadId), logId, addrs: addresses().map(addr => addr.bytes) })
     },
 
     async pullAll (threadId) {
@@ -249,11 +249,15 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
     async push (threadId, logId, records) {
       const peers = peersOf(threadId)
-      const key = logs.getThread(threadId).key
+      const topic = threadId.toString()
+      // Gossip reaches only peers known to be on the topic: with none of them and no peer to push to, there is no one
+      // to tell, and framing and signing a message for no one is most of what a local commit costs.
+      if (peers.length === 0 && node.services.pubsub.getSubscribers(topic).length === 0) return
+      const key = logs.threadKey(threadId)
       // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not, and
       // say whether they arrived. Gossip goes first: it is the fast way, and the pushes' streams would hold it up.
       const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records })
-      if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(threadId.toString(), message).catch(() => undefined)
+      if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(topic, message).catch(() => undefined)
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
@@ -313,7 +317,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         if (read === undefined) throw new MalformedMessageError('gossip message is not one whole frame')
         const request = decodeRequest(read.bytes)
         if (request.type !== 'push-records' || request.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only a thread\'s own records')
-        const held = logs.hasThread(request.threadId) ? logs.getThread(request.threadId).key.service : undefined
+        const held = logs.hasThread(request.threadId) ? logs.threadKey(request.threadId).service : undefined
         if (held === undefined || !verifyServiceKeyProof(held, from.toString(), request.threadId, request.proof)) throw new InvalidProofError('gossip without proof of the service key')
         try {
           await ingestAll(request.threadId, request.logId, request.records)

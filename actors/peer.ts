@@ -189,7 +189,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         if (runtime !== undefined) return await Promise.all(records.map(async record => await settle(runtime.ingest(logId, record))))
         // A thread this peer replicates: it holds the service key alone, so it verifies, links and stores the
         // records, and serves them, without ever reading them.
-        if (!logs.hasThread(threadId) || logs.getThread(threadId).key.canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
+        if (!logs.hasThread(threadId) || logs.threadKey(threadId).canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
         if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
         return await Promise.all(records.map(async record => await settle(logs.accept(threadId, logId, record))))
       },
@@ -241,7 +241,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         engine,
         logId,
         // The key alone: `getThread` would also derive every log's key pair, which opening a store has no use for.
-        key: logs.keys.threadKey(threadId)!,
+        key: logs.threadKey(threadId),
         address: () => network === undefined ? undefined : threadAddressOf(network, threadId)?.toString(),
         addReplicator: async address => {
           if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')

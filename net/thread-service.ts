@@ -31,7 +31,7 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
   const { logs } = init
 
   const assertProof = (threadId: ThreadId, proof: Uint8Array, peer: PeerId): void => {
-    const serviceKey = logs.hasThread(threadId) ? logs.getThread(threadId).key.service : undefined
+    const serviceKey = logs.hasThread(threadId) ? logs.threadKey(threadId).service : undefined
     if (serviceKey === undefined || !verifyServiceKeyProof(serviceKey, peer.toString(), threadId, proof)) {
       throw new InvalidProofError('the request does not prove the thread\'s service key')
     }

@@ -118,6 +118,8 @@ export interface LogStore {
   addThread (threadId: ThreadId, key: ThreadKey): Promise<ThreadInfo>
   getThread (threadId: ThreadId): ThreadInfo
   hasThread (threadId: ThreadId): boolean
+  /** The thread's keys, without reading its logs; throws `UnknownThreadError` when the thread is not held. */
+  threadKey (threadId: ThreadId): ThreadKey
   /** Whether the log's public key is held, so its records can be checked. */
   hasLog (threadId: ThreadId, logId: string): boolean
   threads (): ThreadId[]
@@ -383,6 +385,8 @@ export function createLogStore (init: LogStoreInit): LogStore {
     hasThread (threadId) {
       return keys.serviceKey(threadId) !== undefined
     },
+
+    threadKey: threadId => threadKeyOf(threadId),
 
     hasLog (threadId, logId) {
       if (publicKeys.has(`${threadId.toString()}/${logId}`)) return true
