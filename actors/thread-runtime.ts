@@ -240,8 +240,9 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       if (job.kind === 'commit') {
         storage.transaction(() => engine.commitWithin(threadId, ownLog(), job.changes as Change[])).then(
           result => {
-            logSync(ownLog())?.send({ type: 'committed', record: result.record.blocks })
+            // The writer hears first; the push that follows does its first work before this turn ends.
             sendBack(persisted(job, [result], result))
+            logSync(ownLog())?.send({ type: 'committed', record: result.record.blocks })
           },
           failed)
         return
