@@ -298,9 +298,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const threadId = ThreadId.from(id)
       const held = logs.hasThread(threadId)
       const logId = held ? logs.metadata.get(threadId, OWN_LOG) : undefined
-      if (typeof logId === 'string') return open(threadId, logId)
-      if (held && logs.metadata.get(threadId, READER) === true) return open(threadId, undefined)
-      throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
+      const reader = held && logs.metadata.get(threadId, READER) === true
+      if (typeof logId !== 'string' && !reader) throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
+      // A store last written by an earlier build keeps its views in a layout this one does not read: its logs do.
+      if (!stores.has(threadId.toString())) await engine.foldIfUnfolded(threadId)
+      return open(threadId, typeof logId === 'string' ? logId : undefined)
     },
 
     async join (input) {

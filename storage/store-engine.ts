@@ -76,6 +76,11 @@ export interface StoreEngine {
   /** Rebuilds the views from the logs alone; returns how many events were folded. */
   rebuild (threadId: ThreadId): Promise<number>
   /**
+   * Folds the thread from its logs when this storage holds its records but no views of it (they were written in an
+   * earlier layout, or lost); returns how many events were folded, 0 when the views are there.
+   */
+  foldIfUnfolded (threadId: ThreadId): Promise<number>
+  /**
    * Drops events at or before the latest snapshot from the arrival index, but none after `keepAfter` (the
    * slowest listener's cursor); returns how many.
    */
@@ -541,6 +546,14 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       // Inside the transaction, so no commit can land between reading the logs and replacing the views. Arrival
       // positions stay as they were: listeners' cursors and the snapshot still mean what they meant.
       return await transaction(() => refold(threadId))
+    },
+
+    async foldIfUnfolded (threadId) {
+      // Views are written under the thread's number, given with the first fold: records without one were never
+      // folded in this layout.
+      if (numbers.of(threadId) !== 0) return 0
+      if (logs.keys.logs(threadId).every(logId => logs.head(threadId, logId).counter === 0)) return 0
+      return await engine.rebuild(threadId)
     },
 
     async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {

@@ -39,10 +39,12 @@ export function createThreadNumbers (storage: Storage): ThreadNumbers {
       const tid = threadId.toString()
       const held = read(tid)
       if (held !== undefined) return held
-      const number = (db.get(['n']) ?? 0) + 1
-      storage.transactionSync(() => {
-        db.putSync(['t', tid], number)
-        db.putSync(['n'], number)
+      // The last number is read inside the same transaction that takes the next, so no two threads take one.
+      const number = storage.transactionSync(() => {
+        const next = (db.get(['n']) ?? 0) + 1
+        db.putSync(['t', tid], next)
+        db.putSync(['n'], next)
+        return next
       })
       known.set(tid, number)
       return number

@@ -52,6 +52,26 @@ describe('store lifecycle and edges', () => {
     await temp.dispose()
   })
 
+  it('folds a store from its logs when its views are in a layout this build does not read', async () => {
+    const temp = await tempPeer({ network: false })
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' }, { indexes: [{ path: 'n' }] })
+      await db.collection('Note').create(Array.from({ length: 20 }, (_, n) => ({ _id: `note-${n}`, n })))
+      const id = db.id
+      const before = await db.collection('Note').find()
+      // An earlier build keyed views by the thread ID and gave threads no number: without one, nothing is folded here.
+      const numbers = temp.peer.storage.valueDatabase<number>('thread-numbers')
+      await temp.peer.storage.transaction(() => { for (const key of [...numbers.getKeys()]) numbers.removeSync(key) })
+      const reopened = await (await temp.reopen()).store(id)
+      assert.deepEqual(await reopened.collection('Note').find(), before)
+      assert.equal(reopened.collection('Note').plan(Query.where('n').eq(3)).using, 'index:n')
+      assert.deepEqual((await reopened.collection('Note').find(Query.where('n').eq(3))).map(note => note._id), ['note-3'])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
   it('stops every transaction actor once its transaction ends', async () => {
     let children: string[] = []
     const temp = await tempPeer({
