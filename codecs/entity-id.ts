@@ -5,7 +5,7 @@ import { randomBytes } from './aead.ts'
  * milliseconds followed by 74 random bits. Views and index entries are keyed by ID, and an ID that grows with time
  * lands beside the ones created just before it: a batch of creates touches a few pages of each B-tree rather than a
  * page per entity, which costs both the write and its commit (measured: a third less CPU per create than random
- * IDs). The time an ID shows is the time its create event carries anyway.
+ * IDs). The time an ID shows is, to within clock drift, the time its create event carries anyway.
  */
 export function timeOrderedId (now = Date.now()): string {
   const bytes = randomBytes(16)
