@@ -161,12 +161,12 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       switch (role) {
         case 'write': {
           const logId = await ownLogOf(threadId)
-          open(threadId, logId)
+          await open(threadId, logId)
           return logId
         }
         case 'read':
           await storage.transaction(() => logs.metadata.put(threadId, READER, true))
-          open(threadId, undefined)
+          await open(threadId, undefined)
           return undefined
         case 'replicate':
           await running?.advertise(threadId)
@@ -211,8 +211,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     return log.id
   }
 
-  const open = (threadId: ThreadId, logId: string | undefined): Store => {
+  const open = async (threadId: ThreadId, logId: string | undefined): Promise<Store> => {
     const tid = threadId.toString()
+    // A store last written by an earlier build keeps its views in a layout this one does not read: its logs do.
+    if (!stores.has(tid)) await engine.foldIfUnfolded(threadId)
     let store = stores.get(tid)
     if (store === undefined) {
       const runtime = startThread({
@@ -278,14 +280,14 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       if (!isDefaultRole(defaultRole)) throw new InvalidArgumentError(`a default role is no-access or one of the roles, not ${String(defaultRole)}`)
       if (options.variant !== ThreadVariant.AccessControlled) {
         const thread = await logs.createThread({ variant: options.variant })
-        return open(thread.id, await ownLogOf(thread.id))
+        return await open(thread.id, await ownLogOf(thread.id))
       }
       // The owner's ID and a nonce derive the thread ID, and the genesis, the first record of the owner's log,
       // says so: every peer can check who owns the thread, and only the owner could have made it.
       const nonce = new Uint8Array(randomBytes(16))
       const thread = await logs.createThread({ id: ownedThreadId(self, nonce) })
       const logId = await ownLogOf(thread.id)
-      const store = open(thread.id, logId)
+      const store = await open(thread.id, logId)
       const binding = toHex(signLogBinding(identity, thread.id, logId))
       await runtimes.get(thread.id.toString())!.commit([{
         type: 'control',
@@ -300,9 +302,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const logId = held ? logs.metadata.get(threadId, OWN_LOG) : undefined
       const reader = held && logs.metadata.get(threadId, READER) === true
       if (typeof logId !== 'string' && !reader) throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
-      // A store last written by an earlier build keeps its views in a layout this one does not read: its logs do.
-      if (!stores.has(threadId.toString())) await engine.foldIfUnfolded(threadId)
-      return open(threadId, typeof logId === 'string' ? logId : undefined)
+      return await open(threadId, typeof logId === 'string' ? logId : undefined)
     },
 
     async join (input) {
@@ -319,7 +319,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const threadId = address?.threadId ?? ThreadId.from(idOrAddress)
       const key = typeof options.key === 'string' ? ThreadKey.fromString(options.key) : options.key
       await logs.addThread(threadId, key)
-      const store = open(threadId, await ownLogOf(threadId))
+      const store = await open(threadId, await ownLogOf(threadId))
       if (address !== undefined && network !== undefined) {
         await network.pull(threadId, address.peer)
         await network.announce(threadId, store.logId!, address.peer)
