@@ -3,8 +3,8 @@ import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { createWebSocketInspector } from '@statelyai/inspect'
 import { WebSocketServer } from 'ws'
-import { Query } from '../../codecs/query.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+import { twoPeerSync } from '../helpers/two-peer-sync.ts'
 
 /** What the Stately inspector would receive: a local WebSocket receiver on 127.0.0.1 stands in for it. */
 interface Received { type: string, name?: string, definition?: string, event?: { type: string, record?: unknown[] }, snapshot?: { value?: unknown } }
@@ -37,12 +37,7 @@ describe('inspecting a peer with the Stately inspector', () => {
   })
 
   it('receives every actor, event and state of a two-peer sync', async () => {
-    const aliceDb = await alice.peer.newStore()
-    await aliceDb.registerSchema('Person', { type: 'object' })
-    await aliceDb.collection('Person').create([{ name: 'ann' }])
-    const bobDb = await bob.peer.openStore(aliceDb.address!, { key: aliceDb.key })
-    await bobDb.collection('Person').create([{ name: 'bo' }])
-    await until(async () => (await aliceDb.collection('Person').find(Query.where('name').eq('bo'))).length === 1, 'bob\'s record at alice', 5000)
+    await twoPeerSync(alice, bob)
 
     const ingested = (): number => received
       .filter(event => event.type === '@xstate.event' && event.event?.type === 'ingest')

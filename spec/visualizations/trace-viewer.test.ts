@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { chromium, type Browser } from 'playwright-core'
-import { Query } from '../../codecs/query.ts'
-import { tempPeer, until } from '../helpers/temp-peer.ts'
+import { tempPeer } from '../helpers/temp-peer.ts'
+import { twoPeerSync } from '../helpers/two-peer-sync.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const VIEWER = pathToFileURL(new URL('../../visualizations/trace-viewer.html', import.meta.url).pathname).href
@@ -26,12 +26,7 @@ describe('trace viewer', { skip: absent }, () => {
     const alice = await tempPeer({ trace: traces[0] })
     const bob = await tempPeer({ trace: traces[1] })
     try {
-      const aliceDb = await alice.peer.newStore()
-      await aliceDb.registerSchema('Person', { type: 'object' })
-      await aliceDb.collection('Person').create([{ name: 'ann' }])
-      const bobDb = await bob.peer.openStore(aliceDb.address!, { key: aliceDb.key })
-      await bobDb.collection('Person').create([{ name: 'bo' }])
-      await until(async () => (await aliceDb.collection('Person').find(Query.where('name').eq('bo'))).length === 1, 'bob\'s record at alice', 5000)
+      await twoPeerSync(alice, bob)
     } finally {
       await alice.dispose()
       await bob.dispose()
