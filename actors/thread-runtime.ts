@@ -4,7 +4,7 @@ import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { dispatcherMachine, type DispatcherEvent, type DispatcherJob, type Outcome } from '../machines/dispatcher.machine.ts'
+import { dispatcherMachine, type DispatcherEvent, type DispatcherJob, type Outcome, type SettledJob } from '../machines/dispatcher.machine.ts'
 import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
 import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
@@ -119,6 +119,13 @@ function matches (filter: ListenFilter, change: StoreChange): boolean {
   return true
 }
 
+/** The jobs settled in one turn of the event loop, on their way back together. */
+interface SettlingTurn {
+  readonly settled: Array<SettledJob<unknown, unknown, unknown>>
+  position: number
+  readonly records: RecordBlocks[]
+}
+
 /** The write transaction whose body is running in the current async context, and its thread. */
 const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, transaction: AnyActorRef }>()
 
@@ -128,7 +135,7 @@ const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, tran
  * thread), since a machine provided per thread would rebuild every state node of six machines for each thread.
  */
 interface ThreadEffects {
-  /** Runs a dispatcher job as one storage transaction and sends back `persisted` or `persist failed`. */
+  /** Runs a dispatcher job as one storage transaction; the jobs settled in one turn go back as one `persisted`. */
   persist (job: DispatcherJob<unknown, unknown, unknown>, sendBack: (event: DispatcherEvent<unknown, unknown, unknown>) => void): void
   /** Runs an interactive transaction's body, keeping what it returns. */
   runBody (transaction: AnyActorRef): Promise<void>
@@ -223,33 +230,45 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
   }
 
-  /** What a job did, for the dispatcher: the access outcomes go to who hears them, and the latest position with it. */
-  const persisted = (job: DispatcherJob<unknown, unknown, unknown>, committed: readonly Committed[], result: unknown): DispatcherEvent<unknown, unknown, unknown> => {
+  // Storage commits many jobs at once and settles them in one turn: they go back to the dispatcher as one event, and
+  // the records of ours among them to our log's sync actor as one.
+  let settling: SettlingTurn | undefined
+
+  /** Reports how a job ended, with what it committed: its access outcomes now, the rest with the jobs of its turn. */
+  const settled = (job: DispatcherJob<unknown, unknown, unknown>, outcome: Outcome<unknown>, committed: readonly Committed[], sendBack: (event: DispatcherEvent<unknown, unknown, unknown>) => void): void => {
     const access = committed.flatMap(one => one.access)
     if (access.length > 0) init.onAccess?.(access)
-    const position = committed.reduce((latest, one) => Math.max(latest, one.events.at(-1)?.position ?? 0), 0)
-    return { type: 'persisted', job, result, position }
+    let turn = settling
+    if (turn === undefined) {
+      const opened: SettlingTurn = { settled: [], position: 0, records: [] }
+      turn = settling = opened
+      queueMicrotask(() => {
+        settling = undefined
+        // The writers hear first; the push that follows does its first work before this turn ends.
+        sendBack({ type: 'persisted', settled: opened.settled, position: opened.position })
+        if (opened.records.length > 0) logSync(ownLog())?.send({ type: 'committed', records: opened.records })
+      })
+    }
+    turn.settled.push({ job, outcome })
+    for (const one of committed) turn.position = Math.max(turn.position, one.events.at(-1)?.position ?? 0)
+    if (job.kind === 'commit') turn.records.push(...committed.map(one => one.record.blocks))
   }
 
   const effects: ThreadEffects = {
     persist (job, sendBack) {
       const failed = (error: unknown): void => {
         engine.invalidate()
-        sendBack({ type: 'persist failed', job, error })
+        settled(job, { ok: false, error }, [], sendBack)
       }
       if (job.kind === 'commit') {
         storage.transaction(() => engine.commitWithin(threadId, ownLog(), job.changes as Change[])).then(
-          result => {
-            // The writer hears first; the push that follows does its first work before this turn ends.
-            sendBack(persisted(job, [result], result))
-            logSync(ownLog())?.send({ type: 'committed', record: result.record.blocks })
-          },
+          result => { settled(job, { ok: true, result }, [result], sendBack) },
           failed)
         return
       }
       // One transaction for a batch of a log's records, each in a child of its own: one refused takes no other with it.
       storage.transaction(() => settleEach(storage, job.record as CheckedRecord[], checked => engine.ingestWithin(checked))).then(
-        outcomes => { sendBack(persisted(job, outcomes.flatMap(outcome => outcome.ok ? [outcome.result] : []), outcomes)) },
+        outcomes => { settled(job, { ok: true, result: outcomes }, outcomes.flatMap(outcome => outcome.ok ? [outcome.result] : []), sendBack) },
         failed)
     },
 

@@ -5,9 +5,10 @@ import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'x
  * transactions) and ingests (records from other logs) become jobs that the `persister` runs, each as one
  * storage transaction, in the order they arrived. Jobs are handed over without waiting for earlier ones to
  * finish: storage commits them in order, grouping commits, so the thread stays serializable while its writes
- * pipeline. An interactive write transaction takes the lock: the dispatcher waits until nothing is in flight,
+ * pipeline; the jobs one commit settled come back together, as one `persisted`. An interactive write transaction takes the lock: the dispatcher waits until nothing is in flight,
  * grants it, and queues everything else until the holder commits or releases. After each job it tells the
- * requester, the listeners (`events available`) and the reducer (`folded`), in that order.
+ * requester, the listeners (`events available`) and the reducer (`folded`), in that order: each requester, then the
+ * others once for all the jobs that came back together.
  *
  * `Changes`, `Incoming` (a checked record of another log) and `Outcome` stay opaque here: the machine only routes them.
  */
@@ -25,10 +26,15 @@ export type DispatcherEvent<Changes, Incoming, Result> =
   | { type: 'ingest', logId: string, record: Incoming, reply: (outcome: Outcome<Result>) => void }
   | { type: 'acquire', holder: AnyActorRef }
   | { type: 'release', holder: AnyActorRef }
-  | { type: 'persisted', job: DispatcherJob<Changes, Incoming, Result>, result: Result, position: number }
-  | { type: 'persist failed', job: DispatcherJob<Changes, Incoming, Result>, error: unknown }
+  | { type: 'persisted', settled: ReadonlyArray<SettledJob<Changes, Incoming, Result>>, position: number }
   | { type: 'subscribe', listener: AnyActorRef }
   | { type: 'unsubscribe', listener: AnyActorRef }
+
+/** A job the persister finished, and how it ended. */
+export interface SettledJob<Changes, Incoming, Result> {
+  readonly job: DispatcherJob<Changes, Incoming, Result>
+  readonly outcome: Outcome<Result>
+}
 
 /** What waits behind the lock: a job, or another transaction wanting the lock. */
 type Waiting<Changes, Incoming, Result> =
@@ -72,7 +78,7 @@ export const dispatcherMachine = setup({
     input: {} as DispatcherInput
   },
   actors: {
-    /** Runs each job it receives as one storage transaction and sends back `persisted` or `persist failed`. */
+    /** Runs each job it receives as one storage transaction; sends back `persisted` with the jobs each commit settled. */
     persister: fromCallback<{ type: 'persist', job: DispatcherJob<Changes, Incoming, Result> }>(() => {
       throw new Error('the persister is provided by actors/')
     })
@@ -105,17 +111,14 @@ export const dispatcherMachine = setup({
         waiting: stop === -1 ? [] : context.waiting.slice(stop)
       })
     }),
-    'settle job': enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'persisted') {
-        event.job.reply({ ok: true, result: event.result })
-        const position = Math.max(context.position, event.position)
-        enqueue.assign({ inFlight: context.inFlight - 1, position })
-        for (const listener of context.listeners) enqueue.sendTo(listener, { type: 'events available', position } satisfies EventsAvailable)
-        enqueue.sendParent({ type: 'folded', position } satisfies Folded)
-      } else if (event.type === 'persist failed') {
-        event.job.reply({ ok: false, error: event.error })
-        enqueue.assign({ inFlight: context.inFlight - 1 })
-      }
+    'settle jobs': enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'persisted') return
+      for (const { job, outcome } of event.settled) job.reply(outcome)
+      const position = Math.max(context.position, event.position)
+      enqueue.assign({ inFlight: context.inFlight - event.settled.length, position })
+      if (!event.settled.some(({ outcome }) => outcome.ok)) return
+      for (const listener of context.listeners) enqueue.sendTo(listener, { type: 'events available', position } satisfies EventsAvailable)
+      enqueue.sendParent({ type: 'folded', position } satisfies Folded)
     }),
     'add listener': enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'subscribe') return
@@ -136,8 +139,7 @@ export const dispatcherMachine = setup({
   context: ({ input }) => ({ inFlight: 0, waiting: [], holder: undefined, listeners: [], position: input.position }),
   invoke: { id: 'persister', src: 'persister' },
   on: {
-    persisted: { actions: 'settle job' },
-    'persist failed': { actions: 'settle job' },
+    persisted: { actions: 'settle jobs' },
     subscribe: { actions: 'add listener' },
     unsubscribe: { actions: 'remove listener' }
   },
@@ -158,8 +160,7 @@ export const dispatcherMachine = setup({
         commit: { actions: 'queue job' },
         ingest: { actions: 'queue job' },
         acquire: { actions: 'queue acquire' },
-        persisted: { target: 'draining', reenter: true, actions: 'settle job' },
-        'persist failed': { target: 'draining', reenter: true, actions: 'settle job' }
+        persisted: { target: 'draining', reenter: true, actions: 'settle jobs' }
       }
     },
     locked: {

@@ -38,7 +38,7 @@ export interface LogSyncContext extends LogSyncInput {
 export type PullStep = 'listing logs' | 'fetching page' | 'handing page'
 
 export type LogSyncEvent =
-  | { type: 'committed', record: unknown }
+  | { type: 'committed', records: readonly unknown[] }
   | { type: 'sync' }
   /** `from` sent a record of this log whose ancestors are not held here. */
   | { type: 'ancestors missing', from: string }
@@ -74,7 +74,7 @@ export const logSyncMachine = setup({
   },
   actions: {
     'queue record': assign({
-      outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, event.record] : context.outgoing
+      outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, ...event.records] : context.outgoing
     }),
     'take batch': assign(({ context }) => context.sending.length > 0
       ? {}

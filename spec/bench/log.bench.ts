@@ -112,7 +112,8 @@ export async function run (): Promise<void> {
     const reader = createLogStore({ storage })
     const copy = await reader.addThread(ThreadId.create(), thread.key)
     await reader.addLog(copy.id, log.publicKey)
-    const source = store.records(thread.id, log.id, { limit: 4000 })
+    // Enough for both accept measurements, warm-ups and rounds included.
+    const source = store.records(thread.id, log.id, { limit: 10_000 })
     let at = 0
     const acceptNext = (): Promise<unknown> => reader.accept(copy.id, log.id, source[at++]!.blocks)
     const acceptSequential = await measureAsync('accept, awaited one by one', acceptNext, 1000, 1)

@@ -31,18 +31,27 @@ export async function measureAsync (name: string, operation: () => Promise<unkno
   return { name, micros: median(perOp) }
 }
 
-/** Runs `count` operations with up to `inFlight` of them outstanding at once; microseconds per operation. */
-export async function measureConcurrent (name: string, operation: () => Promise<unknown>, count = 4000, inFlight = 64): Promise<Measurement> {
-  const start = performance.now()
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      next++
-      await operation()
+/**
+ * Runs `count` operations with up to `inFlight` of them outstanding at once, after a warm-up of its own, `rounds`
+ * times; microseconds per operation in the median round.
+ */
+export async function measureConcurrent (name: string, operation: () => Promise<unknown>, count = 4000, inFlight = 64, rounds = 3): Promise<Measurement> {
+  const run = async (operations: number): Promise<number> => {
+    const start = performance.now()
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < operations) {
+        next++
+        await operation()
+      }
     }
+    await Promise.all(Array.from({ length: inFlight }, worker))
+    return ((performance.now() - start) * 1000) / operations
   }
-  await Promise.all(Array.from({ length: inFlight }, worker))
-  return { name, micros: ((performance.now() - start) * 1000) / count }
+  await run(Math.min(Math.ceil(count / 4), 500))
+  const perOp: number[] = []
+  for (let round = 0; round < rounds; round++) perOp.push(await run(count))
+  return { name, micros: median(perOp) }
 }
 
 export function median (values: number[]): number {

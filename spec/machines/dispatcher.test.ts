@@ -6,7 +6,7 @@ import { dispatcherMachine, type DispatcherJob, type Folded, type Outcome } from
 /** The dispatcher with a fake persister that settles jobs only when the test says so. */
 
 type Job = DispatcherJob<unknown, unknown, unknown>
-type Persisted = { type: 'persisted', job: Job, result: unknown, position: number } | { type: 'persist failed', job: Job, error: unknown }
+type Persisted = { type: 'persisted', settled: Array<{ job: Job, outcome: Outcome<unknown> }>, position: number }
 
 interface Harness {
   dispatcher: AnyActorRef
@@ -20,6 +20,8 @@ interface Harness {
   ingest (label: string): void
   settle (job: Job, position: number): void
   fail (job: Job, error: unknown): void
+  /** Settles several jobs as one commit does: one event. */
+  settleTogether (jobs: Job[], position: number): void
   labels (): string[]
   state (): string
   stop (): void
@@ -58,8 +60,9 @@ function harness (position = 0): Harness {
     replies,
     commit: (label, holder) => dispatcher.send({ type: 'commit', changes: label, reply: reply(label), holder }),
     ingest: label => dispatcher.send({ type: 'ingest', logId: label, record: RECORD, reply: reply(label) }),
-    settle: (job, at) => sendBack!({ type: 'persisted', job, result: `result of ${labelOf(job)}`, position: at }),
-    fail: (job, error) => sendBack!({ type: 'persist failed', job, error }),
+    settle: (job, at) => sendBack!({ type: 'persisted', settled: [{ job, outcome: { ok: true, result: `result of ${labelOf(job)}` } }], position: at }),
+    fail: (job, error) => sendBack!({ type: 'persisted', settled: [{ job, outcome: { ok: false, error } }], position: 0 }),
+    settleTogether: (settled, at) => sendBack!({ type: 'persisted', settled: settled.map(job => ({ job, outcome: { ok: true, result: `result of ${labelOf(job)}` } })), position: at }),
     labels: () => jobs.map(labelOf),
     state: () => String(dispatcher.getSnapshot().value),
     stop: () => actor.stop()
@@ -94,6 +97,21 @@ describe('dispatcher machine', () => {
     assert.deepEqual(h.replies[0]![1], { ok: true, result: 'result of c1' })
     assert.deepEqual(h.folded, [1, 2, 3], 'the parent hears each fold')
     assert.equal(h.dispatcher.getSnapshot().context.inFlight, 0)
+  })
+
+  it('answers each of the jobs one commit settled, and tells listeners and the parent once for all of them', () => {
+    const h = harness()
+    const listener = recorder()
+    h.dispatcher.send({ type: 'subscribe', listener: listener.ref })
+    h.commit('c1')
+    h.commit('c2')
+    h.commit('c3')
+    listener.received.length = 0
+    h.settleTogether(h.jobs.slice(0, 2), 7)
+    assert.deepEqual(h.replies.map(([label]) => label), ['c1', 'c2'], 'each requester, in order')
+    assert.deepEqual(h.folded, [7], 'one fold for the pair')
+    assert.deepEqual(listener.received, [{ type: 'events available', position: 7 }])
+    assert.equal(h.dispatcher.getSnapshot().context.inFlight, 1, 'the third is still in flight')
   })
 
   it('tells listeners that events are available, from their first subscription on', () => {

@@ -39,11 +39,11 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
 describe('log sync machine', () => {
   it('pushes our own log\'s records in batches, in order, queuing what is committed meanwhile', async () => {
     const h = harness('own')
-    h.actor.send({ type: 'committed', record: 'r1' })
+    h.actor.send({ type: 'committed', records: ['r1'] })
     assert.equal(h.actor.getSnapshot().value, 'pushing')
     assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
-    h.actor.send({ type: 'committed', record: 'r2' })
-    h.actor.send({ type: 'committed', record: 'r3' })
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    h.actor.send({ type: 'committed', records: ['r3'] })
     h.pushes[0]!.resolve()
     await waitFor(h.actor, () => h.pushes.length === 2, { timeout: 1000 })
     assert.deepEqual(h.pushes[1]!.input, { records: ['r2', 'r3'] })
@@ -53,8 +53,8 @@ describe('log sync machine', () => {
 
   it('backs off after a failed push and resends exactly the same batch', async () => {
     const h = harness('own')
-    h.actor.send({ type: 'committed', record: 'r1' })
-    h.actor.send({ type: 'committed', record: 'r2' })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    h.actor.send({ type: 'committed', records: ['r2'] })
     h.pushes[0]!.reject(new Error('peer offline'))
     await h.inState('backingOff')
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
@@ -161,7 +161,7 @@ describe('log sync machine', () => {
         // Queued records make every commit a new context: states are told apart by where the machine is.
         serializeState: state => JSON.stringify(state.value),
         events: [
-          { type: 'committed', record: 'r' },
+          { type: 'committed', records: ['r'] },
           { type: 'sync' },
           { type: 'stop' },
           { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
