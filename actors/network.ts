@@ -67,7 +67,7 @@ export interface Network {
   readonly refusals: RefusalCounts
   /** Peers disconnected for misbehaving, each with the time (ms since the epoch) it will be let back. */
   readonly banned: ReadonlyMap<string, number>
-  /** Joins the thread's gossip topic, and records that our own log (if we write) lives at our addresses. */
+  /** Joins the thread's gossip topic, and records that our own log (if we write) lives at our addresses, now only those. */
   advertise (threadId: ThreadId, logId?: string): void
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
@@ -202,7 +202,14 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     banned: penalties.banned,
 
     advertise (threadId, logId) {
-      if (logId !== undefined) logs.addrs.setAddrs(threadId, logId, addresses(), PERMANENT_ADDR_TTL)
+      if (logId !== undefined) {
+        // What this peer listened on before a restart (a port picked by the system) is where it no longer is: only
+        // its own addresses go, not a replica's of the same log.
+        const current = addresses()
+        const gone = logs.addrs.addrs(threadId, logId).filter(addr => peerIdOf(addr) === self.toString() && !current.some(now => now.equals(addr)))
+        logs.addrs.setAddrs(threadId, logId, current, PERMANENT_ADDR_TTL)
+        logs.addrs.setAddrs(threadId, logId, gone, 0)
+      }
       node.services.pubsub.subscribe(threadId.toString())
     },
 

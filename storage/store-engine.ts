@@ -168,7 +168,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const events = createEventStore(storage, numbers, { codec, foldsAlone: event => foldedAlone.has(event) })
   const views: ViewStore = createViewStore(storage, numbers)
   const access = createAccessStore(storage)
-  const validators = new Map<string, ValidateFunction>()
+  // One validator per collection, for its latest definition: one replaced by a later definition is dropped with it.
+  const validators = new Map<string, { at: string, validate: ValidateFunction }>()
   // A write's definitions come from the view store's cache, one object for as long as it stands: found by the
   // object, a validator costs no key built for every entity validated.
   const validatorsByDefinition = new WeakMap<CollectionDefinition, ValidateFunction>()
@@ -184,11 +185,14 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const validatorOf = (threadId: ThreadId, definition: CollectionDefinition): ValidateFunction => {
     let validate = validatorsByDefinition.get(definition)
     if (validate !== undefined) return validate
-    const slot = `${threadId.toString()}/${definition.name}/${definition.at.join(':')}`
-    validate = validators.get(slot)
-    if (validate === undefined) {
+    const slot = `${threadId.toString()}/${definition.name}`
+    const at = definition.at.join(':')
+    const held = validators.get(slot)
+    if (held?.at === at) {
+      validate = held.validate
+    } else {
       validate = compile(definition.name, definition.schema)
-      validators.set(slot, validate)
+      validators.set(slot, { at, validate })
     }
     validatorsByDefinition.set(definition, validate)
     return validate

@@ -56,6 +56,26 @@ describe('replicas', () => {
     }
   })
 
+  it('stay among the addresses of the log, while the writer\'s own addresses from before a restart go', async () => {
+    const writer = await tempPeer()
+    const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
+    try {
+      const db = await writer.peer.newStore()
+      const at = replica.peer.addresses[0]!.toString()
+      await db.addReplicator(replica.peer.addresses[0]!)
+      const before = writer.peer.addresses.map(String)
+      const back = await writer.reopen()
+      const again = await back.store(db.id)
+      const now = back.addresses.map(String)
+      assert.notDeepEqual(now, before, 'the restarted writer listens on another port')
+      const held = back.logs.addrs.addrs(db.id, again.logId!).map(String).sort()
+      assert.deepEqual(held, [...now, at].sort(), 'where the writer listens now, and the replica')
+    } finally {
+      await writer.dispose()
+      await replica.dispose()
+    }
+  })
+
   it('catch up on a long log by pulling it, page by page, linking every record in order', async () => {
     const writer = await tempPeer()
     const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
