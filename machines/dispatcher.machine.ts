@@ -5,10 +5,10 @@ import { assign, enqueueActions, fromCallback, setup, type AnyActorRef } from 'x
  * transactions) and ingests (records from other logs) become jobs that the `persister` runs, each as one
  * storage transaction, in the order they arrived. Jobs are handed over without waiting for earlier ones to
  * finish: storage commits them in order, grouping commits, so the thread stays serializable while its writes
- * pipeline; the jobs one commit settled come back together, as one `persisted`. An interactive write transaction takes the lock: the dispatcher waits until nothing is in flight,
- * grants it, and queues everything else until the holder commits or releases. After each job it tells the
- * requester, the listeners (`events available`) and the reducer (`folded`), in that order: each requester, then the
- * others once for all the jobs that came back together.
+ * pipeline; the jobs one commit settled come back together, as one `persisted`. An interactive write transaction
+ * takes the lock: the dispatcher waits until nothing is in flight, grants it, and queues everything else until the
+ * holder commits or releases. After jobs settle it tells each requester, then the listeners (`events available`)
+ * and the reducer (`folded`) once for all of them.
  *
  * `Changes`, `Incoming` (a checked record of another log) and `Outcome` stay opaque here: the machine only routes them.
  */

@@ -73,7 +73,7 @@ export const logSyncMachine = setup({
     backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2)
   },
   actions: {
-    'queue record': assign({
+    'queue records': assign({
       outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, ...event.records] : context.outgoing
     }),
     'take batch': assign(({ context }) => context.sending.length > 0
@@ -105,7 +105,7 @@ export const logSyncMachine = setup({
   id: 'log sync',
   context: ({ input }) => ({ ...input, outgoing: [], sending: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
-    committed: { actions: 'queue record' },
+    committed: { actions: 'queue records' },
     // Our own log has every record of its own; only someone else's can come ahead of its ancestors.
     'ancestors missing': { guard: not('is our own log'), actions: 'note peer ahead' },
     stop: '.stopped'
@@ -189,7 +189,7 @@ export const logSyncMachine = setup({
       on: {
         sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
         'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] },
-        committed: { actions: 'queue record' }
+        committed: { actions: 'queue records' }
       }
     },
     stopped: { type: 'final' }
