@@ -206,7 +206,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         // What this peer listened on before a restart (a port picked by the system) is where it no longer is: only
         // its own addresses go, not a replica's of the same log.
         const current = addresses()
-        const gone = logs.addrs.addrs(threadId, logId).filter(addr => peerIdOf(addr) === self.toString() && !current.some(now => now.equals(addr)))
+        const gone = logs.addrs.addrs(threadId, logId).filter(addr => peerIdOf(addr) === self && !current.some(now => now.equals(addr)))
         logs.addrs.setAddrs(threadId, logId, current, PERMANENT_ADDR_TTL)
         logs.addrs.setAddrs(threadId, logId, gone, 0)
       }

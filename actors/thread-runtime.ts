@@ -447,14 +447,14 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         if (taken) throw new ReplayedRecordError(`record ${blocks.record.cid.toString()} was taken in from another copy`)
         return await init.logs.check(threadId, fromLog, blocks)
       })
-    let settled!: (taken: boolean) => void
-    const mine = { batch, taken: new Promise<boolean>(resolve => { settled = resolve }) }
+    let noteTaken!: (taken: boolean) => void
+    const mine = { batch, taken: new Promise<boolean>(resolve => { noteTaken = resolve }) }
     ingesting.set(slot, mine)
     batch.push({
       checking: settle(checking),
       settle: outcome => {
         if (ingesting.get(slot) === mine) ingesting.delete(slot)
-        settled(outcome.ok)
+        noteTaken(outcome.ok)
         outcome.ok ? resolve(outcome.result) : reject(outcome.error)
       }
     })

@@ -461,9 +461,9 @@ export function createLogStore (init: LogStoreInit): LogStore {
       let linked: Promise<AcceptedRecord>
       try {
         await turn.ready
-        const checked = await checking
-        if (!checked.ok) throw checked.error
-        linked = storage.transaction(() => store.acceptWithin(checked.result))
+        const outcome = await checking
+        if (!outcome.ok) throw outcome.error
+        linked = storage.transaction(() => store.acceptWithin(outcome.result))
       } finally {
         turn.done()
       }
