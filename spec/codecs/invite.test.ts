@@ -102,6 +102,8 @@ describe('invites', () => {
       try {
         Invite.fromBytes(cut).open(invitee)
         opened++
+        // Only a mutation that changed nothing (a byte set to the value it had) may open.
+        assert.deepEqual(cut, bytes, `mutation ${i} opened`)
       } catch (error) {
         assert.ok(error instanceof InvalidInviteError || error instanceof InviteNotForUsError, `mutation ${i}: ${String(error)}`)
       }

@@ -127,6 +127,7 @@ describe('records from another log', () => {
       const taking = records.map(async record => await carolDb.ingest(aliceDb.logId!, record.blocks))
       await carol.peer.close()
       const outcomes = await Promise.allSettled(taking)
+      assert.ok(outcomes.some(outcome => outcome.status === 'rejected'), 'some records were still waiting when the store closed')
       for (const outcome of outcomes) {
         if (outcome.status === 'rejected') assert.equal((outcome.reason as ThreadsError).code, 'ERR_STORAGE_CLOSED', String(outcome.reason))
       }
