@@ -15,6 +15,7 @@ import { EMPTY_EDGE } from '../../storage/head-book.ts'
 import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 import { flipByte } from '../helpers/tamper.ts'
+import { within } from '../helpers/temp-peer.ts'
 
 /** What a log shows: head, edge and every indexed record; tests compare block counts beside it. */
 function snapshotOf (store: LogStore, logs: Array<[ThreadId, string]>): unknown {
@@ -145,7 +146,15 @@ describe('log store', () => {
     const store = await otherStore()
     await store.addThread(threadId, threadKey)
     await store.addLog(threadId, logKey.publicKey)
-    const outcomes = await Promise.allSettled(written.map(async record => await store.accept(threadId, logId, record.blocks)))
+    // The first record's check finishes last: its turn still comes first.
+    const check = store.check
+    let calls = 0
+    store.check = async (...args) => {
+      const checked = await check(...args)
+      if (calls++ === 0) await new Promise(resolve => setTimeout(resolve, 50))
+      return checked
+    }
+    const outcomes = await within(Promise.allSettled(written.map(async record => await store.accept(threadId, logId, record.blocks))), 'every accept answered', 5000)
     assert.deepEqual(outcomes.map(outcome => outcome.status), written.map(() => 'fulfilled'))
     assert.equal(store.head(threadId, logId).counter, written.length)
   })
