@@ -84,16 +84,20 @@ describe('hostile members of an access-controlled thread', () => {
     const invite = await ownerDb.invite(early.peer.peerId)
     const logId = earlyDb.logId!
     await assert.rejects(earlyDb.collection('Note').create([{ _id: 'before-join' }]), { code: 'ERR_ACCESS_DENIED' })
-    const intruder = handMadeLog(ownerDb, [{ wall: Date.now(), events: [create('before-join')] }])
-    await earlyDb.ingest(intruder.logId, intruder.records[0]!)
+    // What the API refuses, the peer signs by hand, as the first record of its own log: the Join will follow it there.
+    const early1 = handMadeLog(ownerDb, [{ wall: Date.now(), events: [create('before-join')] }], early.peer.logs.keys.privateKey(ownerDb.id, logId))
+    assert.equal(early1.logId, logId)
+    await earlyDb.ingest(logId, early1.records[0]!)
     await early.peer.join(invite)
     // Offline, the owner's records come by hand: the invite arrives after the Join that answers it.
     await carry(owner.peer, { peer: early.peer, store: earlyDb })
     await earlyDb.collection('Note').create([{ _id: 'after-join' }])
-    for (const db of [ownerDb, await observer()]) {
-      await carry(early.peer, { peer: db === ownerDb ? owner.peer : observers.at(-1)!.peer, store: db })
+    const witness = await observer()
+    for (const [db, peer] of [[ownerDb, owner.peer], [witness, observers.at(-1)!.peer]] as const) {
+      await carry(early.peer, { peer, store: db })
       assert.ok((await notes(db)).includes('after-join'))
       assert.ok(!(await notes(db)).includes('before-join'))
+      assert.equal(peer.logs.head(db.id, logId).counter, 3, 'the record before the Join, the Join and the one after, all in one log')
     }
     assert.equal(logId, earlyDb.logId, 'the same log before and after the Join')
   })
