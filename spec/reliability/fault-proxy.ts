@@ -9,18 +9,21 @@ import { seededRandom } from '../helpers/seeded-random.ts'
  *
  * Noise authenticates every frame, so a dropped, duplicated or reordered chunk is caught by the receiving peer,
  * which closes the connection: over TCP a lost message is a lost connection. `loss` is therefore the share of
- * links (open or new) that lose a chunk at a random point of their next 64 KiB, and with it the link.
+ * links (open or new) that lose a chunk at a random point of their next 4 KiB, and with it the link: a handful of
+ * records' worth, so a scenario of a few writes loses as much as a long one.
  */
 
 /** A lossy link loses a chunk somewhere in its next this many bytes. */
-const LOSS_WITHIN = 64 * 1024
+const LOSS_WITHIN = 4 * 1024
+/** A chunk held back to swap with the next one goes on alone after this long, if no next one comes. */
+const HOLD_MS = 20
 
 export interface Faults {
   /** Added to every chunk's trip, in ms. */
   delayMs: number
   /** Up to this much more, at random; chunks keep their order. */
   jitterMs: number
-  /** Share of new links that lose a chunk, and so the link. */
+  /** Share of links, open or new, that lose a chunk, and so the link. */
   loss: number
   /** Share of chunks sent twice. */
   duplicate: number
@@ -49,8 +52,6 @@ export interface FaultyNetwork {
   /** Cuts every link between peers of different groups, and keeps them cut until `heal`. */
   partition (groups: ReadonlyArray<readonly string[]>): void
   heal (): void
-  /** Cuts every open link now. */
-  cutAll (): void
   /** So far: links opened, links cut (by any fault or partition), chunks lost (each cutting its link), duplicated and reordered. */
   readonly stats: { links: number, cut: number, dropped: number, duplicated: number, reordered: number }
   close (): Promise<void>
@@ -94,12 +95,30 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
   }
 
   /** Sends `from`'s chunks on to `to`, in order, through the faults in force when each chunk arrives. */
-  const pipe = (link: Link, from: Socket, to: Socket, peer: () => ProxiedPeer): void => {
+  const pipe = (link: Link, from: Socket, to: Socket, peer: ProxiedPeer): void => {
+    // When the last chunk scheduled goes out: a later one never overtakes it, and the end waits for it.
     let last = 0
-    let held: Buffer | undefined
+    let held: { chunk: Buffer, timer: NodeJS.Timeout } | undefined
+    const write = (out: readonly Buffer[]): void => {
+      if (faults.delayMs === 0 && faults.jitterMs === 0 && last <= Date.now()) {
+        for (const bytes of out) to.write(bytes)
+        return
+      }
+      // Never earlier than the chunk before it: jitter spreads chunks out, it does not reorder them.
+      const at = Math.max(last, Date.now() + faults.delayMs + random() * faults.jitterMs)
+      last = at
+      setTimeout(() => { if (!link.cut) for (const bytes of out) to.write(bytes) }, at - Date.now())
+    }
+    const release = (): Buffer[] => {
+      if (held === undefined) return []
+      clearTimeout(held.timer)
+      const { chunk } = held
+      held = undefined
+      return [chunk]
+    }
     from.on('data', (chunk: Buffer) => {
       if (link.cut) return
-      if (crossesPartition(link, peer())) {
+      if (crossesPartition(link, peer)) {
         cut(link)
         return
       }
@@ -109,33 +128,26 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
         cut(link)
         return
       }
-      let out: Buffer[] = [chunk]
+      const out: Buffer[] = [chunk]
       if (random() < faults.duplicate) {
         stats.duplicated++
-        out = [chunk, chunk]
+        out.push(chunk)
       }
       if (held !== undefined) {
-        out = [...out, held]
-        held = undefined
+        write([...out, ...release()])
       } else if (random() < faults.reorder) {
         stats.reordered++
-        held = chunk
-        out = out.slice(1)
+        held = { chunk, timer: setTimeout(() => { if (!link.cut) write(release()) }, HOLD_MS) }
+        if (out.length > 1) write(out.slice(1))
+      } else {
+        write(out)
       }
-      const send = (): void => {
-        if (link.cut) return
-        for (const bytes of out) to.write(bytes)
-      }
-      if (faults.delayMs === 0 && faults.jitterMs === 0) {
-        send()
-        return
-      }
-      // Never earlier than the chunk before it: jitter spreads chunks out, it does not reorder them.
-      const at = Math.max(last, Date.now() + faults.delayMs + random() * faults.jitterMs)
-      last = at
-      setTimeout(send, at - Date.now())
     })
-    from.on('end', () => { if (!link.cut) to.end() })
+    from.on('end', () => {
+      if (link.cut) return
+      write(release())
+      setTimeout(() => { if (!link.cut) to.end() }, Math.max(0, last - Date.now()))
+    })
     from.on('error', () => { cut(link) })
     from.on('close', () => { links.delete(link); cut(link) })
   }
@@ -161,8 +173,8 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
         stats.links++
         links.add(link)
         upstream.on('connect', () => { link.upstreamPort = upstream.localPort })
-        pipe(link, client, upstream, () => target)
-        pipe(link, upstream, client, () => target)
+        pipe(link, client, upstream, target)
+        pipe(link, upstream, client, target)
       })
       servers.push(server)
       await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -182,9 +194,6 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
     },
     heal () {
       groups = undefined
-    },
-    cutAll () {
-      for (const link of links) cut(link)
     },
     async close () {
       for (const link of links) cut(link)

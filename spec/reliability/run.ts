@@ -50,7 +50,7 @@ await section(`Crash safety (${CRASHES} SIGKILLs)`, async () => {
 })
 
 await section('Network faults (5 peers, every connection through a fault proxy, the default sync timing: quiet logs polled once a minute)', async () => {
-  const cluster = await startCluster(5, 5, {})
+  const cluster = await startCluster(5, 5)
   try {
     let expected = 0
     const each = 20
@@ -66,8 +66,9 @@ await section('Network faults (5 peers, every connection through a fault proxy, 
     for (const scenario of scenarios) {
       const result = await scenario()
       const healed = 'sidesAgreeMs' in result
-      const sides = healed ? `, each side agreed within itself after ${ms(result.sidesAgreeMs as number)}` : ''
-      console.log(`  ${result.name.padEnd(40)} converged ${ms(result.convergeMs).padStart(9)} after ${healed ? 'healing' : 'the faults stopped'} (${result.links} links opened, ${result.cut} cut${sides})`)
+      const sides = healed ? `, each side agreed on its own writes after ${ms(result.sidesAgreeMs as number)}` : ''
+      const { links, cut, dropped, duplicated, reordered } = result.faults
+      console.log(`  ${result.name.padEnd(40)} converged ${ms(result.convergeMs).padStart(9)} after ${healed ? 'healing' : 'the faults stopped'} (${links} links opened, ${cut} cut, ${dropped} chunks lost, ${duplicated} duplicated, ${reordered} reordered${sides})`)
     }
     // A peer that restarts while pulling: it goes down mid-pull and comes back through the same proxy.
     const restarting = cluster.peers[4]!
