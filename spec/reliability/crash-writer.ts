@@ -1,11 +1,13 @@
 import { createPeer } from '../../actors/peer.ts'
+import { groupIds } from './crash.ts'
 
 /**
  * The process the crash harness kills: it opens the peer at `argv[2]` (making its store on the first start),
- * says `ready`, then commits transactions as fast as it can, 16 in flight, printing each one once its commit
- * resolves. Group `n` is three entities created in one commit (`c n`); every fifth transaction deletes the
- * three of an earlier group in one commit (`x m` before, `d m` once committed); every seventh creates its group one entity at a time
- * inside an interactive write transaction (`t n`). Numbers start at `argv[3]`.
+ * says `ready`, then commits transactions as fast as it can, 16 in flight, printing each one as it begins and once
+ * its commit resolves. Group `n` is three entities created in one commit (`b n` before, `c n` after); every fifth
+ * transaction deletes the three of an earlier group in one commit (`x m` before, `d m` after); every seventh
+ * creates its group one entity at a time inside an interactive write transaction (`b n` before, `t n` after).
+ * Numbers start at `argv[3]`.
  *
  * Its stdout is a pipe, which Node writes synchronously: a line the harness reads was printed after the commit.
  */
@@ -20,7 +22,6 @@ if (existing === undefined) {
 process.stdout.write(`ready ${db.id.toString()}\n`)
 
 const groups = db.collection('Group')
-const ids = (n: number): string[] => ['a', 'b', 'c'].map(part => `g${n}${part}`)
 let next = first
 const created: number[] = []
 
@@ -29,16 +30,18 @@ const one = async (): Promise<void> => {
   if (n % 5 === 0 && created.length > 0) {
     const victim = created.splice(Math.floor(created.length / 2), 1)[0]!
     process.stdout.write(`x ${victim}\n`)
-    await groups.delete(ids(victim))
+    await groups.delete(groupIds(victim))
     process.stdout.write(`d ${victim}\n`)
   } else if (n % 7 === 0) {
+    process.stdout.write(`b ${n}\n`)
     await db.writeTransaction('Group', async tx => {
-      for (const _id of ids(n)) await tx.create([{ _id, n }])
+      for (const _id of groupIds(n)) await tx.create([{ _id, n }])
     })
     created.push(n)
     process.stdout.write(`t ${n}\n`)
   } else {
-    await groups.create(ids(n).map(_id => ({ _id, n })))
+    process.stdout.write(`b ${n}\n`)
+    await groups.create(groupIds(n).map(_id => ({ _id, n })))
     created.push(n)
     process.stdout.write(`c ${n}\n`)
   }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { createPeer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
@@ -38,8 +39,9 @@ export interface CrashReport {
   ms: number
 }
 
-const WRITER = new URL('./crash-writer.ts', import.meta.url).pathname
-const ids = (n: number): string[] => ['a', 'b', 'c'].map(part => `g${n}${part}`)
+const WRITER = fileURLToPath(new URL('./crash-writer.ts', import.meta.url))
+/** The three entities of group `n`, which the writer creates in one transaction and deletes in one. */
+export const groupIds = (n: number): string[] => ['a', 'b', 'c'].map(part => `g${n}${part}`)
 
 interface Run {
   lines: string[]
@@ -70,33 +72,45 @@ async function runWriterUntilKilled (path: string, first: number, killAfterMs: n
     }
     run.lines.push(line)
   })
-  // Bounded: the writer stops by itself after 30 s; a kill that never comes is a harness bug worth seeing.
-  const safety = setTimeout(kill, 40_000)
+  // Bounded: the writer stops by itself after 30 s, and a writer that never gets ready is killed all the same, and
+  // reported: either would be a harness bug worth seeing.
+  let hung = false
+  const safety = setTimeout(() => { hung = true; kill() }, 40_000)
   const exit = await exited
   clearTimeout(timer)
   clearTimeout(safety)
   await drained
+  if (hung) throw new Error(`the writer was never killed as planned (ready: ${run.ready}): ${stderr.slice(0, 2000)}`)
   if (exit.signal !== 'SIGKILL') throw new Error(`the writer exited by itself (${exit.code ?? exit.signal}): ${stderr.slice(0, 2000)}`)
   return run
 }
 
-/** Opens the peer the writer left and checks everything the header promises; throws saying what disagrees. */
-async function check (path: string, seen: Map<number, 'created' | 'deleted'>, pending: Set<number>): Promise<number> {
+type GroupState = 'created' | 'deleted'
+
+/**
+ * Opens the peer the writer left and checks everything the header promises; throws saying what disagrees. Groups
+ * in flight at the kill are found whole or not at all, and `seen` learns which, so later kills check them too.
+ */
+async function check (path: string, seen: Map<number, GroupState>, pending: Set<number>): Promise<number> {
   const peer = await createPeer({ path, network: false })
   try {
     const [threadId] = peer.stores()
-    if (threadId === undefined) return 0
+    if (threadId === undefined) {
+      if (seen.size > 0) throw new Error(`the store is gone, with ${seen.size} groups seen committed`)
+      return 0
+    }
     const db = await peer.store(ThreadId.from(threadId))
     const groups = db.collection('Group')
+    const presence = async (n: number): Promise<boolean[]> => await Promise.all(groupIds(n).map(async id => await groups.findById(id) !== undefined))
     for (const [n, state] of seen) {
-      const present = await Promise.all(ids(n).map(async id => await groups.findById(id) !== undefined))
+      const present = await presence(n)
       const want = state === 'created'
       if (!present.every(p => p === want)) throw new Error(`group ${n} was seen ${state}, but its entities present are ${JSON.stringify(present)}`)
     }
-    // Whatever was in flight at the kill is there whole or not at all.
     for (const n of pending) {
-      const present = await Promise.all(ids(n).map(async id => await groups.findById(id) !== undefined))
+      const present = await presence(n)
       if (present.some(p => p !== present[0])) throw new Error(`group ${n}, in flight at the kill, is half there: ${JSON.stringify(present)}`)
+      seen.set(n, present[0] === true ? 'created' : 'deleted')
     }
     peer.logs.verifyLog(db.id, db.logId!)
     const head = peer.logs.head(db.id, db.logId!)
@@ -117,7 +131,7 @@ export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
   const random = seededRandom(options.seed)
   const root = await mkdtemp(join(tmpdir(), 'threads-crash-'))
   const path = join(root, 'peer')
-  const seen = new Map<number, 'created' | 'deleted'>()
+  const seen = new Map<number, GroupState>()
   const started = performance.now()
   const report: CrashReport = { crashes: 0, killedWhileOpening: 0, committed: 0, records: 0, slowestStartMs: 0, ms: 0 }
   try {
@@ -129,26 +143,20 @@ export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
       report.crashes++
       if (!run.ready) report.killedWhileOpening++
       report.slowestStartMs = Math.max(report.slowestStartMs, run.startMs)
-      const done = new Set<number>()
-      const deleting = new Set<number>()
+      // Groups begun (created or being deleted) and not seen committed: the writer may have been anywhere in them.
+      const pending = new Set<number>()
       for (const line of run.lines) {
         const [kind, number] = line.split(' ')
         const n = Number(number)
-        if (kind === 'x') {
-          deleting.add(n)
+        if (kind === 'b' || kind === 'x') {
+          pending.add(n)
+          if (kind === 'x') seen.delete(n)
           continue
         }
-        deleting.delete(n)
+        pending.delete(n)
         seen.set(n, kind === 'd' ? 'deleted' : 'created')
-        if (kind !== 'd') done.add(n)
         report.committed++
       }
-      // Groups handed out in this run but not seen committed, and groups being deleted at the kill: the writer may
-      // have been anywhere in them.
-      const highest = Math.max(first - 1, ...done)
-      const pending = new Set<number>(deleting)
-      for (let n = first; n <= highest + 16; n++) if (!done.has(n) && !seen.has(n)) pending.add(n)
-      for (const n of deleting) seen.delete(n)
       report.records = await check(path, seen, pending)
     }
   } finally {
