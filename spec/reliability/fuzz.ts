@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { encode } from '@ipld/dag-cbor'
 import { base58btc } from 'multiformats/bases/base58'
 import { encrypt } from '../../codecs/aead.ts'
@@ -20,8 +21,9 @@ import { seededRandom } from '../helpers/seeded-random.ts'
 /**
  * Seeded fuzzing of everything that decodes bytes from outside: each target is a row of `FUZZ_TARGETS` (valid
  * samples and a decode), and every input is a sample mutated by a seeded generator, so a run is reproducible
- * from its seed. A decode may succeed or throw a `ThreadsError`; anything else is a bug, and its input is kept
- * under `regressions/` to be replayed by every later run.
+ * from its seed, but for the record samples, whose ciphertexts are drawn afresh each run. A decode may succeed or
+ * throw a `ThreadsError`; anything else is a bug, and its input is kept whole under `regressions/`, to be replayed
+ * exactly by every later run.
  */
 
 export interface FuzzTarget {
@@ -284,7 +286,7 @@ export function fuzz (target: FuzzTarget, options: { inputs: number, seed: numbe
   return { target: target.name, inputs: options.inputs, decoded, refused, failures, ms: performance.now() - started }
 }
 
-export const REGRESSIONS = new URL('./regressions/', import.meta.url).pathname
+export const REGRESSIONS = fileURLToPath(new URL('./regressions/', import.meta.url))
 
 const fileName = (failure: FuzzFailure): string =>
   `${failure.target.replace(/[^a-z0-9]+/gi, '-')}-${createHash('sha256').update(failure.input).digest('hex').slice(0, 16)}.json`

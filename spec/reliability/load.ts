@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import type { Store } from '../../actors/store.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
@@ -23,7 +24,7 @@ export interface IdleReport {
 
 const MiB = 1024 * 1024
 
-const IDLE_PEER = new URL('./idle-peer.ts', import.meta.url).pathname
+const IDLE_PEER = fileURLToPath(new URL('./idle-peer.ts', import.meta.url))
 
 /** Makes `threads` threads of three logs on one peer, then measures that peer idle in a process of its own. */
 export async function idleThreads (threads: number, measureMs: number): Promise<IdleReport> {
@@ -41,8 +42,11 @@ export async function idleThreads (threads: number, measureMs: number): Promise<
     const child = spawn(process.execPath, ['--expose-gc', IDLE_PEER, temp.path, String(measureMs)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let output = ''
     child.stdout.on('data', chunk => { output += String(chunk) })
+    // It stops by itself once it has measured; one still running a minute after that is killed, and reported.
+    const killing = setTimeout(() => { child.kill('SIGKILL') }, measureMs + 60_000)
     const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
-    if (code !== 0) throw new Error(`the idle peer exited with ${code}`)
+    clearTimeout(killing)
+    if (code !== 0) throw new Error(`the idle peer exited with ${code ?? 'a signal'}`)
     const measured = JSON.parse(output) as { threads: number, logs: number, cpuMs: number, rss: number, rssAnon?: number, rssFile?: number, heapUsed: number }
     return {
       threads: measured.threads,
