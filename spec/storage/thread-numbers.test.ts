@@ -38,6 +38,8 @@ describe('thread numbers', () => {
 
   it('gives a number a failed transaction took back to the next thread, never to two', async () => {
     const [a, b] = [threads[0]!, threads[1]!]
+    // a holds number 1 whether or not the test before ran.
+    await temp.storage.transaction(() => createThreadNumbers(temp.storage).assign(a.id))
     const definition = { type: 'collection', collection: 'Item', schema: { type: 'object' }, indexes: [{ path: 'name', unique: true }] } as const
     const commit = async (thread: typeof a, changes: Parameters<StoreEngine['commitWithin']>[2]): Promise<unknown> =>
       await temp.storage.transaction(() => engine.commitWithin(thread.id, thread.logId, changes))

@@ -6,7 +6,7 @@ import { ThreadsError } from '../../codecs/errors.ts'
 import { Query } from '../../codecs/query.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../../storage/errors.ts'
 import { flipByte } from '../helpers/tamper.ts'
-import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+import { dumpStore, tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** Records from another peer's log enter through the dispatcher like local writes: same fold, same listeners. */
 describe('records from another log', () => {
@@ -75,6 +75,8 @@ describe('records from another log', () => {
   })
 
   it('checks and takes in once a record that arrives twice, and a bad copy does not stand in for a good one', async () => {
+    // Whatever ran before, bob holds all of alice's log so far (on its own, this test starts here).
+    await carry(alice, aliceDb, bobDb)
     await aliceDb.collection('Person').create([{ _id: 'eve', name: 'Eve', age: 70 }])
     await aliceDb.collection('Person').create([{ _id: 'fay', name: 'Fay', age: 80 }])
     const [eve, fay] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 2 }).reverse()
@@ -89,8 +91,7 @@ describe('records from another log', () => {
       const pushed = bobDb.ingest(aliceDb.logId!, eve!.blocks)
       await new Promise(resolve => setImmediate(resolve))
       const gossiped = assert.rejects(bobDb.ingest(aliceDb.logId!, eve!.blocks), (e: unknown) => e instanceof ReplayedRecordError, 'the second copy is a replay')
-      await pushed
-      await gossiped
+      await within(Promise.all([pushed, gossiped]), 'both copies answered', 5000)
       assert.equal(checks, 1, 'checked once')
     } finally {
       logs.check = check
@@ -100,8 +101,7 @@ describe('records from another log', () => {
     const forged = assert.rejects(bobDb.ingest(aliceDb.logId!, { ...fay!.blocks, body: flipByte(fay!.blocks.body, 10) }), ThreadsError)
     await new Promise(resolve => setImmediate(resolve))
     const honest = bobDb.ingest(aliceDb.logId!, fay!.blocks)
-    await forged
-    await honest
+    await within(Promise.all([forged, honest]), 'the forged copy and the honest one answered', 5000)
     assert.equal((await bobDb.collection('Person').findById('fay'))?.age, 80)
     await until(() => heard.includes('fay'), 'the change to fay')
     assert.deepEqual(heard, ['eve', 'fay'], 'each record folded once')
@@ -109,12 +109,13 @@ describe('records from another log', () => {
   })
 
   it('keeps a log\'s order when an early copy of a record waits for its ancestors', async () => {
+    await carry(alice, aliceDb, bobDb)
     for (const name of ['jo', 'kit', 'lu']) await aliceDb.collection('Person').create([{ _id: name, name, age: 2 }])
     const [jo, kit, lu] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 3 }).reverse()
     const early = assert.rejects(bobDb.ingest(aliceDb.logId!, kit!.blocks), (e: unknown) => e instanceof MissingAncestorError)
     await new Promise(resolve => setImmediate(resolve))
-    const page = await Promise.allSettled([jo, kit, lu].map(async record => await bobDb.ingest(aliceDb.logId!, record!.blocks)))
-    await early
+    const page = await within(Promise.allSettled([jo, kit, lu].map(async record => await bobDb.ingest(aliceDb.logId!, record!.blocks))), 'the page answered', 5000)
+    await within(early, 'the early copy answered', 5000)
     assert.deepEqual(page.map(outcome => outcome.status), ['fulfilled', 'fulfilled', 'fulfilled'], 'the page behind it goes in whole, in order')
     assert.deepEqual(await people(bobDb), await people(aliceDb))
   })
@@ -126,7 +127,7 @@ describe('records from another log', () => {
       const records = alice.peer.logs.records(aliceDb.id, aliceDb.logId!)
       const taking = records.map(async record => await carolDb.ingest(aliceDb.logId!, record.blocks))
       await carol.peer.close()
-      const outcomes = await Promise.allSettled(taking)
+      const outcomes = await within(Promise.allSettled(taking), 'every waiting record answered after the close', 5000)
       assert.ok(outcomes.some(outcome => outcome.status === 'rejected'), 'some records were still waiting when the store closed')
       for (const outcome of outcomes) {
         if (outcome.status === 'rejected') assert.equal((outcome.reason as ThreadsError).code, 'ERR_STORAGE_CLOSED', String(outcome.reason))
@@ -137,6 +138,7 @@ describe('records from another log', () => {
   })
 
   it('takes in records that come together as one batch, and a refused one takes no other with it', async () => {
+    await carry(alice, aliceDb, bobDb)
     for (const name of ['gus', 'hal', 'ida']) await aliceDb.collection('Person').create([{ _id: name, name, age: 1 }])
     const [gus, hal, ida] = alice.peer.logs.records(aliceDb.id, aliceDb.logId!, { direction: 'backward', limit: 3 }).reverse()
     const before = bob.peer.logs.head(bobDb.id, aliceDb.logId!).counter
