@@ -20,9 +20,11 @@ import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 const COLLECTION = 'Item'
 const IDS = Array.from({ length: 10 }, (_, i) => `item-${i}`)
 const SCHEMA: Entity = { type: 'object', properties: { _id: { type: 'string' }, n: { type: 'number' } } }
-// Names are few and unique: writers that have not heard of each other take the same one, and every peer must then
+// Names are unique: writers that have not heard of each other can take the same one, and every peer must then
 // list both holders the same way.
 const INDEXES = [{ path: 'n' }, { path: 'name', unique: true }]
+/** Enough names that most commits take a free one, few enough that writers unaware of each other share some. */
+const NAMES = Array.from({ length: 24 }, (_, i) => `name-${i}`)
 
 interface Rng {
   next (): number
@@ -156,7 +158,7 @@ function randomEntity (rng: Rng, id: string): Entity {
   const entity: Entity = { _id: id, n: rng.int(20) }
   // Keys in no particular order: views must store them canonically whatever order a writer used.
   for (const field of ['zeta', 'name', 'tags', 'nested', 'alpha']) {
-    if (rng.next() < 0.5) entity[field] = field === 'name' ? rng.pick(['ann', 'bob', 'cy']) : randomValue(rng)
+    if (rng.next() < 0.5) entity[field] = field === 'name' ? rng.pick(NAMES) : randomValue(rng)
   }
   return entity
 }
@@ -185,7 +187,7 @@ function randomChange (rng: Rng, current: Entity | undefined, id: string): Chang
         draft.tags = [tag]
       }
       if (drop) delete draft[field]
-      else draft[field] = field === 'name' ? rng.pick(['ann', 'bob', 'cy']) : tag
+      else draft[field] = field === 'name' ? rng.pick(NAMES) : tag
     }
   }
 }
@@ -197,6 +199,9 @@ interface Scenario {
   perLog: StoredRecord[][]
   /** How many records of writer j's log writer i already ingested. */
   seen: number[][]
+  /** Commits refused for a name the writer saw taken, out of `commits`. */
+  refused: number
+  commits: number
 }
 
 /** Three writers commit random changes, on clocks that interleave and collide, syncing with each other now and then. */
@@ -227,6 +232,8 @@ async function writeScenario (seed: number, commits: number): Promise<Scenario> 
   ]))
   for (let w = 1; w < writers.length; w++) await syncFrom(w, 0, 1)
 
+  let made = 0
+  let refused = 0
   for (let step = 0; step < commits; step++) {
     tick += rng.int(3)
     const w = rng.int(writers.length)
@@ -240,12 +247,14 @@ async function writeScenario (seed: number, commits: number): Promise<Scenario> 
     const ids = [...IDS].sort(() => rng.next() - 0.5).slice(0, 1 + rng.int(3))
     const changes = ids.map(id => randomChange(rng, writer.engine.get(threadId, COLLECTION, id), id))
     // A name this writer already sees taken is refused, and the commit changes nothing.
+    made++
     await writer.storage.transaction(() => writer.engine.commitWithin(threadId, writer.logId, changes)).catch((error: unknown) => {
       if (!(error instanceof UniqueViolationError)) throw error
+      refused++
     })
   }
   const perLog = writers.map(writer => writer.logs.records(threadId, writer.logId))
-  return { threadId, writers, perLog, seen }
+  return { threadId, writers, perLog, seen, refused, commits: made }
 }
 
 describe('convergence', () => {
@@ -254,7 +263,8 @@ describe('convergence', () => {
   for (const seed of SEEDS) {
     it(`seed ${seed}: fresh peers, writers and rebuilds all show the key-order fold`, async () => {
       const rng = rngOf(seed ^ 0xa5a5)
-      const { threadId, writers, perLog, seen } = await writeScenario(seed, 36)
+      const { threadId, writers, perLog, seen, refused, commits } = await writeScenario(seed, 36)
+      assert.ok(refused <= commits / 4, `${refused} of ${commits} commits refused for a taken name: too few changes left to test`)
       const thread = writers[0]!.logs.getThread(threadId)
       const expected = expectedFold(writers, threadId)
 
@@ -316,6 +326,11 @@ describe('convergence', () => {
     await commit(b, [{ type: 'create', collection: COLLECTION, entity: { _id: 'z', n: 3 } }])
     wallA++
     await commit(a, [{ type: 'delete', collection: COLLECTION, id: 'y' }])
+    // Each takes a unique name the other has not heard of: every peer ends listing both holders of it.
+    wallA++
+    await commit(a, [{ type: 'create', collection: COLLECTION, entity: { _id: 'p', name: 'same', n: 4 } }])
+    wallB++
+    await commit(b, [{ type: 'create', collection: COLLECTION, entity: { _id: 'q', name: 'same', n: 5 } }])
 
     const expected = expectedFold([a, b], threadId)
     assert.deepEqual(expected.get('x')?.doc, { n: 2, _id: 'x', name: 'b', tags: ['t', 'u'] }, 'the key order puts B\'s rename last')
@@ -337,6 +352,10 @@ describe('convergence', () => {
     }
     const reference = dumpViews(lateFirst.storage, threadId)
     for (const peer of [earlyFirst, a, b]) assert.equal(dumpViews(peer.storage, threadId), reference)
+    for (const peer of [lateFirst, earlyFirst, a, b]) {
+      assert.deepEqual(peer.engine.find(threadId, COLLECTION, { ands: [{ path: 'name', op: 'eq', value: 'same' }], ors: [] }).map(e => e._id), ['p', 'q'],
+        'both holders of the name, on every peer')
+    }
     assert.deepEqual(lateFirst.engine.find(threadId, COLLECTION, { ands: [{ path: 'name', op: 'eq', value: 'b' }], ors: [] }).map(e => e._id), ['x'],
       'the index follows the re-fold')
     assert.deepEqual(lateFirst.engine.find(threadId, COLLECTION, { ands: [{ path: 'name', op: 'eq', value: 'ann' }], ors: [] }), [],
