@@ -203,6 +203,21 @@ describe('store bad input', () => {
       assert.equal((await people.findById('cy'))?.email, undefined)
     })
 
+    it('answers each of several writes committed together on its own: one refused takes no other with it', async () => {
+      const heard = changes.length
+      const outcomes = await within(Promise.allSettled([
+        people.create([{ _id: 'together-1', name: 'One', email: 'together-1@example.com', age: 61 }]),
+        people.create([{ _id: 'together-2', name: 'Two', email: 'ann@example.com', age: 62 }]),
+        people.create([{ _id: 'together-3', name: 'Three', email: 'together-3@example.com', age: 63 }])
+      ]), 'the three writes answered', 5000)
+      assert.deepEqual(outcomes.map(outcome => outcome.status), ['fulfilled', 'rejected', 'fulfilled'])
+      assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof UniqueViolationError)
+      assert.deepEqual(await Promise.all(['together-1', 'together-2', 'together-3'].map(async id => await people.has([id]))), [true, false, true])
+      await until(() => changes.length >= heard + 2, 'the two writes that stood, heard')
+      assert.deepEqual(changes.slice(heard), ['Person create together-1', 'Person create together-3'])
+      await people.delete(['together-1', 'together-3'])
+    })
+
     it('frees a unique value once its holder moves off it or is deleted', async () => {
       await people.create([{ _id: 'mover', name: 'Mover', email: 'moving@example.com', age: 9 }])
       await refused(UniqueViolationError, () => people.create([{ name: 'Taker', email: 'moving@example.com', age: 9 }]))
