@@ -32,8 +32,14 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
     input: { role, pollMs: timing.pollMs ?? 60_000, backoffMs: timing.backoffMs ?? 5, maxBackoffMs: 40, maxAttempts: timing.maxAttempts ?? 3 }
   }).start()
   started.push(actor)
-  const inState = async (state: string) => await waitFor(actor, snapshot => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) === state, { timeout: 1000 })
-  return { actor, pushes, pulls, fetches, inState }
+  /** Waits (up to 1 s) until `condition` holds of the machine, failing with what never came about. */
+  const until = async (condition: (snapshot: ReturnType<typeof actor.getSnapshot>) => boolean, what: string): Promise<void> => {
+    await waitFor(actor, condition, { timeout: 1000 }).catch(() => { throw new Error(`timed out after 1000 ms waiting for ${what}`) })
+  }
+  const inState = async (state: string) => {
+    await until(snapshot => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) === state, `the state ${state}`)
+  }
+  return { actor, pushes, pulls, fetches, until, inState }
 }
 
 describe('log sync machine', () => {
@@ -45,7 +51,7 @@ describe('log sync machine', () => {
     h.actor.send({ type: 'committed', records: ['r2'] })
     h.actor.send({ type: 'committed', records: ['r3'] })
     h.pushes[0]!.resolve()
-    await waitFor(h.actor, () => h.pushes.length === 2, { timeout: 1000 })
+    await h.until(() => h.pushes.length === 2, 'the second push')
     assert.deepEqual(h.pushes[1]!.input, { records: ['r2', 'r3'] })
     h.pushes[1]!.resolve()
     await h.inState('idle')
@@ -58,11 +64,11 @@ describe('log sync machine', () => {
     h.pushes[0]!.reject(new Error('peer offline'))
     await h.inState('backingOff')
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
-    await waitFor(h.actor, () => h.pushes.length === 2, { timeout: 1000 })
+    await h.until(() => h.pushes.length === 2, 'the second push')
     assert.deepEqual(h.pushes[1]!.input, h.pushes[0]!.input)
     h.pushes[1]!.resolve()
-    await waitFor(h.actor, snapshot => snapshot.value === 'pushing' || snapshot.value === 'idle', { timeout: 1000 })
-    await waitFor(h.actor, () => h.pushes.length === 3 || h.actor.getSnapshot().context.outgoing.length === 0, { timeout: 1000 })
+    await h.until(snapshot => snapshot.value === 'pushing' || snapshot.value === 'idle', 'the retry to push or rest')
+    await h.until(() => h.pushes.length === 3 || h.actor.getSnapshot().context.outgoing.length === 0, 'the third push, or nothing left to push')
     assert.equal(h.actor.getSnapshot().context.attempts, 0)
   })
 
@@ -70,7 +76,7 @@ describe('log sync machine', () => {
     const h = harness('remote', { maxAttempts: 3 })
     h.actor.send({ type: 'sync' })
     for (let i = 0; i < 3; i++) {
-      await waitFor(h.actor, () => h.pulls.length === i + 1, { timeout: 1000 })
+      await h.until(() => h.pulls.length === i + 1, `pull ${i + 1}`)
       h.pulls[i]!.reject(new Error(`unreachable ${i}`))
     }
     await h.inState('failed')
@@ -108,7 +114,7 @@ describe('log sync machine', () => {
     h.actor.send({ type: 'ancestors missing', from: 'peer-b' })
     h.actor.send({ type: 'ancestors missing', from: 'peer-b' })
     h.fetches[0]!.resolve(3)
-    await waitFor(h.actor, () => h.fetches.length === 2, { timeout: 1000 })
+    await h.until(() => h.fetches.length === 2, 'the second fetch')
     assert.deepEqual(h.fetches[1]!.input, { from: ['peer-b'] }, 'a peer that came ahead while fetching is asked next, once')
     h.fetches[1]!.resolve(1)
     await h.inState('idle')
@@ -117,15 +123,15 @@ describe('log sync machine', () => {
     h.actor.send({ type: 'ancestors missing', from: 'peer-c' })
     assert.deepEqual(h.actor.getSnapshot().value, { pulling: 'comparing edges' })
     h.pulls[0]!.resolve(0)
-    await waitFor(h.actor, () => h.fetches.length === 3, { timeout: 1000 })
+    await h.until(() => h.fetches.length === 3, 'the third fetch')
     assert.deepEqual(h.fetches[2]!.input, { from: ['peer-c'] })
     h.fetches[2]!.reject(new Error('peer-c went away'))
     await h.inState('backingOff')
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
     assert.deepEqual(h.actor.getSnapshot().context.ahead, ['peer-c'], 'the peer that sent the record is asked again')
-    await waitFor(h.actor, () => h.pulls.length === 2, { timeout: 1000 })
+    await h.until(() => h.pulls.length === 2, 'the second pull')
     h.pulls[1]!.resolve(0)
-    await waitFor(h.actor, () => h.fetches.length === 4, { timeout: 1000 })
+    await h.until(() => h.fetches.length === 4, 'the fourth fetch')
     assert.deepEqual(h.fetches[3]!.input, { from: ['peer-c'] })
   })
 
@@ -147,30 +153,45 @@ describe('log sync machine', () => {
 
   it('pulls a quiet remote log on its slow timer', async () => {
     const h = harness('remote', { pollMs: 20 })
-    await waitFor(h.actor, () => h.pulls.length === 1, { timeout: 1000 })
+    await h.until(() => h.pulls.length === 1, 'the first pull')
     h.pulls[0]!.resolve(0)
-    await waitFor(h.actor, () => h.pulls.length === 2, { timeout: 1000 })
+    await h.until(() => h.pulls.length === 2, 'the second pull')
     h.pulls[1]!.resolve(0)
   })
 
   it('reaches every state from the start', () => {
     const reached = new Set<string>()
+    // One attempt sends a failure straight to `failed`; two pass through `backingOff` first.
     for (const role of ['own', 'remote'] as const) {
-      const paths = getShortestPaths(logSyncMachine, {
-        input: { role, pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 },
-        // Queued records make every commit a new context: states are told apart by where the machine is.
-        serializeState: state => JSON.stringify(state.value),
-        events: [
-          { type: 'committed', records: ['r'] },
-          { type: 'sync' },
-          { type: 'stop' },
-          { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
-          { type: 'xstate.done.actor.push records' } as never,
-          { type: 'ancestors missing', from: 'peer' }
-        ]
-      })
-      for (const path of paths) reached.add(JSON.stringify(path.state.value))
+      for (const maxAttempts of [1, 2]) {
+        const paths = getShortestPaths(logSyncMachine, {
+          input: { role, pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts },
+          // Queued records make every commit a new context: states are told apart by where the machine is.
+          serializeState: state => JSON.stringify(state.value),
+          events: [
+            { type: 'committed', records: ['r'] },
+            { type: 'sync' },
+            { type: 'stop' },
+            { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
+            { type: 'xstate.done.actor.push records' } as never,
+            { type: 'ancestors missing', from: 'peer' },
+            { type: 'xstate.error.actor.fetch missing ancestors', error: new Error('x') } as never,
+            { type: 'xstate.done.actor.fetch missing ancestors', output: 1 } as never,
+            { type: 'listing logs' },
+            { type: 'fetching page' },
+            { type: 'handing page' },
+            { type: 'pulled', count: 1 },
+            { type: 'pull failed', error: new Error('x') }
+          ]
+        })
+        for (const path of paths) reached.add(JSON.stringify(path.state.value))
+      }
     }
-    for (const state of ['idle', 'pushing', 'fetching missing ancestors', 'failed', 'stopped']) assert.ok(reached.has(JSON.stringify(state)), `${state} is reachable: ${[...reached].join(', ')}`)
+    // Every state the machine defines, a compound one by each of its children.
+    const states = Object.entries(logSyncMachine.root.states).flatMap(([name, node]) => {
+      const children = Object.keys(node.states)
+      return children.length === 0 ? [JSON.stringify(name)] : children.map(child => JSON.stringify({ [name]: child }))
+    })
+    for (const state of states) assert.ok(reached.has(state), `${state} is reachable: ${[...reached].join(', ')}`)
   })
 })
