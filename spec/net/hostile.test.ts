@@ -173,6 +173,18 @@ describe('hostile peers', () => {
     await stillSyncing('through the flood')
   })
 
+  it('never holds replays against a peer, however many: pushes and pulls cross paths honestly', async () => {
+    const attacker = await attackerNode()
+    const [held] = a.peer.logs.records(dbA.id, dbA.logId!, { limit: 1 })
+    const replay = async (): Promise<void> => {
+      const proof = serviceKeyProof(dbA.key.service, attacker.peerId.toString(), dbA.id)
+      await request(attacker, a.peer.addresses[0]!, { type: 'push-records', threadId: dbA.id, proof, logId: dbA.logId!, records: [held!.blocks] })
+    }
+    for (let i = 0; i <= misbehaviour.threshold; i++) await assert.rejects(replay(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_RECORD_REPLAYED')
+    assert.equal(counted(a, attacker, 'ERR_RECORD_REPLAYED'), misbehaviour.threshold + 1, 'each replay refused and counted')
+    assert.equal(a.peer.banned.has(attacker.peerId.toString()), false, 'and none held against the peer')
+  })
+
   it('answers nothing to a peer without the key, and disconnects it once it keeps asking; it may come back later', async () => {
     const attacker = await attackerNode()
     const stranger = ThreadKey.random()
