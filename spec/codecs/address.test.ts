@@ -26,6 +26,9 @@ describe('the peer of an address', () => {
     assert.equal(peerIdOf(multiaddr(PEER)), peerId)
     assert.equal(peerIdOf(threadAddress(PEER, ThreadId.create())), peerId)
     assert.equal(peerIdOf(multiaddr('/ip4/127.0.0.1/tcp/4006')), undefined)
+    // Reached through a relay: the relay's ID comes first, the peer's last.
+    const relay = Ed25519PrivateKey.generate().publicKey.logId
+    assert.equal(peerIdOf(multiaddr(`/ip4/127.0.0.1/tcp/4006/p2p/${relay}/p2p-circuit/p2p/${peerId}`)), peerId)
   })
 })
 

@@ -76,7 +76,7 @@ describe('replicas', () => {
     }
   })
 
-  it('catch up on a long log by pulling it, page by page, linking every record in order', async () => {
+  it('catch up on a long log by pulling it, linking every record in order', async () => {
     const writer = await tempPeer()
     const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
     try {

@@ -7,6 +7,8 @@ import { Query, type Comparable, type QueryJSON } from '../../codecs/query.ts'
 import {
   EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, UniqueViolationError, UnknownCollectionError
 } from '../../storage/errors.ts'
+import { createEventStore } from '../../storage/event-store.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { dumpStore, tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 type ErrorClass = (abstract new (...args: never[]) => ThreadsError) & { readonly code: string, readonly name: string }
@@ -336,6 +338,8 @@ describe('store bad input', () => {
       await people.create([{ _id: 'phoenix', name: 'Phoenix again', age: 2 }])
       await people.update('phoenix', draft => { draft.age = 3 })
       assert.deepEqual(await people.findById('phoenix'), { _id: 'phoenix', name: 'Phoenix again', age: 3 })
+      const history = createEventStore(temp.peer.storage, createThreadNumbers(temp.peer.storage)).entityEvents(db.id, 'Person', 'phoenix')
+      assert.deepEqual(history.map(({ event }) => event.type), ['create', 'delete', 'create', 'save'], 'both lives, in order')
       await db.rebuild()
       assert.deepEqual(await people.findById('phoenix'), { _id: 'phoenix', name: 'Phoenix again', age: 3 })
     })
