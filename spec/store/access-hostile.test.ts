@@ -150,18 +150,21 @@ describe('hostile members of an access-controlled thread', () => {
     const attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
     try {
       const pest = Ed25519PrivateKey.generate()
-      const made = (): Invite => {
+      const made = (by = pest): Invite => {
         const { id, token } = inviteSecrets()
         return Invite.seal({
-          id, threadId: ownerDb.id, inviter: pest.publicKey.logId, inviterLog: pest.publicKey.logId, invitee: pestered.peer.peerId, role: 'read',
+          id, threadId: ownerDb.id, inviter: by.publicKey.logId, inviterLog: by.publicKey.logId, invitee: pestered.peer.peerId, role: 'read',
           expires: Date.now() + 60_000, key: ownerDb.key, logs: [], time: { wall: Date.now(), counter: 0 }, token
-        }, pest)
+        }, by)
       }
-      const deliver = async (): Promise<unknown> => await request(attacker, pestered.peer.addresses[0]!, { type: 'invite', invite: made().bytes })
+      const deliver = async (by = pest): Promise<unknown> => await request(attacker, pestered.peer.addresses[0]!, { type: 'invite', invite: made(by).bytes })
       for (let i = 0; i < 16; i++) await deliver()
       assert.equal(pestered.peer.invites().length, 16)
       await assert.rejects(deliver(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === TooManyInvitesError.code)
       assert.equal(pestered.peer.invites().length, 16)
+      // The cap is the inviter's: another inviter's invite still comes in.
+      await deliver(Ed25519PrivateKey.generate())
+      assert.equal(pestered.peer.invites().length, 17)
     } finally {
       await attacker.stop()
     }
