@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createInterface } from 'node:readline'
 import { createPeer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { createEventStore } from '../../storage/event-store.ts'
@@ -61,16 +60,21 @@ async function runWriterUntilKilled (path: string, first: number, killAfterMs: n
   let timer: NodeJS.Timeout | undefined
   const kill = (): void => { child.kill('SIGKILL') }
   if (beforeReady) timer = setTimeout(kill, killAfterMs)
-  const lines = createInterface({ input: child.stdout })
-  const drained = new Promise(resolve => lines.once('close', resolve))
-  lines.on('line', line => {
-    if (line.startsWith('ready ')) {
-      run.ready = true
-      run.startMs = performance.now() - started
-      if (!beforeReady) timer = setTimeout(kill, killAfterMs)
-      return
+  // Only whole lines count: a kill can cut the last one short, as the writer's pipe takes a line in parts when full.
+  let partial = ''
+  const drained = new Promise(resolve => child.stdout.once('close', resolve))
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + String(chunk)).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) {
+      if (line.startsWith('ready ')) {
+        run.ready = true
+        run.startMs = performance.now() - started
+        if (!beforeReady) timer = setTimeout(kill, killAfterMs)
+        continue
+      }
+      run.lines.push(line)
     }
-    run.lines.push(line)
   })
   // Bounded: the writer stops by itself after 30 s, and a writer that never gets ready is killed all the same, and
   // reported: either would be a harness bug worth seeing.
@@ -146,7 +150,10 @@ export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
       // Groups begun (created or being deleted) and not seen committed: the writer may have been anywhere in them.
       const pending = new Set<number>()
       for (const line of run.lines) {
-        const [kind, number] = line.split(' ')
+        // The writer's own lines; anything else on its stdout (a library's notice) says nothing about groups.
+        const parsed = /^([bctxd]) (\d+)$/.exec(line)
+        if (parsed === null) continue
+        const [, kind, number] = parsed
         const n = Number(number)
         if (kind === 'b' || kind === 'x') {
           pending.add(n)
