@@ -9,8 +9,9 @@ import { seededRandom } from '../helpers/seeded-random.ts'
  *
  * Noise authenticates every frame, so a dropped, duplicated or reordered chunk is caught by the receiving peer,
  * which closes the connection: over TCP a lost message is a lost connection. `loss` is therefore the share of
- * links (open or new) that lose a chunk at a random point of their next 4 KiB, and with it the link: a handful of
- * records' worth, so a scenario of a few writes loses as much as a long one.
+ * links that lose a chunk at a random point of their next 4 KiB, and with it the link: that share of the links
+ * open (at least one) and each new link with that chance. 4 KiB is a handful of records, so a scenario of a few
+ * writes loses as much as a long one.
  */
 
 /** A lossy link loses a chunk somewhere in its next this many bytes. */
@@ -23,7 +24,7 @@ export interface Faults {
   delayMs: number
   /** Up to this much more, at random; chunks keep their order. */
   jitterMs: number
-  /** Share of links, open or new, that lose a chunk, and so the link. */
+  /** Share of links that lose a chunk, and so the link: of those open (at least one), and the chance of each new one. */
   loss: number
   /** Share of chunks sent twice. */
   duplicate: number
@@ -182,9 +183,11 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
     },
     set (change) {
       faults = { ...faults, ...change }
-      // Loss strikes links already open as well as new ones.
+      // Loss strikes links already open, that share of them and at least one, as well as new ones.
       if (change.loss !== undefined) {
-        for (const link of links) link.loseAt = random() < faults.loss ? link.carried + Math.floor(random() * LOSS_WITHIN) : Number.POSITIVE_INFINITY
+        const open = [...links].map(link => ({ link, order: random() })).sort((a, b) => a.order - b.order).map(({ link }) => link)
+        const lossy = faults.loss > 0 ? Math.max(1, Math.round(faults.loss * open.length)) : 0
+        open.forEach((link, i) => { link.loseAt = i < lossy ? link.carried + Math.floor(random() * LOSS_WITHIN) : Number.POSITIVE_INFINITY })
       }
     },
     partition (split) {
