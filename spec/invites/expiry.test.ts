@@ -34,19 +34,24 @@ describe('an invite that lives longer than one timer can run', () => {
     mock.timers.reset()
   })
 
+  /** From an invite of LIFETIME that `waiting` holds: one step armed, the next when it ends, expiry at the last. */
+  const waitsOutEachStep = (waiting: AnyActorRef, state: string): void => {
+    mock.timers.tick(1)
+    assert.equal(armed, 1, 'a step no longer than a timer can run, not one that fires at once and arms another')
+    mock.timers.tick(MAX_TIMER_MS)
+    assert.equal(waiting.getSnapshot().value, state, 'the first step ended before the expiry, and armed the next')
+    assert.equal(armed, 2)
+    mock.timers.tick(10_000)
+    assert.equal(waiting.getSnapshot().value, 'expired')
+  }
+
   it('keeps the inviter waiting through each full timer step, and expires it when the last step ends', () => {
     actor = createActor(inviterMachine, {
       input: { inviteId: 'invite', invitee: 'bob', resume: 'delivered', expires: Date.now() + LIFETIME, retryMs: 1000 },
       clock: nodeLikeClock
     }).start()
     assert.equal(actor.getSnapshot().value, 'awaiting join')
-    mock.timers.tick(1)
-    assert.equal(armed, 1, 'a step no longer than a timer can run, not one that fires at once and arms another')
-    mock.timers.tick(MAX_TIMER_MS)
-    assert.equal(actor.getSnapshot().value, 'awaiting join', 'the first step ended before the expiry, and armed the next')
-    assert.equal(armed, 2)
-    mock.timers.tick(10_000)
-    assert.equal(actor.getSnapshot().value, 'expired')
+    waitsOutEachStep(actor, 'awaiting join')
   })
 
   it('keeps the invitee\'s opened invite pending through each full timer step, and expires it when the last step ends', async () => {
@@ -60,12 +65,6 @@ describe('an invite that lives longer than one timer can run', () => {
     // The envelope check and the opening settle on microtasks, which mocked timers leave alone.
     for (let turn = 0; turn < 10 && actor.getSnapshot().value !== 'pending'; turn++) await Promise.resolve()
     assert.equal(actor.getSnapshot().value, 'pending')
-    mock.timers.tick(1)
-    assert.equal(armed, 1, 'a step no longer than a timer can run, not one that fires at once and arms another')
-    mock.timers.tick(MAX_TIMER_MS)
-    assert.equal(actor.getSnapshot().value, 'pending', 'the first step ended before the expiry, and armed the next')
-    assert.equal(armed, 2)
-    mock.timers.tick(10_000)
-    assert.equal(actor.getSnapshot().value, 'expired')
+    waitsOutEachStep(actor, 'pending')
   })
 })
