@@ -5,12 +5,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { encodeRecordBody, toHex } from '../../codecs/event-codec.ts'
-import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { createThreadsNode, peerIdentity, type ThreadsNode } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import { ReadOnlyStoreError } from '../../storage/errors.ts'
+import { handMadeJoin } from '../helpers/hand-made-join.ts'
 import { portOf, tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** Invites and Joins between real peers over TCP on 127.0.0.1, each on its own LMDB environment. */
@@ -227,7 +227,7 @@ describe('invites and joins between peers', () => {
       const token = toHex(invite.open(identity).token)
       const joinFrom = async (wall: number, tokenHex: string, inviteId = invite.id): Promise<string> => {
         const logKey = Ed25519PrivateKey.generate()
-        const control = [{ type: 'join' as const, invite: inviteId, inviterLog: guarded.logId!, peer: target.peer.peerId, token: tokenHex, binding: toHex(signLogBinding(identity, guarded.id, logKey.publicKey.logId)) }]
+        const control = [await handMadeJoin({ store: guarded, joiner: target.peer, logKey, invite: inviteId, token: tokenHex })]
         const body = encodeRecordBody({ codec: 'json-patch', events: [{ type: 'create', collection: 'Note', id: logKey.publicKey.logId, patch: [{ op: 'replace', path: '', value: { _id: logKey.publicKey.logId, text: 'smuggled' } }] }], control })
         await guarded.ingest(logKey.publicKey.logId, createRecord({ body, time: { wall, counter: 0 }, logKey, threadKey: guarded.key }).blocks)
         return guarded.acl.refused().find(refusal => refusal.logId === logKey.publicKey.logId)?.code ?? ''

@@ -5,7 +5,6 @@ import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { InvalidClockError } from '../../codecs/errors.ts'
 import { encodeRecordBody, toHex, type ControlEvent, type StoreEvent } from '../../codecs/event-codec.ts'
 import { Invite, inviteSecrets } from '../../codecs/invite.ts'
-import { signLogBinding } from '../../codecs/ownership.ts'
 import { createRecord, type RecordBlocks } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import type { CID } from '../../codecs/block.ts'
@@ -14,6 +13,7 @@ import { createThreadsNode, peerIdentity } from '../../net/node.ts'
 import { request, RequestFailedError } from '../../net/requests.ts'
 import { InvalidArgumentError, SchemaViolationError, TooManyInvitesError } from '../../storage/errors.ts'
 import { carry } from '../helpers/carry.ts'
+import { handMadeJoin } from '../helpers/hand-made-join.ts'
 import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** Members and key holders who play tricks with their records: every compliant peer ends at the same views. */
@@ -58,8 +58,7 @@ describe('hostile members of an access-controlled thread', () => {
     const invite = await ownerDb.invite(bob.peer.peerId)
     const identity = await peerIdentity(bob.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
-    const opened = invite.open(identity)
-    const join: ControlEvent = { type: 'join', invite: invite.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: toHex(opened.token), binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
+    const join = await handMadeJoin({ store: ownerDb, joiner: bob.peer, logKey, invite: invite.id, token: toHex(invite.open(identity).token) })
     const now = Date.now()
     const log = handMadeLog(ownerDb, [{ wall: now + 60, control: [join] }, { wall: now + 5, events: [create('backdated')] }], logKey)
     const first = await observer()
@@ -122,7 +121,7 @@ describe('hostile members of an access-controlled thread', () => {
     await new Promise(resolve => setTimeout(resolve, 10))
     const invite = await ownerDb.invite(carol.peer.peerId)
     // Bob copies the ID of carol's invite into an invite of his own, dated before it.
-    const join: ControlEvent = { type: 'join', invite: bobs.id, inviterLog: ownerDb.logId!, peer: bob.peer.peerId, token: toHex(bobs.open(identity).token), binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) }
+    const join = await handMadeJoin({ store: ownerDb, joiner: bob.peer, logKey, invite: bobs.id, token: toHex(bobs.open(identity).token) })
     const squat: ControlEvent = { type: 'invite', id: invite.id, invitee: carol.peer.peerId, role: 'write', expires: Date.now() + 60_000, tokenHash: '00'.repeat(32) }
     const bobLog = handMadeLog(ownerDb, [{ wall: joined + 1, control: [join] }, { wall: joined + 2, control: [squat] }], logKey)
     for (const record of bobLog.records) await ownerDb.ingest(bobLog.logId, record)

@@ -2,13 +2,12 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
-import { encodeRecordBody, toHex, type ControlEvent } from '../../codecs/event-codec.ts'
-import { signLogBinding } from '../../codecs/ownership.ts'
+import { encodeRecordBody, type ControlEvent } from '../../codecs/event-codec.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
-import { peerIdentity } from '../../net/node.ts'
 import { AccessDeniedError, ReadOnlyStoreError } from '../../storage/errors.ts'
 import { carry } from '../helpers/carry.ts'
+import { handMadeJoin } from '../helpers/hand-made-join.ts'
 import { dumpStore, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 
 const OFFLINE = { network: false, invites: { retryMs: 60_000 } } as const
@@ -66,10 +65,9 @@ describe('access-controlled threads', () => {
   it('refuses a grant by a peer without ACL rights: typed, kept, nothing applied', async () => {
     await assert.rejects(writerDb.acl.grant(reader.peer.peerId, 'write'), (e: unknown) => e instanceof AccessDeniedError && e.code === 'ERR_ACCESS_DENIED')
     // The same grant, authored anyway by a hostile copy of the writer's log, changes nothing anywhere.
-    const identity = await peerIdentity(writer.peer.storage)
     const logKey = Ed25519PrivateKey.generate()
     const control: ControlEvent[] = [
-      { type: 'join', invite: 'none', inviterLog: ownerDb.logId!, peer: writer.peer.peerId, token: '00', binding: toHex(signLogBinding(identity, ownerDb.id, logKey.publicKey.logId)) },
+      await handMadeJoin({ store: ownerDb, joiner: writer.peer, logKey, invite: 'none', token: '00' }),
       { type: 'acl', op: 'grant', target: { kind: 'thread' }, peer: reader.peer.peerId, roles: ['write'], observed: [] }
     ]
     const record = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events: [], control }), time: { wall: Date.now(), counter: 0 }, logKey, threadKey: ownerDb.key })
