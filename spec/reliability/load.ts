@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { Store } from '../../actors/store.ts'
+import { oneStoreOn, viewsAgree } from '../helpers/shared-store.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /**
@@ -75,19 +75,12 @@ export async function manyWriters (writers: number, each: number, timeoutMs: num
   const peers: TempPeer[] = []
   try {
     for (let i = 0; i < writers; i++) peers.push(await tempPeer({}, 'threads-writers-'))
-    const origin = await peers[0]!.peer.newStore()
-    await origin.registerSchema('Item', { type: 'object' })
-    const stores: Store[] = [origin]
-    for (const temp of peers.slice(1)) stores.push(await temp.peer.openStore(origin.address!, { key: origin.key }))
-    for (const db of stores) await db.sync()
+    const stores = await oneStoreOn(peers.map(temp => temp.peer), 'Item')
     const started = performance.now()
     await Promise.all(stores.map(async (db, who) => {
       for (let n = 0; n < each; n++) await db.collection('Item').create([{ who, n }])
     }))
-    const counts = async (): Promise<number[]> => await Promise.all(stores.map(async db => await db.collection('Item').find().then(items => items.length)))
-    await until(async () => (await counts()).every(count => count === writers * each), `${writers} writers to converge on ${writers * each} items`, timeoutMs)
-    const views = await Promise.all(stores.map(async db => JSON.stringify(await db.collection('Item').find())))
-    if (views.some(one => one !== views[0])) throw new Error('every peer holds every item, but the views differ')
+    await until(async () => await viewsAgree(stores, 'Item', writers * each), `${writers} writers to converge on the same ${writers * each} items`, timeoutMs)
     return { writers, records: writers * each, convergeMs: performance.now() - started }
   } finally {
     for (const temp of peers) await temp.dispose()

@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo } from 'node:net'
 import type { Store } from '../../actors/store.ts'
+import { oneStoreOn, viewsAgree } from '../helpers/shared-store.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 import { createFaultyNetwork, NO_FAULTS, type Faults, type FaultyNetwork } from './fault-proxy.ts'
 
@@ -51,12 +52,7 @@ export async function startCluster (size: number, seed: number): Promise<Cluster
         }
       })
     }
-    const origin = await peers[0]!.peer.newStore()
-    await origin.registerSchema('Item', { type: 'object' })
-    const stores = [origin]
-    for (const temp of peers.slice(1)) stores.push(await temp.peer.openStore(origin.address!, { key: origin.key }))
-    // Each joiner announced its log to the origin only; a round of pulls spreads every log and its addresses.
-    for (const db of stores) await db.sync()
+    const stores = await oneStoreOn(peers.map(temp => temp.peer), 'Item')
     return { names, peers, stores, net, dispose }
   } catch (error) {
     await dispose()
@@ -64,15 +60,10 @@ export async function startCluster (size: number, seed: number): Promise<Cluster
   }
 }
 
-const view = async (db: Store): Promise<string> => JSON.stringify(await db.collection('Item').find())
-
 /** Waits until every store holds the same `expected` items; returns how long that took. */
 export async function converged (stores: readonly Store[], expected: number, what: string, ms: number): Promise<number> {
   const started = performance.now()
-  await until(async () => {
-    const views = await Promise.all(stores.map(view))
-    return views.every(one => one === views[0]) && (JSON.parse(views[0]!) as unknown[]).length === expected
-  }, what, ms)
+  await until(async () => await viewsAgree(stores, 'Item', expected), what, ms)
   return performance.now() - started
 }
 
@@ -125,15 +116,11 @@ export async function partitioned (cluster: Cluster, name: string, groups: Reado
     stores: group.map(i => cluster.stores[i]!),
     holds: expected - (cluster.stores.length - group.length) * each
   }))
-  const agreesAlone = async (side: typeof sides[number]): Promise<boolean> => {
-    const views = await Promise.all(side.stores.map(view))
-    return views.every(one => one === views[0]) && (JSON.parse(views[0]!) as unknown[]).length === side.holds
-  }
-  for (const side of sides) await until(async () => await agreesAlone(side), `the side ${side.group.join(',')} of ${name} to agree on its own writes`, ms)
+  for (const side of sides) await until(async () => await viewsAgree(side.stores, 'Item', side.holds), `the side ${side.group.join(',')} of ${name} to agree on its own writes`, ms)
   const sidesAgreeMs = performance.now() - started
   await new Promise(resolve => setTimeout(resolve, Math.max(0, holdMs - sidesAgreeMs)))
   for (const side of sides) {
-    if (!await agreesAlone(side)) throw new Error(`something crossed the partition of ${name} to the side ${side.group.join(',')}`)
+    if (!await viewsAgree(side.stores, 'Item', side.holds)) throw new Error(`something crossed the partition of ${name} to the side ${side.group.join(',')}`)
   }
   cluster.net.heal()
   const convergeMs = await converged(cluster.stores, expected, `every peer to converge after ${name} healed`, ms)
