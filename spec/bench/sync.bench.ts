@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPeer, type Peer } from '../../actors/peer.ts'
+import { oneStoreOn, viewsAgree } from '../helpers/shared-store.ts'
 
 /**
  * Sync over TCP on 127.0.0.1: a cold peer catching up on 10,000 records (each verified, decrypted, folded and
@@ -13,14 +14,18 @@ import { createPeer, type Peer } from '../../actors/peer.ts'
 
 const CATCH_UP_RECORDS = 10_000
 const LATENCY_SAMPLES = 300
+const LATENCY_WARM_UP = 700
 const WRITERS = 10
 const RECORDS_PER_WRITER = 1000
 
 /**
- * Creates LATENCY_SAMPLES probes, one at a time, and measures from just before each create to the moment a peer in
- * a child process hears it; both ends read the same wall clock. A probe not heard within 5 s is counted as missed.
+ * Creates probes one at a time and measures from just before each create to the moment a peer in a child process
+ * hears it; both ends read the same wall clock. A probe not heard within 5 s is counted as missed. The receiver is a
+ * fresh process, so its first few hundred probes run code the JIT has not compiled yet: the first LATENCY_SAMPLES
+ * are reported apart (`cold`), then LATENCY_WARM_UP more warm it, and the LATENCY_SAMPLES after them are a running
+ * peer's latency (`warm`), which the targets are held to.
  */
-async function liveLatency (address: string, key: string, create: (probe: number) => Promise<void>): Promise<{ latencies: number[], missed: number }> {
+async function liveLatency (address: string, key: string, create: (probe: number) => Promise<void>): Promise<{ cold: number[], warm: number[], missed: number }> {
   const receiver = fork(fileURLToPath(new URL('./latency-receiver.ts', import.meta.url)), [address, key], { stdio: 'inherit' })
   let gone = false
   const exited = new Promise<void>(resolve => receiver.once('exit', () => { gone = true; resolve() }))
@@ -34,18 +39,21 @@ async function liveLatency (address: string, key: string, create: (probe: number
     const deadline = Date.now() + 30_000
     while (!ready && !gone && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
     if (!ready) throw new Error(`the latency receiver never opened the store${gone ? ': it exited' : ''}`)
-    const latencies: number[] = []
+    const cold: number[] = []
+    const warm: number[] = []
     let missed = 0
-    for (let probe = 0; probe < LATENCY_SAMPLES; probe++) {
+    const probes = LATENCY_SAMPLES + LATENCY_WARM_UP + LATENCY_SAMPLES
+    for (let probe = 0; probe < probes; probe++) {
       const sent = performance.timeOrigin + performance.now()
       await create(probe)
       const waitUntil = Date.now() + 5000
       while (!heard.has(probe) && Date.now() < waitUntil) await new Promise(resolve => setImmediate(resolve))
       const at = heard.get(probe)
       if (at === undefined) missed++
-      else latencies.push(at - sent)
+      else if (probe < LATENCY_SAMPLES) cold.push(at - sent)
+      else if (probe >= probes - LATENCY_SAMPLES) warm.push(at - sent)
     }
-    return { latencies, missed }
+    return { cold: cold.sort((a, b) => a - b), warm: warm.sort((a, b) => a - b), missed }
   } finally {
     // The receiver stops when its parent disconnects; one that does not within 10 s is killed.
     if (receiver.connected) receiver.disconnect()
@@ -99,19 +107,15 @@ export async function run (): Promise<void> {
 
     // The receiver runs in a process of its own, as a real peer does: in this one it would share the event loop
     // with the writer, and each would wait on the other.
-    const { latencies, missed } = await liveLatency(db.address!, db.key.toString(), async probe => { await notes.create([{ probe }]) })
-    latencies.sort((a, b) => a - b)
-    console.log(`  live latency, create on one peer to the listener on another, in its own process (${latencies.length} samples, ${missed} missed): ` +
-      `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`)
+    const { cold: coldLatencies, warm: latencies, missed } = await liveLatency(db.address!, db.key.toString(), async probe => { await notes.create([{ probe }]) })
+    console.log(`  live latency, create on one peer to the listener on another, in its own process (${missed} probes missed):`)
+    console.log(`    its first ${coldLatencies.length} probes, the receiver's code cold: p50 ${percentile(coldLatencies, 0.5).toFixed(2)} ms, p99 ${percentile(coldLatencies, 0.99).toFixed(2)} ms`)
+    console.log(`    ${latencies.length} probes after ${LATENCY_WARM_UP} more, warm: p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms`)
 
     const writers: Peer[] = []
     for (let i = 0; i < WRITERS; i++) writers.push(await createPeer({ path: join(root, `writer-${i}`), snapshotEvery: 0 }))
     peers.push(...writers)
-    const origin = await writers[0]!.newStore()
-    await origin.registerSchema('Item', { type: 'object' })
-    const stores = [origin]
-    for (const peer of writers.slice(1)) stores.push(await peer.openStore(origin.address!, { key: origin.key }))
-    for (const store of stores) await store.sync()
+    const stores = await oneStoreOn(writers, 'Item')
     const total = WRITERS * RECORDS_PER_WRITER
     const writing = performance.now()
     await Promise.all(stores.map(async (store, who) => {
@@ -121,16 +125,14 @@ export async function run (): Promise<void> {
     }))
     const written = performance.now() - writing
     const deadline = Date.now() + 600_000
-    let counts: number[] = []
-    while (Date.now() < deadline) {
+    let agree = await viewsAgree(stores, 'Item', total)
+    while (!agree && Date.now() < deadline) {
       // Reading 10,000 items from ten stores is itself work: look twice a second.
-      counts = await Promise.all(stores.map(async store => (await store.collection('Item').find()).length))
-      if (counts.every(count => count === total)) break
       await new Promise(resolve => setTimeout(resolve, 500))
+      agree = await viewsAgree(stores, 'Item', total)
     }
     const convergence = performance.now() - writing
-    const views = await Promise.all(stores.map(async store => JSON.stringify(await store.collection('Item').find())))
-    const agree = counts.every(count => count === total) && views.every(view => view === views[0])
+    const counts = agree ? [] : await Promise.all(stores.map(async store => (await store.collection('Item').find()).length))
     console.log(`  ${WRITERS} writers × ${RECORDS_PER_WRITER.toLocaleString('en')} records each: written in ${written.toFixed(0)} ms, ${agree ? 'every peer holds the same' : 'NOT converged:'} ${total.toLocaleString('en')} items ${(convergence).toFixed(0)} ms after the first write${agree ? '' : ` (${counts.join(', ')})`}`)
 
     console.log('\nTargets')
@@ -139,8 +141,8 @@ export async function run (): Promise<void> {
     const heardAll = missed === 0
     console.log(`  catch-up of 10,000 records ≥ 2,000 records/s        ${String(Math.round(rate)).padStart(8)}/s   ${whole && rate >= 2000 ? 'met' : 'MISSED'}`)
     console.log(`  catch-up ≥ 60 % of the read-side floor              ${`${((rate / floorRate) * 100).toFixed(0)} %`.padStart(8)}     ${whole && rate >= 0.6 * floorRate ? 'met' : 'MISSED'}`)
-    console.log(`  live latency p50 ≤ 5 ms                             ${percentile(latencies, 0.5).toFixed(2).padStart(8)} ms  ${heardAll && percentile(latencies, 0.5) <= 5 ? 'met' : 'MISSED'}`)
-    console.log(`  live latency p99 ≤ 25 ms                            ${percentile(latencies, 0.99).toFixed(2).padStart(8)} ms  ${heardAll && percentile(latencies, 0.99) <= 25 ? 'met' : 'MISSED'}`)
+    console.log(`  live latency p50 ≤ 5 ms (warm)                      ${percentile(latencies, 0.5).toFixed(2).padStart(8)} ms  ${heardAll && percentile(latencies, 0.5) <= 5 ? 'met' : 'MISSED'}`)
+    console.log(`  live latency p99 ≤ 25 ms (warm)                     ${percentile(latencies, 0.99).toFixed(2).padStart(8)} ms  ${heardAll && percentile(latencies, 0.99) <= 25 ? 'met' : 'MISSED'}`)
   } finally {
     for (const peer of peers) await peer.close()
     await rm(root, { recursive: true, force: true })
