@@ -43,7 +43,13 @@ async function liveLatency (address: string, key: string, create: (probe: number
     const warm: number[] = []
     let missed = 0
     const probes = LATENCY_SAMPLES + LATENCY_WARM_UP + LATENCY_SAMPLES
+    // Two minutes for every probe at most: the probes left unsent then are counted as missed.
+    const stopAt = Date.now() + 120_000
     for (let probe = 0; probe < probes; probe++) {
+      if (Date.now() > stopAt) {
+        missed += probes - probe
+        break
+      }
       const sent = performance.timeOrigin + performance.now()
       await create(probe)
       const waitUntil = Date.now() + 5000
