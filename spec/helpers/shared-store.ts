@@ -1,16 +1,16 @@
 import type { Peer } from '../../actors/peer.ts'
-import type { Store } from '../../actors/store.ts'
+import type { RegisterOptions, Store } from '../../actors/store.ts'
 
 /**
- * One store on every peer: the first makes it, with `collection` open to any entity; the others join by its address
- * and key. Each joiner announced its log to the first peer only, so a round of pulls then spreads every log and its
+ * One store on every peer: the first makes it, with `collection` open to any entity (indexed as `options` say); the
+ * others join by its address and key. Each joiner announced its log to the first peer only, so a round of pulls then spreads every log and its
  * addresses to everyone.
  */
-export async function oneStoreOn (peers: readonly Peer[], collection: string): Promise<Store[]> {
+export async function oneStoreOn (peers: readonly Peer[], collection: string, options?: RegisterOptions): Promise<Store[]> {
   const [first, ...joiners] = peers
   if (first === undefined) throw new Error('one store on no peers')
   const origin = await first.newStore()
-  await origin.registerSchema(collection, { type: 'object' })
+  await origin.registerSchema(collection, { type: 'object' }, options)
   const stores = [origin]
   for (const peer of joiners) stores.push(await peer.openStore(origin.address!, { key: origin.key }))
   for (const store of stores) await store.sync()
