@@ -99,6 +99,7 @@ async function walk (path: ModelPath<typeof inviteeMachine>): Promise<void> {
   }
   // The inviter goes away once the invite is delivered, when the path has bob find no one, or decline to no one.
   const alicePort = portOf(alice.peer)
+  const aliceAddress = alice.peer.addresses[0]!
   const away = has('xstate.error.actor.announce join') || has('xstate.error.actor.sync thread') || has('xstate.error.actor.send decline')
   if (away) {
     await reached(['received', 'opening', 'pending'], 'the invite delivered')
@@ -114,7 +115,10 @@ async function walk (path: ModelPath<typeof inviteeMachine>): Promise<void> {
       assert.ok(bob.peer.invites().some(entry => entry.id === invite.id), 'bob lists the invite as pending')
       if (!alice.peer.storage.closed) await until(() => alice.peer.invitation(invite.id)?.state === 'awaiting join', 'alice to know the invite delivered', 8000)
     }
-    if (state === 'waiting for peers') assert.ok(alice.peer.storage.closed, 'no peer of the thread is reachable while bob waits for peers')
+    if (state === 'waiting for peers') {
+      assert.ok(bob.peer.invitation(invite.id)?.error instanceof Error, 'the invitee keeps why it could not reach the thread')
+      await assert.rejects(bob.peer.connect(aliceAddress), 'no peer of the thread is reachable while bob waits for peers')
+    }
   }
   const answers: Array<Promise<unknown>> = []
   for (let i = 1; i < path.steps.length; i++) {

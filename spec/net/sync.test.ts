@@ -5,6 +5,7 @@ import type { Store } from '../../actors/store.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { Query } from '../../codecs/query.ts'
 import { RequestFailedError } from '../../net/requests.ts'
+import { passesThrough, stateRecorder } from '../helpers/state-recorder.ts'
 import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
 
 /** Peers on real libp2p over TCP on 127.0.0.1, each with its own LMDB environment. */
@@ -75,7 +76,8 @@ describe('sync between peers', () => {
 
   it('resumes a pull cut short by a restart and ends complete', async () => {
     const writer = await tempPeer()
-    const joiner = await tempPeer()
+    const recorder = stateRecorder('log:')
+    const joiner = await tempPeer({ inspect: recorder.inspect })
     try {
       const db = await writer.peer.newStore()
       await db.registerSchema('Item', { type: 'object' })
@@ -88,10 +90,15 @@ describe('sync between peers', () => {
       await joiner.peer.close()
       await opening
       assert.ok(cut < total, `the restart came mid-pull (${cut} of ${total})`)
+      recorder.clear()
       const again = await (await joiner.reopen()).store(db.id)
       await again.sync()
       await until(() => held() === total, 'the pull to finish after the restart', 20_000)
       assert.equal((await again.collection('Item').find()).length, 2000)
+      // The writer never heard of the joiner, so only the joiner's pull brought the rest: its steps show it.
+      const steps = recorder.states(`log:${db.logId!}/sync`)
+      const pull = ['pulling.comparing edges', 'pulling.listing logs', 'pulling.fetching', 'pulling.handing to the dispatcher', 'idle']
+      assert.ok(passesThrough(steps, pull), `the writer's log at the joiner went ${steps.join(' → ')}`)
     } finally {
       await writer.dispose()
       await joiner.dispose()
