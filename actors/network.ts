@@ -16,7 +16,7 @@ import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
 import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
-import { DEFAULT_REQUEST_LIMITS, request, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
+import { createRequester, DEFAULT_REQUEST_LIMITS, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
 import { pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
@@ -112,6 +112,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   const identity = await peerIdentity(storage)
   await node.start()
   const self = node.peerId.toString()
+  const requester = createRequester({ node })
 
   const addresses = (): Multiaddr[] => node.getMultiaddrs().map(addr => peerIdOf(addr) === undefined ? addr.encapsulate(`/p2p/${self}`) : addr)
 
@@ -180,7 +181,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number> => {
     const pulled = await pullThread({
       progress,
-      node,
+      requester,
       logs,
       peer: from,
       threadId,
@@ -222,7 +223,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const replicaId = peerIdOf(replica)
       if (replicaId === undefined) throw new InvalidAddressError(`${replica.toString()} names no peer`)
       const sealedKey = seal(Ed25519PublicKey.fromLogId(replicaId), logs.threadKey(threadId).service)
-      await request(node, replica, { type: 'replicate', threadId, sealedKey })
+      await requester.request(replica, { type: 'replicate', threadId, sealedKey })
       logs.addrs.addAddrs(threadId, logId, [replica], PERMANENT_ADDR_TTL)
     },
 
@@ -246,7 +247,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async announce (threadId, logId, to) {
-      await pushLog({ node, peer: to, threadId, key: logs.threadKey(threadId), logId, addrs: addresses().map(addr => addr.bytes) })
+      await pushLog({ requester, peer: to, threadId, key: logs.threadKey(threadId), logId, addrs: addresses().map(addr => addr.bytes) })
     },
 
     async pullAll (threadId) {
@@ -265,7 +266,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       // say whether they arrived. Gossip goes first: it is the fast way, and the pushes' streams would hold it up.
       const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records })
       if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(topic, message).catch(() => undefined)
-      const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ node, peer: addr, threadId, key, logId, records })))
+      const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ requester, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
       if (peers.length > 0 && failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
@@ -287,10 +288,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     peersOf,
 
     async send (to, message) {
-      await request(node, typeof to === 'string' ? peerIdFromString(to) : to.decapsulateCode(CODE_THREAD), message)
+      await requester.request(typeof to === 'string' ? peerIdFromString(to) : to.decapsulateCode(CODE_THREAD), message)
     },
 
     async stop () {
+      requester.stop()
       await server.stop()
       await node.stop()
     }

@@ -1,6 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
+import { peerIdOf } from '../codecs/address.ts'
 import { ThreadsError } from '../codecs/errors.ts'
 import {
   decodeRequest, decodeResponse, frame, readFrame, MAX_FRAME_BYTES, PROTOCOL, type Request, type Response
@@ -8,13 +9,17 @@ import {
 import type { ThreadsNode } from './node.ts'
 
 /**
- * One request and one response per stream over `/threads/1.0.0`. Both sides read at most one frame, refuse a
- * frame over the limit as soon as its length is known, and give up on a stream that stalls. What the server
- * refuses is counted per peer, and the server goes on serving everyone else.
+ * Requests and responses over `/threads/1.0.0`, one exchange after another on a stream: a client keeps a few streams
+ * to each peer open between requests, since opening one costs more than most exchanges on it. Both sides read one
+ * frame at a time, refuse a frame over the limit as soon as its length is known, and give up on a stream that
+ * stalls. What the server refuses is counted per peer, and the server goes on serving everyone else.
  */
 
 export interface RequestLimits {
-  /** Longest time to read a whole message, from the stream's start. */
+  /**
+   * Longest time to read a whole message, from when it is awaited. A stream idle for this long between exchanges is
+   * closed by the server; a client stops reusing one after half of it.
+   */
   timeoutMs: number
   maxFrameBytes: number
   /** Streams of this protocol one peer may have open at once. */
@@ -44,25 +49,62 @@ export type RequestHandler = (request: Request, peer: PeerId) => Promise<Respons
 /** What the server refused, per peer and per error code. */
 export type RefusalCounts = Map<string, Map<string, number>>
 
-async function readOneFrame (stream: Stream, limits: RequestLimits, signal: AbortSignal): Promise<Uint8Array> {
+/** Frames read off one stream in turn; bytes past a frame wait for the next read. */
+interface FrameReader {
+  /**
+   * The next whole frame, or undefined when the stream ends before one begins. A frame cut short, or not whole
+   * within `timeoutMs`, is a `RequestFailedError` (the stream is aborted then); one whose length is malformed or
+   * over the limit is refused as soon as that is known.
+   */
+  next (): Promise<Uint8Array | undefined>
+}
+
+/**
+ * Reads `stream` a frame at a time. `whenIdle` says what `timeoutMs` without a byte of the next frame means, once
+ * the stream is aborted for it: its end (`end`, for a server whose client kept the stream too long), or a failure.
+ */
+function frameReader (stream: Stream, limits: RequestLimits, whenIdle: 'end' | 'fail'): FrameReader {
+  const chunks = stream[Symbol.asyncIterator]()
   let buffer = new Uint8Array(0)
-  const onAbort = (): void => { stream.abort(new RequestFailedError(`no whole message within ${limits.timeoutMs} ms`)) }
-  signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    for await (const chunk of stream) {
-      const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-      const joined = new Uint8Array(buffer.length + bytes.length)
-      joined.set(buffer)
-      joined.set(bytes, buffer.length)
-      buffer = joined
-      const read = readFrame(buffer, limits.maxFrameBytes)
-      if (read !== undefined) return read.bytes
+  const stalled = (): RequestFailedError => new RequestFailedError(`no whole message within ${limits.timeoutMs} ms`)
+  return {
+    async next () {
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        stream.abort(stalled())
+      }, limits.timeoutMs)
+      try {
+        for (;;) {
+          const read = readFrame(buffer, limits.maxFrameBytes)
+          if (read !== undefined) {
+            buffer = buffer.subarray(read.used)
+            return read.bytes
+          }
+          const idleEnd = (): undefined => {
+            if (buffer.length > 0 || whenIdle === 'fail') throw stalled()
+            return undefined
+          }
+          const chunk = await chunks.next().catch((cause: unknown) => {
+            if (timedOut) return { done: true as const, value: idleEnd() }
+            throw cause
+          })
+          if (chunk.done === true) {
+            if (timedOut) return idleEnd()
+            if (buffer.length === 0) return undefined
+            throw new RequestFailedError('the stream ended in the middle of a message')
+          }
+          const bytes = chunk.value instanceof Uint8Array ? chunk.value : chunk.value.subarray()
+          const joined = new Uint8Array(buffer.length + bytes.length)
+          joined.set(buffer)
+          joined.set(bytes, buffer.length)
+          buffer = joined
+        }
+      } finally {
+        clearTimeout(timer)
+      }
     }
-  } finally {
-    signal.removeEventListener('abort', onAbort)
   }
-  if (signal.aborted) throw new RequestFailedError(`no whole message within ${limits.timeoutMs} ms`)
-  throw new RequestFailedError('the stream ended before a whole message arrived')
 }
 
 export interface RequestServer {
@@ -85,24 +127,32 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
   }
   await node.handle(PROTOCOL, async (stream: Stream, connection: Connection) => {
     const peer = connection.remotePeer
-    const signal = AbortSignal.timeout(limits.timeoutMs)
-    let response: Response
-    try {
-      const request = decodeRequest(await readOneFrame(stream, limits, signal))
-      response = await handler(request, peer)
-    } catch (error) {
-      const code = error instanceof ThreadsError ? error.code : 'ERR_INTERNAL'
-      refuse(peer.toString(), code)
-      response = { type: 'error', code, message: error instanceof ThreadsError ? error.message : 'the request could not be served' }
-    }
-    try {
-      if (stream.status === 'open') {
-        stream.send(frame(response))
-        await stream.close({ signal })
+    const frames = frameReader(stream, limits, 'end')
+    for (let exchanges = 0; ; exchanges++) {
+      let response: Response
+      let unreadable = false
+      try {
+        const bytes = await frames.next().catch((error: unknown) => {
+          unreadable = true
+          throw error
+        })
+        if (bytes === undefined) {
+          // Idle after an exchange is a client keeping the stream for later; a stream that never asks is not.
+          if (exchanges === 0) refuse(peer.toString(), RequestFailedError.code)
+          break
+        }
+        response = await handler(decodeRequest(bytes), peer)
+      } catch (error) {
+        const code = error instanceof ThreadsError ? error.code : 'ERR_INTERNAL'
+        refuse(peer.toString(), code)
+        response = { type: 'error', code, message: error instanceof ThreadsError ? error.message : 'the request could not be served' }
       }
-    } catch {
-      stream.abort(new RequestFailedError('the answer could not be sent'))
+      if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
+      stream.send(frame(response))
+      // After a frame that could not be read whole, nothing later on the stream can be told apart from it.
+      if (unreadable) break
     }
+    if (stream.status === 'open') await stream.close().catch(() => { stream.abort(new RequestFailedError('closing failed')) })
   }, { maxInboundStreams: limits.maxStreamsPerPeer })
   return {
     refusals,
@@ -113,19 +163,117 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
   }
 }
 
-/** Sends `request` to `peer` and returns its answer; an `error` answer is thrown as `RequestFailedError`. */
-export async function request (node: ThreadsNode, peer: PeerId | Multiaddr, message: Request, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): Promise<Response> {
-  const signal = AbortSignal.timeout(limits.timeoutMs)
-  // A peer that cannot be reached is the caller's to retry: its reason (a reset mid-handshake, say) comes as a cause.
-  const stream = await node.dialProtocol(peer, PROTOCOL, { signal }).catch((cause: unknown) => {
-    throw new RequestFailedError(`could not reach ${peer.toString()}`, undefined, { cause })
-  })
-  try {
-    stream.send(frame(message))
-    const response = decodeResponse(await readOneFrame(stream, limits, signal))
+/** Asks peers over `/threads/1.0.0`, keeping a few streams to each peer open between requests. */
+export interface Requester {
+  /** The peer that asks: proofs of the service key name it. */
+  readonly self: PeerId
+  /** Sends `message` to `peer` and returns its answer; an `error` answer is thrown as `RequestFailedError`. */
+  request (peer: PeerId | Multiaddr, message: Request): Promise<Response>
+  /** Closes the streams kept open. */
+  stop (): void
+}
+
+export interface RequesterInit {
+  node: ThreadsNode
+  limits?: RequestLimits
+}
+
+/** Streams kept open to one peer between requests; more in flight at once are opened, and closed after use. */
+const IDLE_STREAMS_PER_PEER = 4
+
+interface OpenStream {
+  readonly stream: Stream
+  readonly frames: FrameReader
+  idle?: NodeJS.Timeout
+}
+
+export function createRequester (init: RequesterInit): Requester {
+  const { node } = init
+  const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
+  const idle = new Map<string, OpenStream[]>()
+
+  /** Open both ways at both ends: a peer that closed its side, or reset the stream as idle, is asked on a new one. */
+  const usable = ({ stream }: OpenStream): boolean =>
+    stream.status === 'open' && stream.writeStatus === 'writable' && stream.remoteReadStatus === 'readable' && stream.remoteWriteStatus === 'writable'
+
+  const retire = (key: string, open: OpenStream): void => {
+    const kept = idle.get(key)?.filter(other => other !== open) ?? []
+    if (kept.length === 0) idle.delete(key)
+    else idle.set(key, kept)
+    open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
+  }
+
+  const keep = (key: string | undefined, open: OpenStream): void => {
+    const kept = key === undefined ? undefined : idle.get(key) ?? []
+    if (key === undefined || kept === undefined || kept.length >= IDLE_STREAMS_PER_PEER || !usable(open)) {
+      if (open.stream.status === 'open') open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
+      return
+    }
+    // Well before the server's own limit, so a request never meets a stream the server is closing as idle.
+    open.idle = setTimeout(() => { retire(key, open) }, limits.timeoutMs / 2)
+    open.idle.unref()
+    kept.push(open)
+    idle.set(key, kept)
+  }
+
+  const take = (key: string | undefined): OpenStream | undefined => {
+    const kept = key === undefined ? undefined : idle.get(key)
+    for (let open = kept?.pop(); open !== undefined; open = kept?.pop()) {
+      clearTimeout(open.idle)
+      if (usable(open)) return open
+      open.stream.abort(new RequestFailedError('the stream was closed by the peer'))
+    }
+    return undefined
+  }
+
+  /** The answer on `open`, or undefined when the peer closed the stream before answering anything. */
+  const exchange = async (open: OpenStream, key: string | undefined, bytes: Uint8Array): Promise<Response | undefined> => {
+    try {
+      open.stream.send(bytes)
+    } catch {
+      return undefined
+    }
+    const answer = await open.frames.next().catch((error: unknown) => {
+      open.stream.abort(new RequestFailedError('no answer could be read'))
+      throw error
+    })
+    if (answer === undefined) {
+      open.stream.abort(new RequestFailedError('the stream ended before an answer'))
+      return undefined
+    }
+    let response: Response
+    try {
+      response = decodeResponse(answer)
+    } catch (error) {
+      open.stream.abort(new RequestFailedError('the answer could not be read'))
+      throw error
+    }
+    keep(key, open)
     if (response.type === 'error') throw new RequestFailedError(`the peer refused: ${response.message}`, response.code)
     return response
-  } finally {
-    if (stream.status === 'open') await stream.close({ signal }).catch(() => { stream.abort(new RequestFailedError('closing failed')) })
+  }
+
+  return {
+    self: node.peerId,
+
+    async request (peer, message) {
+      const bytes = frame(message)
+      const key = isMultiaddr(peer) ? peerIdOf(peer) : peer.toString()
+      const kept = take(key)
+      // A kept stream the peer closed before reading this request asked nothing of it: ask on a new one.
+      const answered = kept === undefined ? undefined : await exchange(kept, key, bytes)
+      if (answered !== undefined) return answered
+      // A peer that cannot be reached is the caller's to retry: its reason (a reset mid-handshake, say) comes as a cause.
+      const stream = await node.dialProtocol(peer, PROTOCOL, { signal: AbortSignal.timeout(limits.timeoutMs) }).catch((cause: unknown) => {
+        throw new RequestFailedError(`could not reach ${peer.toString()}`, undefined, { cause })
+      })
+      const response = await exchange({ stream, frames: frameReader(stream, limits, 'fail') }, key, bytes)
+      if (response === undefined) throw new RequestFailedError('the stream ended before an answer')
+      return response
+    },
+
+    stop () {
+      for (const [key, kept] of [...idle]) for (const open of kept) { clearTimeout(open.idle); retire(key, open) }
+    }
   }
 }

@@ -5,10 +5,9 @@ import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
 import { MAX_RECORDS_PER_PAGE, serviceKeyProof } from '../codecs/wire.ts'
 import type { LogStore } from '../storage/log-store.ts'
-import type { ThreadsNode } from './node.ts'
 import { ReplayedRecordError } from '../storage/errors.ts'
 import { settle, type Settled } from '../storage/settled.ts'
-import { request, RequestFailedError, type RequestLimits, DEFAULT_REQUEST_LIMITS } from './requests.ts'
+import { RequestFailedError, type Requester } from './requests.ts'
 
 /**
  * The client side of sync, as plain effects: pull a thread's logs from a peer (asking only from the counter this
@@ -23,7 +22,7 @@ export type PullProgress = (step: 'listing logs' | 'fetching page' | 'handing pa
 export type TakeRecords = (logId: string, records: readonly RecordBlocks[]) => Promise<void>
 
 export interface PullInit {
-  node: ThreadsNode
+  requester: Requester
   logs: LogStore
   peer: PeerId | Multiaddr
   threadId: ThreadId
@@ -33,7 +32,6 @@ export interface PullInit {
   progress?: PullProgress
   /** Told of the peer's logs and their addresses as soon as they are listed, before any record is fetched. */
   learn: (logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>) => Promise<void>
-  limits?: RequestLimits
 }
 
 export interface Pulled {
@@ -44,16 +42,15 @@ export interface Pulled {
 }
 
 export async function pullThread (init: PullInit): Promise<Pulled> {
-  const { node, logs, threadId } = init
-  const limits = init.limits ?? DEFAULT_REQUEST_LIMITS
-  const proof = serviceKeyProof(init.key.service, node.peerId.toString(), threadId)
+  const { requester, logs, threadId } = init
+  const proof = serviceKeyProof(init.key.service, requester.self.toString(), threadId)
   // Equal edges mean equal heads: nothing to ask for, which is what most polls find.
-  const edges = await request(node, init.peer, { type: 'get-edges', threads: [{ threadId, proof }] }, limits)
+  const edges = await requester.request(init.peer, { type: 'get-edges', threads: [{ threadId, proof }] })
   if (edges.type === 'edges' && edges.edges.some(edge => edge.threadId.equals(threadId) && edge.heads === logs.edge(threadId))) {
     return { records: 0, logs: [] }
   }
   init.progress?.('listing logs')
-  const listed = await request(node, init.peer, { type: 'get-logs', threadId, proof }, limits)
+  const listed = await requester.request(init.peer, { type: 'get-logs', threadId, proof })
   if (listed.type !== 'logs') return { records: 0, logs: [] }
   // Known before the records come, so a pull cut short still leaves this peer knowing whom to ask next time.
   await init.learn(listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })))
@@ -61,7 +58,7 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   for (const remote of listed.logs) {
     const held = logs.hasLog(threadId, remote.logId) ? logs.head(threadId, remote.logId).counter : 0
     const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settle(
-      request(node, init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] }, limits)
+      requester.request(init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: remote.logId, from, limit: MAX_RECORDS_PER_PAGE }] })
         .then(page => page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []))
     let from = held + 1
     let next = from <= remote.counter ? fetch(from) : undefined
@@ -82,37 +79,35 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
 }
 
 export interface PushInit {
-  node: ThreadsNode
+  requester: Requester
   peer: PeerId | Multiaddr
   threadId: ThreadId
   key: ThreadKey
   logId: string
   /** Consecutive records of the log, in order. */
   records: readonly RecordBlocks[]
-  limits?: RequestLimits
 }
 
 /** Pushes records to a peer; a peer that already holds them all has them, which is what a push is for. */
 export async function pushRecords (init: PushInit): Promise<void> {
-  const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
-  await request(init.node, init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records: init.records }, init.limits)
+  const proof = serviceKeyProof(init.key.service, init.requester.self.toString(), init.threadId)
+  await init.requester.request(init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records: init.records })
     .catch((error: unknown) => {
       if (!(error instanceof RequestFailedError && error.remoteCode === ReplayedRecordError.code)) throw error
     })
 }
 
 export interface PushLogInit {
-  node: ThreadsNode
+  requester: Requester
   peer: PeerId | Multiaddr
   threadId: ThreadId
   key: ThreadKey
   logId: string
   addrs: readonly Uint8Array[]
-  limits?: RequestLimits
 }
 
 /** Tells a peer about one of our logs in the thread and where we are reached, so it pushes to us too. */
 export async function pushLog (init: PushLogInit): Promise<void> {
-  const proof = serviceKeyProof(init.key.service, init.node.peerId.toString(), init.threadId)
-  await request(init.node, init.peer, { type: 'push-log', threadId: init.threadId, proof, logId: init.logId, addrs: init.addrs }, init.limits)
+  const proof = serviceKeyProof(init.key.service, init.requester.self.toString(), init.threadId)
+  await init.requester.request(init.peer, { type: 'push-log', threadId: init.threadId, proof, logId: init.logId, addrs: init.addrs })
 }

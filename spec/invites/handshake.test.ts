@@ -7,7 +7,8 @@ import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { encodeRecordBody, toHex } from '../../codecs/event-codec.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { createThreadsNode, peerIdentity, type ThreadsNode } from '../../net/node.ts'
-import { request, RequestFailedError } from '../../net/requests.ts'
+import { RequestFailedError } from '../../net/requests.ts'
+import { askOnce } from '../helpers/ask-once.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import { ReadOnlyStoreError } from '../../storage/errors.ts'
 import { handMadeJoin } from '../helpers/hand-made-join.ts'
@@ -193,25 +194,25 @@ describe('invites and joins between peers', () => {
 
     it('refuses, counts and keeps nothing of invites for someone else, tampered ones and garbage', async () => {
       const elsewhere = await aliceDb.invite(Ed25519PrivateKey.generate().publicKey.logId)
-      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: elsewhere.bytes }), refusedWith('ERR_INVITE_NOT_FOR_US'))
+      await assert.rejects(askOnce(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: elsewhere.bytes }), refusedWith('ERR_INVITE_NOT_FOR_US'))
       const genuine = await aliceDb.invite(victim.peer.peerId)
       const envelope = dagCbor.decode(genuine.bytes) as { box: Uint8Array }
       const box = Uint8Array.from(envelope.box)
       box[box.length - 5]! ^= 1
       const tampered = dagCbor.encode({ ...envelope, box })
-      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: tampered }), refusedWith('ERR_INVALID_INVITE'))
-      await assert.rejects(request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: new Uint8Array([1, 2, 3]) }), refusedWith('ERR_INVALID_INVITE'))
+      await assert.rejects(askOnce(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: tampered }), refusedWith('ERR_INVALID_INVITE'))
+      await assert.rejects(askOnce(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: new Uint8Array([1, 2, 3]) }), refusedWith('ERR_INVALID_INVITE'))
       assert.equal(counted('ERR_INVITE_NOT_FOR_US'), 1)
       assert.equal(counted('ERR_INVALID_INVITE'), 2)
       assert.deepEqual(victim.peer.invites(), [])
-      await request(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: genuine.bytes })
+      await askOnce(attacker, victim.peer.addresses[0]!, { type: 'invite', invite: genuine.bytes })
       await pendingOn(victim, genuine.id)
     })
 
     it('refuses an answer to an invite from anyone but its invitee', async () => {
       const invite = await aliceDb.invite(victim.peer.peerId)
       await assert.rejects(
-        request(attacker, alice.peer.addresses[0]!, { type: 'invite-reply', threadId: aliceDb.id, inviteId: invite.id, answer: 'decline' }),
+        askOnce(attacker, alice.peer.addresses[0]!, { type: 'invite-reply', threadId: aliceDb.id, inviteId: invite.id, answer: 'decline' }),
         refusedWith('ERR_ACCESS_DENIED'))
       assert.notEqual(states(alice, invite.id), 'declined')
     })

@@ -11,7 +11,8 @@ import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
-import { request, RequestFailedError } from '../../net/requests.ts'
+import { createRequester, RequestFailedError } from '../../net/requests.ts'
+import { askOnce } from '../helpers/ask-once.ts'
 import { pushRecords } from '../../net/sync.ts'
 import { flipByte } from '../helpers/tamper.ts'
 import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
@@ -43,7 +44,7 @@ describe('bad input from the network', () => {
 
   const proof = (): Uint8Array => serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id)
   const push = async (message: Omit<Extract<Request, { type: 'push-records' }>, 'type' | 'threadId' | 'proof'>): Promise<void> => {
-    await request(attacker, honest.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: proof(), ...message })
+    await askOnce(attacker, honest.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: proof(), ...message })
   }
   const refusedWith = (code: string) => (e: unknown): boolean => e instanceof RequestFailedError && e.remoteCode === code
   const counted = (code: string): number => honest.peer.refusals.get(attacker.peerId.toString())?.get(code) ?? 0
@@ -61,7 +62,9 @@ describe('bad input from the network', () => {
     // honest pusher takes the answer as delivered.
     await assert.rejects(push({ logId: sourceDb.logId!, records: [first!.blocks] }), refusedWith('ERR_RECORD_REPLAYED'))
     assert.equal(counted('ERR_RECORD_REPLAYED'), 1)
-    await pushRecords({ node: attacker, peer: honest.peer.addresses[0]!, threadId: db.id, key: db.key, logId: sourceDb.logId!, records: [first!.blocks] })
+    const requester = createRequester({ node: attacker })
+    await pushRecords({ requester, peer: honest.peer.addresses[0]!, threadId: db.id, key: db.key, logId: sourceDb.logId!, records: [first!.blocks] })
+    requester.stop()
     assert.equal(counted('ERR_RECORD_REPLAYED'), 2, 'the pusher took the refusal as delivered, and it was counted')
     assert.equal(dumpStore(honest.peer), afterFirst, 'a replay changes nothing')
     await push({ logId: sourceDb.logId!, records: [second!.blocks] })
@@ -82,8 +85,8 @@ describe('bad input from the network', () => {
 
   it('refuses requests about threads it does not hold, without saying whether it holds them', async () => {
     const stranger = ThreadId.create()
-    await assert.rejects(request(attacker, honest.peer.addresses[0]!, { type: 'get-logs', threadId: stranger, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), stranger) }), refusedWith('ERR_INVALID_PROOF'))
-    const edges = await request(attacker, honest.peer.addresses[0]!, { type: 'get-edges', threads: [{ threadId: stranger, proof: proof() }, { threadId: db.id, proof: proof() }] })
+    await assert.rejects(askOnce(attacker, honest.peer.addresses[0]!, { type: 'get-logs', threadId: stranger, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), stranger) }), refusedWith('ERR_INVALID_PROOF'))
+    const edges = await askOnce(attacker, honest.peer.addresses[0]!, { type: 'get-edges', threads: [{ threadId: stranger, proof: proof() }, { threadId: db.id, proof: proof() }] })
     assert.deepEqual(edges.type === 'edges' ? edges.edges.map(edge => edge.threadId.toString()) : [], [db.id.toString()])
   })
 })
@@ -131,7 +134,7 @@ describe('hostile peers', () => {
     const logKey = Ed25519PrivateKey.generate()
     const huge = createRecord({ body: { blob: new Uint8Array(1024 * 1024 + 1) }, time: { wall: Date.now(), counter: 0 }, logKey, threadKey: dbA.key })
     const before = dumpStore(a.peer)
-    await assert.rejects(request(attacker, a.peer.addresses[0]!, {
+    await assert.rejects(askOnce(attacker, a.peer.addresses[0]!, {
       type: 'push-records', threadId: dbA.id, proof: serviceKeyProof(dbA.key.service, attacker.peerId.toString(), dbA.id), logId: logKey.publicKey.logId, records: [huge.blocks]
     }), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_BLOCK_TOO_LARGE')
     assert.equal(dumpStore(a.peer), before)
@@ -178,7 +181,7 @@ describe('hostile peers', () => {
     const [held] = a.peer.logs.records(dbA.id, dbA.logId!, { limit: 1 })
     const replay = async (): Promise<void> => {
       const proof = serviceKeyProof(dbA.key.service, attacker.peerId.toString(), dbA.id)
-      await request(attacker, a.peer.addresses[0]!, { type: 'push-records', threadId: dbA.id, proof, logId: dbA.logId!, records: [held!.blocks] })
+      await askOnce(attacker, a.peer.addresses[0]!, { type: 'push-records', threadId: dbA.id, proof, logId: dbA.logId!, records: [held!.blocks] })
     }
     for (let i = 0; i <= misbehaviour.threshold; i++) await assert.rejects(replay(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_RECORD_REPLAYED')
     assert.equal(counted(a, attacker, 'ERR_RECORD_REPLAYED'), misbehaviour.threshold + 1, 'each replay refused and counted')
@@ -188,7 +191,7 @@ describe('hostile peers', () => {
   it('answers nothing to a peer without the key, and disconnects it once it keeps asking; it may come back later', async () => {
     const attacker = await attackerNode()
     const stranger = ThreadKey.random()
-    const ask = async (): Promise<unknown> => await request(attacker, a.peer.addresses[0]!, { type: 'get-logs', threadId: dbA.id, proof: serviceKeyProof(stranger.service, attacker.peerId.toString(), dbA.id) })
+    const ask = async (): Promise<unknown> => await askOnce(attacker, a.peer.addresses[0]!, { type: 'get-logs', threadId: dbA.id, proof: serviceKeyProof(stranger.service, attacker.peerId.toString(), dbA.id) })
     for (let i = 1; i < misbehaviour.threshold; i++) await assert.rejects(ask(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF')
     // The request that crosses the threshold is refused and counted, and the answer is cut off with the connection.
     await assert.rejects(ask(), RequestFailedError)

@@ -7,7 +7,7 @@ import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import { frame, PROTOCOL, serviceKeyProof, verifyServiceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
-import { request, RequestFailedError, serveRequests, type RequestServer } from '../../net/requests.ts'
+import { createRequester, RequestFailedError, serveRequests, type Requester, type RequestServer } from '../../net/requests.ts'
 import { tempStorage } from '../helpers/temp-storage.ts'
 
 /** Two real libp2p nodes on TCP loopback, one serving requests, one asking. */
@@ -18,10 +18,12 @@ describe('the /threads/1.0.0 request protocol', () => {
   let server: ThreadsNode
   let client: ThreadsNode
   let serving: RequestServer
+  let requester: Requester
 
   before(async () => {
     server = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
     client = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    requester = createRequester({ node: client, limits })
     serving = await serveRequests(server, async (message, peer) => {
       if (message.type !== 'get-logs') return { type: 'ok' }
       if (!verifyServiceKeyProof(key.service, peer.toString(), message.threadId, message.proof)) throw new InvalidProofError('no proof of the service key')
@@ -31,17 +33,24 @@ describe('the /threads/1.0.0 request protocol', () => {
   })
 
   after(async () => {
+    requester.stop()
     await serving.stop()
     await client.stop()
     await server.stop()
   })
 
-  const ask = async (message: Request) => await request(client, server.getMultiaddrs()[0]!, message, limits)
+  const ask = async (message: Request) => await requester.request(server.getMultiaddrs()[0]!, message)
   const raw = async (bytes: Uint8Array, hold = false): Promise<void> => {
     const stream = await client.dialProtocol(server.getMultiaddrs()[0]!, PROTOCOL)
     stream.send(bytes)
     if (hold) return
-    for await (const chunk of stream) { void chunk }
+    // Until the server is done with the stream: it answers and closes, or resets it once it sits idle.
+    try {
+      for await (const chunk of stream) { void chunk }
+      await stream.close()
+    } catch (error) {
+      if ((error as Error).name !== 'StreamResetError') throw error
+    }
   }
   const refused = (code: string): number => serving.refusals.get(client.peerId.toString())?.get(code) ?? 0
 
@@ -67,6 +76,31 @@ describe('the /threads/1.0.0 request protocol', () => {
     assert.equal(refused('ERR_REQUEST_FAILED'), 1, 'the stalled stream timed out')
     const response = await ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, client.peerId.toString(), threadId) })
     assert.equal(response.type, 'logs')
+  })
+
+  const streamsToServer = (): number => client.getConnections(server.peerId).flatMap(connection => connection.streams).filter(stream => stream.protocol === PROTOCOL).length
+
+  it('asks one request after another on the same stream', async () => {
+    const proof = serviceKeyProof(key.service, client.peerId.toString(), threadId)
+    for (let i = 0; i < 5; i++) assert.equal((await ask({ type: 'get-logs', threadId, proof })).type, 'logs')
+    assert.equal(streamsToServer(), 1, 'one stream carried every exchange')
+    await assert.rejects(ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, server.peerId.toString(), threadId) }), RequestFailedError)
+    assert.equal((await ask({ type: 'get-logs', threadId, proof })).type, 'logs', 'a refused request leaves the stream usable')
+    assert.equal(streamsToServer(), 1)
+  })
+
+  it('asks on a new stream once the server has closed a kept one as idle, and counts nothing against the client', async () => {
+    const patient = createRequester({ node: client, limits: { ...limits, timeoutMs: 4 * limits.timeoutMs } })
+    try {
+      const proof = serviceKeyProof(key.service, client.peerId.toString(), threadId)
+      const before = [...(serving.refusals.get(client.peerId.toString()) ?? new Map<string, number>())]
+      assert.equal((await patient.request(server.getMultiaddrs()[0]!, { type: 'get-logs', threadId, proof })).type, 'logs')
+      await new Promise(resolve => setTimeout(resolve, 1.5 * limits.timeoutMs))
+      assert.equal((await patient.request(server.getMultiaddrs()[0]!, { type: 'get-logs', threadId, proof })).type, 'logs')
+      assert.deepEqual([...(serving.refusals.get(client.peerId.toString()) ?? new Map<string, number>())], before)
+    } finally {
+      patient.stop()
+    }
   })
 
   it('keeps a peer\'s identity across restarts', async () => {

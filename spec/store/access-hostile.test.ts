@@ -10,7 +10,8 @@ import { ThreadVariant } from '../../codecs/thread-id.ts'
 import type { CID } from '../../codecs/block.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createThreadsNode, peerIdentity } from '../../net/node.ts'
-import { request, RequestFailedError } from '../../net/requests.ts'
+import { RequestFailedError } from '../../net/requests.ts'
+import { askOnce } from '../helpers/ask-once.ts'
 import { InvalidArgumentError, SchemaViolationError, TooManyInvitesError } from '../../storage/errors.ts'
 import { carry } from '../helpers/carry.ts'
 import { handMadeJoin } from '../helpers/hand-made-join.ts'
@@ -156,7 +157,7 @@ describe('hostile members of an access-controlled thread', () => {
           expires: Date.now() + 60_000, key: ownerDb.key, logs: [], time: { wall: Date.now(), counter: 0 }, token
         }, by)
       }
-      const deliver = async (by = pest): Promise<unknown> => await request(attacker, pestered.peer.addresses[0]!, { type: 'invite', invite: made(by).bytes })
+      const deliver = async (by = pest): Promise<unknown> => await askOnce(attacker, pestered.peer.addresses[0]!, { type: 'invite', invite: made(by).bytes })
       for (let i = 0; i < 16; i++) await deliver()
       assert.equal(pestered.peer.invites().length, 16)
       await assert.rejects(deliver(), (e: unknown) => e instanceof RequestFailedError && e.remoteCode === TooManyInvitesError.code)
