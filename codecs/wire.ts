@@ -67,9 +67,24 @@ export type Response =
 
 const PROOF_CONTEXT = 'threads/service-key-proof/v1'
 
-/** The proof that `peerId` holds `serviceKey` for `threadId`. */
+/** Proofs already made, by key, peer and thread; emptied when it holds this many. */
+const PROOFS_KEPT = 4096
+const proofs = new Map<string, Uint8Array>()
+
+/**
+ * The proof that `peerId` holds `serviceKey` for `threadId`. Every push and gossip message carries one and every
+ * receiver checks one, and preparing the HMAC key cost more than the rest of a small push: the same proof is made
+ * once and kept.
+ */
 export function serviceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId): Uint8Array {
-  return new Uint8Array(createHmac('sha256', serviceKey).update(PROOF_CONTEXT).update(peerId).update(threadId.bytes).digest())
+  const slot = `${Buffer.from(serviceKey.buffer, serviceKey.byteOffset, serviceKey.byteLength).toString('base64')} ${peerId} ${threadId.toString()}`
+  let proof = proofs.get(slot)
+  if (proof === undefined) {
+    proof = new Uint8Array(createHmac('sha256', serviceKey).update(PROOF_CONTEXT).update(peerId).update(threadId.bytes).digest())
+    if (proofs.size >= PROOFS_KEPT) proofs.clear()
+    proofs.set(slot, proof)
+  }
+  return proof
 }
 
 export function verifyServiceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId, proof: Uint8Array): boolean {

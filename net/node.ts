@@ -3,7 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Ed25519PrivateKey } from '../codecs/ed25519.ts'
@@ -46,10 +46,24 @@ export interface ThreadsNodeInit {
 
 export type ThreadsNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: ReturnType<ReturnType<typeof gossipsub>> }>
 
+/**
+ * The same key, signing with a key object made once. libp2p's own Ed25519 key imports itself anew for every
+ * signature, and gossip signs every message it publishes: that import cost as much as the signature.
+ */
+export function signingOnce (key: PrivateKey): PrivateKey {
+  if (key.type !== 'Ed25519') return key
+  const signer = Ed25519PrivateKey.fromSeed(key.raw.subarray(0, 32))
+  const sign = (message: Uint8Array | { subarray: () => Uint8Array }, options?: AbortOptions): Uint8Array => {
+    options?.signal?.throwIfAborted()
+    return signer.sign(message instanceof Uint8Array ? message : message.subarray())
+  }
+  return Object.create(key, { sign: { value: sign } }) as PrivateKey
+}
+
 export async function createThreadsNode (init: ThreadsNodeInit): Promise<ThreadsNode> {
   const limits = init.connections ?? DEFAULT_CONNECTION_LIMITS
   return await createLibp2p({
-    privateKey: init.privateKey,
+    privateKey: signingOnce(init.privateKey),
     addresses: { listen: init.listen ?? DEFAULT_LISTEN, announce: init.announce },
     connectionManager: { inboundConnectionThreshold: limits.inboundPerHostPerSecond, maxIncomingPendingConnections: limits.pendingInbound },
     connectionGater: {
