@@ -77,6 +77,11 @@ const proofs = new Map<string, Uint8Array>()
  * once and kept.
  */
 export function serviceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId): Uint8Array {
+  // A copy: what the caller does with its proof must not change the one kept.
+  return keptProof(serviceKey, peerId, threadId).slice()
+}
+
+function keptProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId): Uint8Array {
   const slot = `${Buffer.from(serviceKey.buffer, serviceKey.byteOffset, serviceKey.byteLength).toString('base64')} ${peerId} ${threadId.toString()}`
   let proof = proofs.get(slot)
   if (proof === undefined) {
@@ -88,7 +93,7 @@ export function serviceKeyProof (serviceKey: Uint8Array, peerId: string, threadI
 }
 
 export function verifyServiceKeyProof (serviceKey: Uint8Array, peerId: string, threadId: ThreadId, proof: Uint8Array): boolean {
-  const expected = serviceKeyProof(serviceKey, peerId, threadId)
+  const expected = keptProof(serviceKey, peerId, threadId)
   return proof.length === expected.length && timingSafeEqual(proof, expected)
 }
 

@@ -2,7 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdOf } from '../codecs/address.ts'
-import { ThreadsError } from '../codecs/errors.ts'
+import { MessageTooLargeError, ThreadsError } from '../codecs/errors.ts'
 import {
   decodeRequest, decodeResponse, frame, readFrame, MAX_FRAME_BYTES, PROTOCOL, type Request, type Response
 } from '../codecs/wire.ts'
@@ -53,27 +53,57 @@ export type RefusalCounts = Map<string, Map<string, number>>
 interface FrameReader {
   /**
    * The next whole frame, or undefined when the stream ends before one begins. A frame cut short, or not whole
-   * within `timeoutMs`, is a `RequestFailedError` (the stream is aborted then); one whose length is malformed or
-   * over the limit is refused as soon as that is known.
+   * within `timeoutMs` of its first byte, is a `RequestFailedError` (the stream is aborted then); one whose length
+   * is malformed or over the limit is refused as soon as that is known.
    */
   next (): Promise<Uint8Array | undefined>
+  /** Bytes received past the frames read so far. */
+  readonly buffered: number
 }
 
+/** The most a length prefix takes: a uvarint of a frame's length. */
+const MAX_PREFIX_BYTES = 5
+
 /**
- * Reads `stream` a frame at a time. `whenIdle` says what `timeoutMs` without a byte of the next frame means, once
- * the stream is aborted for it: its end (`end`, for a server whose client kept the stream too long), or a failure.
+ * Reads `stream` a frame at a time, taking its bytes as they arrive. A peer asks, or answers, one frame at a time:
+ * more than a whole frame waiting to be read is refused at once, and the stream aborted. `whenIdle` says what
+ * `timeoutMs` with no byte of the next frame means, once the stream is aborted for it: its end (`end`, for a
+ * server whose client kept the stream too long), or a failure.
  */
 function frameReader (stream: Stream, limits: RequestLimits, whenIdle: 'end' | 'fail'): FrameReader {
-  const chunks = stream[Symbol.asyncIterator]()
   let buffer = new Uint8Array(0)
+  let ended = false
+  let refused: MessageTooLargeError | undefined
+  let wake: (() => void) | undefined
   const stalled = (): RequestFailedError => new RequestFailedError(`no whole message within ${limits.timeoutMs} ms`)
+  stream.addEventListener('message', event => {
+    const bytes = event.data instanceof Uint8Array ? event.data : event.data.subarray()
+    if (buffer.length + bytes.length > limits.maxFrameBytes + MAX_PREFIX_BYTES) {
+      refused = new MessageTooLargeError(`more than a frame of ${limits.maxFrameBytes} bytes sent ahead of its answer`)
+      stream.abort(refused)
+      return
+    }
+    const joined = new Uint8Array(buffer.length + bytes.length)
+    joined.set(buffer)
+    joined.set(bytes, buffer.length)
+    buffer = joined
+    wake?.()
+  })
+  const end = (): void => {
+    ended = true
+    wake?.()
+  }
+  stream.addEventListener('remoteCloseWrite', end)
+  stream.addEventListener('close', end)
   return {
+    get buffered () { return buffer.length },
     async next () {
       let timedOut = false
-      const timer = setTimeout(() => {
+      const expire = (): void => {
         timedOut = true
         stream.abort(stalled())
-      }, limits.timeoutMs)
+      }
+      let timer = setTimeout(expire, limits.timeoutMs)
       try {
         for (;;) {
           const read = readFrame(buffer, limits.maxFrameBytes)
@@ -81,24 +111,20 @@ function frameReader (stream: Stream, limits: RequestLimits, whenIdle: 'end' | '
             buffer = buffer.subarray(read.used)
             return read.bytes
           }
-          const idleEnd = (): undefined => {
-            if (buffer.length > 0 || whenIdle === 'fail') throw stalled()
-            return undefined
-          }
-          const chunk = await chunks.next().catch((cause: unknown) => {
-            if (timedOut) return { done: true as const, value: idleEnd() }
-            throw cause
-          })
-          if (chunk.done === true) {
-            if (timedOut) return idleEnd()
+          if (ended) {
+            if (refused !== undefined) throw refused
+            if (timedOut && (buffer.length > 0 || whenIdle === 'fail')) throw stalled()
             if (buffer.length === 0) return undefined
             throw new RequestFailedError('the stream ended in the middle of a message')
           }
-          const bytes = chunk.value instanceof Uint8Array ? chunk.value : chunk.value.subarray()
-          const joined = new Uint8Array(buffer.length + bytes.length)
-          joined.set(buffer)
-          joined.set(bytes, buffer.length)
-          buffer = joined
+          const before = buffer.length
+          await new Promise<void>(resolve => { wake = resolve })
+          wake = undefined
+          // A frame gets the whole timeout from its first byte, however long the stream sat idle before it.
+          if (before === 0 && buffer.length > 0) {
+            clearTimeout(timer)
+            timer = setTimeout(expire, limits.timeoutMs)
+          }
         }
       } finally {
         clearTimeout(timer)
@@ -125,8 +151,17 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
     refusals.set(peer, byCode)
     onRefusal?.(peer, code)
   }
+  const serving = new Set<Stream>()
   await node.handle(PROTOCOL, async (stream: Stream, connection: Connection) => {
-    const peer = connection.remotePeer
+    serving.add(stream)
+    try {
+      await serve(stream, connection.remotePeer)
+    } finally {
+      serving.delete(stream)
+    }
+  }, { maxInboundStreams: limits.maxStreamsPerPeer })
+
+  const serve = async (stream: Stream, peer: PeerId): Promise<void> => {
     const frames = frameReader(stream, limits, 'end')
     for (let exchanges = 0; ; exchanges++) {
       let response: Response
@@ -153,12 +188,14 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
       if (unreadable) break
     }
     if (stream.status === 'open') await stream.close().catch(() => { stream.abort(new RequestFailedError('closing failed')) })
-  }, { maxInboundStreams: limits.maxStreamsPerPeer })
+  }
+
   return {
     refusals,
     refuse,
     async stop () {
       await node.unhandle(PROTOCOL)
+      for (const stream of serving) stream.abort(new RequestFailedError('the server stopped'))
     }
   }
 }
@@ -184,6 +221,8 @@ const IDLE_STREAMS_PER_PEER = 4
 interface OpenStream {
   readonly stream: Stream
   readonly frames: FrameReader
+  /** When its last request was sent: the server cannot have begun to count it idle before then. */
+  sent: number
   idle?: NodeJS.Timeout
 }
 
@@ -203,14 +242,21 @@ export function createRequester (init: RequesterInit): Requester {
     open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
   }
 
+  /**
+   * How long `open` may still be asked on: half the timeout from its last request, well before the server, which
+   * counts from its answer to that request, resets it as idle.
+   */
+  const reusableFor = (open: OpenStream): number => open.sent + limits.timeoutMs / 2 - Date.now()
+
   const keep = (key: string | undefined, open: OpenStream): void => {
     const kept = key === undefined ? undefined : idle.get(key) ?? []
-    if (key === undefined || kept === undefined || kept.length >= IDLE_STREAMS_PER_PEER || !usable(open)) {
+    const left = reusableFor(open)
+    // Bytes past the answer are nothing an honest peer sends: they must not pass for the next request's answer.
+    if (key === undefined || kept === undefined || kept.length >= IDLE_STREAMS_PER_PEER || left <= 0 || open.frames.buffered > 0 || !usable(open)) {
       if (open.stream.status === 'open') open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
       return
     }
-    // Well before the server's own limit, so a request never meets a stream the server is closing as idle.
-    open.idle = setTimeout(() => { retire(key, open) }, limits.timeoutMs / 2)
+    open.idle = setTimeout(() => { retire(key, open) }, left)
     open.idle.unref()
     kept.push(open)
     idle.set(key, kept)
@@ -220,26 +266,28 @@ export function createRequester (init: RequesterInit): Requester {
     const kept = key === undefined ? undefined : idle.get(key)
     for (let open = kept?.pop(); open !== undefined; open = kept?.pop()) {
       clearTimeout(open.idle)
-      if (usable(open)) return open
-      open.stream.abort(new RequestFailedError('the stream was closed by the peer'))
+      if (usable(open) && reusableFor(open) > 0 && open.frames.buffered === 0) return open
+      open.stream.abort(new RequestFailedError('the stream is no longer to be asked on'))
     }
     return undefined
   }
 
-  /** The answer on `open`, or undefined when the peer closed the stream before answering anything. */
+  /** The answer on `open`, or undefined when the stream could not take the request (so nothing was asked). */
   const exchange = async (open: OpenStream, key: string | undefined, bytes: Uint8Array): Promise<Response | undefined> => {
     try {
+      open.sent = Date.now()
       open.stream.send(bytes)
     } catch {
       return undefined
     }
+    // Once sent, a request may have been served however the stream ends: it is never asked again.
     const answer = await open.frames.next().catch((error: unknown) => {
       open.stream.abort(new RequestFailedError('no answer could be read'))
       throw error
     })
     if (answer === undefined) {
       open.stream.abort(new RequestFailedError('the stream ended before an answer'))
-      return undefined
+      throw new RequestFailedError('the stream ended before an answer')
     }
     let response: Response
     try {
@@ -260,15 +308,15 @@ export function createRequester (init: RequesterInit): Requester {
       const bytes = frame(message)
       const key = isMultiaddr(peer) ? peerIdOf(peer) : peer.toString()
       const kept = take(key)
-      // A kept stream the peer closed before reading this request asked nothing of it: ask on a new one.
+      // A kept stream that could not take the request asked nothing of the peer: ask on a new one.
       const answered = kept === undefined ? undefined : await exchange(kept, key, bytes)
       if (answered !== undefined) return answered
       // A peer that cannot be reached is the caller's to retry: its reason (a reset mid-handshake, say) comes as a cause.
       const stream = await node.dialProtocol(peer, PROTOCOL, { signal: AbortSignal.timeout(limits.timeoutMs) }).catch((cause: unknown) => {
         throw new RequestFailedError(`could not reach ${peer.toString()}`, undefined, { cause })
       })
-      const response = await exchange({ stream, frames: frameReader(stream, limits, 'fail') }, key, bytes)
-      if (response === undefined) throw new RequestFailedError('the stream ended before an answer')
+      const response = await exchange({ stream, frames: frameReader(stream, limits, 'fail'), sent: Date.now() }, key, bytes)
+      if (response === undefined) throw new RequestFailedError('the stream could not take the request')
       return response
     },
 

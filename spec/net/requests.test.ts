@@ -104,6 +104,43 @@ describe('the /threads/1.0.0 request protocol', () => {
     }
   })
 
+  it('resets a stream sent more than a frame ahead, counts it, and goes on serving', async () => {
+    const refusalsBefore = [...(serving.refusals.get(client.peerId.toString())?.values() ?? [])].reduce((sum, count) => sum + count, 0)
+    const flood = new Uint8Array(16 * limits.maxFrameBytes)
+    flood.set(encodeUvarint(limits.maxFrameBytes - 16))
+    await raw(flood)
+    const refusalsAfter = [...(serving.refusals.get(client.peerId.toString())?.values() ?? [])].reduce((sum, count) => sum + count, 0)
+    assert.ok(refusalsAfter > refusalsBefore, 'the flood was counted')
+    assert.equal((await ask({ type: 'get-logs', threadId, proof: serviceKeyProof(key.service, client.peerId.toString(), threadId) })).type, 'logs')
+  })
+
+  it('never asks a request twice, even when the connection closes while it is served', async () => {
+    const slowServer = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    const asker = createRequester({ node: client, limits })
+    let served = 0
+    const slow = await serveRequests(slowServer, async message => {
+      if (message.type === 'invite') {
+        served++
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+      return { type: 'ok' }
+    }, limits)
+    try {
+      const at = slowServer.getMultiaddrs()[0]!
+      await asker.request(at, { type: 'invite-reply', threadId, inviteId: 'warm', answer: 'accept' })
+      const asking = asker.request(at, { type: 'invite', invite: new Uint8Array([1]) })
+      await new Promise(resolve => setTimeout(resolve, 30))
+      await client.hangUp(slowServer.peerId)
+      await assert.rejects(asking, RequestFailedError)
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.equal(served, 1)
+    } finally {
+      asker.stop()
+      await slow.stop()
+      await slowServer.stop()
+    }
+  })
+
   it('signs as libp2p\'s own key does, with the key imported once', async () => {
     const key = await generateKeyPair('Ed25519')
     const signing = signingOnce(key)
