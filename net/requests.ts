@@ -59,6 +59,8 @@ interface FrameReader {
   next (): Promise<Uint8Array | undefined>
   /** Bytes received past the frames read so far. */
   readonly buffered: number
+  /** Set once the peer sent more than a frame ahead of its answer, and the stream was aborted for it. */
+  readonly refused: MessageTooLargeError | undefined
 }
 
 /** The most a length prefix takes: a uvarint of a frame's length. */
@@ -72,7 +74,8 @@ const MAX_PREFIX_BYTES = 5
  */
 function frameReader (stream: Stream, limits: RequestLimits, whenIdle: 'end' | 'fail'): FrameReader {
   let buffer = new Uint8Array(0)
-  let ended = false
+  // A stream reset or closed before these listeners were added fires no event they could hear.
+  let ended = stream.status !== 'open'
   let refused: MessageTooLargeError | undefined
   let wake: (() => void) | undefined
   const stalled = (): RequestFailedError => new RequestFailedError(`no whole message within ${limits.timeoutMs} ms`)
@@ -97,18 +100,22 @@ function frameReader (stream: Stream, limits: RequestLimits, whenIdle: 'end' | '
   stream.addEventListener('close', end)
   return {
     get buffered () { return buffer.length },
+    get refused () { return refused },
     async next () {
       let timedOut = false
+      // Aborting a stream already closed fires nothing: the timeout itself ends the wait.
       const expire = (): void => {
         timedOut = true
         stream.abort(stalled())
+        end()
       }
       let timer = setTimeout(expire, limits.timeoutMs)
       try {
         for (;;) {
           const read = readFrame(buffer, limits.maxFrameBytes)
           if (read !== undefined) {
-            buffer = buffer.subarray(read.used)
+            // Not a view of the frame just read: a stream kept between exchanges must not hold on to it.
+            buffer = read.used === buffer.length ? new Uint8Array(0) : buffer.slice(read.used)
             return read.bytes
           }
           if (ended) {
@@ -142,6 +149,16 @@ export interface RequestServer {
 
 /** Told of every refusal as it is counted (to disconnect peers that misbehave). */
 export type OnRefusal = (peer: string, code: string) => void
+
+/** The frame of `response`; an answer too large for one frame goes back as an error, which is not the asker's fault. */
+function answerFrame (response: Response): Uint8Array {
+  try {
+    return frame(response)
+  } catch (error) {
+    if (!(error instanceof MessageTooLargeError)) throw error
+    return frame({ type: 'error', code: error.code, message: error.message })
+  }
+}
 
 export async function serveRequests (node: ThreadsNode, handler: RequestHandler, limits: RequestLimits = DEFAULT_REQUEST_LIMITS, onRefusal?: OnRefusal): Promise<RequestServer> {
   const refusals: RefusalCounts = new Map()
@@ -182,10 +199,19 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
         refuse(peer.toString(), code)
         response = { type: 'error', code, message: error instanceof ThreadsError ? error.message : 'the request could not be served' }
       }
-      if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
-      stream.send(frame(response))
-      // After a frame that could not be read whole, nothing later on the stream can be told apart from it.
-      if (unreadable) break
+      if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+        // Bytes sent ahead while the request was served aborted the stream: that counts too.
+        if (!unreadable && frames.refused !== undefined) refuse(peer.toString(), frames.refused.code)
+        return
+      }
+      stream.send(answerFrame(response))
+      // After a frame that could not be read whole, nothing later on the stream can be told apart from it: the
+      // answer goes out, and the stream is ended both ways.
+      if (unreadable) {
+        await stream.close().catch(() => undefined)
+        stream.abort(new RequestFailedError('the stream could not be read'))
+        return
+      }
     }
     if (stream.status === 'open') await stream.close().catch(() => { stream.abort(new RequestFailedError('closing failed')) })
   }

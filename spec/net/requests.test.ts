@@ -141,6 +141,26 @@ describe('the /threads/1.0.0 request protocol', () => {
     }
   })
 
+  it('counts bytes sent ahead while a request is served, though the request was whole', async () => {
+    const slowServer = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    const slow = await serveRequests(slowServer, async () => {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      return { type: 'ok' }
+    }, limits)
+    try {
+      const stream = await client.dialProtocol(slowServer.getMultiaddrs()[0]!, PROTOCOL)
+      stream.send(frame({ type: 'invite', invite: new Uint8Array([1]) }))
+      stream.send(new Uint8Array(2 * limits.maxFrameBytes))
+      const deadline = Date.now() + 3000
+      const counted = (): number => slow.refusals.get(client.peerId.toString())?.get('ERR_MESSAGE_TOO_LARGE') ?? 0
+      while (counted() === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+      assert.equal(counted(), 1)
+    } finally {
+      await slow.stop()
+      await slowServer.stop()
+    }
+  })
+
   it('signs as libp2p\'s own key does, with the key imported once', async () => {
     const key = await generateKeyPair('Ed25519')
     const signing = signingOnce(key)
