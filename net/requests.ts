@@ -17,8 +17,8 @@ import type { ThreadsNode } from './node.ts'
 
 export interface RequestLimits {
   /**
-   * Longest time to read a whole message, from when it is awaited. A stream idle for this long between exchanges is
-   * closed by the server; a client stops reusing one after half of it.
+   * Longest wait for a message: for its first byte, then again for the rest of it. A stream idle this long after an
+   * answer is reset by the server; a client stops asking on one half of it after its last request.
    */
   timeoutMs: number
   maxFrameBytes: number
@@ -150,6 +150,12 @@ export interface RequestServer {
 /** Told of every refusal as it is counted (to disconnect peers that misbehave). */
 export type OnRefusal = (peer: string, code: string) => void
 
+/** Ends our side of `stream` gracefully once what is queued is sent, or at once when that fails. */
+async function closeStream (stream: Stream): Promise<void> {
+  if (stream.status !== 'open') return
+  await stream.close().catch(() => { stream.abort(new RequestFailedError('closing failed')) })
+}
+
 /** The frame of `response`; an answer too large for one frame goes back as an error, which is not the asker's fault. */
 function answerFrame (response: Response): Uint8Array {
   try {
@@ -213,7 +219,7 @@ export async function serveRequests (node: ThreadsNode, handler: RequestHandler,
         return
       }
     }
-    if (stream.status === 'open') await stream.close().catch(() => { stream.abort(new RequestFailedError('closing failed')) })
+    await closeStream(stream)
   }
 
   return {
@@ -265,7 +271,7 @@ export function createRequester (init: RequesterInit): Requester {
     const kept = idle.get(key)?.filter(other => other !== open) ?? []
     if (kept.length === 0) idle.delete(key)
     else idle.set(key, kept)
-    open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
+    void closeStream(open.stream)
   }
 
   /**
@@ -279,7 +285,7 @@ export function createRequester (init: RequesterInit): Requester {
     const left = reusableFor(open)
     // Bytes past the answer are nothing an honest peer sends: they must not pass for the next request's answer.
     if (key === undefined || kept === undefined || kept.length >= IDLE_STREAMS_PER_PEER || left <= 0 || open.frames.buffered > 0 || !usable(open)) {
-      if (open.stream.status === 'open') open.stream.close().catch(() => { open.stream.abort(new RequestFailedError('closing failed')) })
+      void closeStream(open.stream)
       return
     }
     open.idle = setTimeout(() => { retire(key, open) }, left)
