@@ -129,6 +129,42 @@ describe('blocks', () => {
       }
     })
 
+    it('hold the byte string exactly as dag-cbor encodes it, at every length form', () => {
+      const key = randomSymmetricKey()
+      // Plaintexts that make the sealed bytes cross each boundary of the length's form a sealed block can reach:
+      // 255/256 and 65535/65536 (nonce and tag alone are over 23 bytes).
+      const lengths = new Set<number>()
+      for (const boundary of [256, 65536]) {
+        for (let size = Math.max(0, boundary - 40); size <= boundary; size++) {
+          const value = { p: new Uint8Array(size).fill(size & 0xff) }
+          const block = encryptBlock(key, value)
+          const wrapped = dagCbor.decode(block.bytes) as Uint8Array
+          lengths.add(wrapped.length)
+          assert.deepEqual(block.bytes, new Uint8Array(dagCbor.encode(wrapped)), `${wrapped.length} sealed bytes`)
+          assert.deepEqual(decryptBlock(key, block.bytes, 'test'), value)
+        }
+      }
+      for (const boundary of [256, 65536]) assert.ok(lengths.has(boundary - 1) && lengths.has(boundary), `both sides of ${boundary}`)
+    })
+
+    it('fail with MalformedBlockError on a byte string dag-cbor does not allow or that does not fill the block', () => {
+      const key = randomSymmetricKey()
+      const sealed = dagCbor.decode(encryptBlock(key, { a: 1 }).bytes) as Uint8Array
+      const headed = (...head: number[]): Uint8Array => Uint8Array.from([...head, ...sealed])
+      const refused = [
+        headed(0x58, sealed.length, 0x00), // a byte after the string
+        headed(0x58, sealed.length + 1), // one byte short
+        headed(0x59, 0x00, sealed.length), // two length bytes where one does
+        headed(0x5a, 0x00, 0x00, 0x00, sealed.length), // four where one does
+        headed(0x5b, 0, 0, 0, 0, 0, 0, 0, sealed.length), // eight
+        headed(0x5f), // indefinite length
+        Uint8Array.from([0x59, 0x01]), // a head cut short
+        Uint8Array.from([0x5a, 0x00, 0x01]),
+        headed(0x78, sealed.length) // a text string
+      ]
+      for (const bytes of refused) assert.throws(() => decryptBlock(key, bytes, 'test'), isMalformed, Buffer.from(bytes.subarray(0, 9)).toString('hex'))
+    })
+
     it('fail with MalformedBlockError when the plaintext inside is not dag-cbor', () => {
       const key = randomSymmetricKey()
       const block = encodeBlock(encrypt(key, Uint8Array.from([0xff, 0x00, 0x13])))
