@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { asBytes, asCid, asMap, cidOf, type Block } from './block.ts'
 import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
-import type { RecordBlocks } from './record.ts'
+import { DEFAULT_BLOCK_LIMITS, type RecordBlocks } from './record.ts'
 import { ThreadId } from './thread-id.ts'
 import { decodeUvarint, encodeUvarint } from './varint.ts'
 
@@ -20,6 +20,40 @@ export const PROTOCOL = '/threads/1.0.0'
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 /** Records per log in one `records` response; a puller asks again from where a page ended. */
 export const MAX_RECORDS_PER_PAGE = 1000
+/** The most bytes of records one message carries, leaving the rest of its frame to everything around them. */
+export const MAX_PAGE_BYTES = MAX_FRAME_BYTES - 64 * 1024
+/** What a record adds to a message beside its blocks' bytes: the head of its list and of each of its four blocks. */
+const RECORD_FRAMING_BYTES = 1 + 4 * 5
+
+/** The most bytes a record within the default block limits takes in a message. */
+export const LARGEST_RECORD_BYTES = RECORD_FRAMING_BYTES + Object.values(DEFAULT_BLOCK_LIMITS).reduce((sum, limit) => sum + limit, 0)
+
+/** The bytes `blocks` take in a message, at most. */
+export function recordWireBytes (blocks: RecordBlocks): number {
+  return RECORD_FRAMING_BYTES + blocks.record.bytes.length + blocks.event.bytes.length + blocks.header.bytes.length + blocks.body.bytes.length
+}
+
+/**
+ * Consecutive records cut into pages, in order, that messages can carry: each of at most `MAX_RECORDS_PER_PAGE`
+ * records and `maxBytes` of them. A page always holds its first record, however large.
+ */
+export function recordPages (records: readonly RecordBlocks[], maxBytes: number = MAX_PAGE_BYTES): RecordBlocks[][] {
+  const pages: RecordBlocks[][] = []
+  let page: RecordBlocks[] = []
+  let bytes = 0
+  for (const record of records) {
+    const size = recordWireBytes(record)
+    if (page.length > 0 && (page.length === MAX_RECORDS_PER_PAGE || bytes + size > maxBytes)) {
+      pages.push(page)
+      page = []
+      bytes = 0
+    }
+    page.push(record)
+    bytes += size
+  }
+  if (page.length > 0) pages.push(page)
+  return pages
+}
 
 export interface LogRange {
   readonly logId: string

@@ -3,7 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
-import { MAX_RECORDS_PER_PAGE, serviceKeyProof } from '../codecs/wire.ts'
+import { MAX_RECORDS_PER_PAGE, recordPages, serviceKeyProof } from '../codecs/wire.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import { ReplayedRecordError } from '../storage/errors.ts'
 import { settle, type Settled } from '../storage/settled.ts'
@@ -88,13 +88,18 @@ export interface PushInit {
   records: readonly RecordBlocks[]
 }
 
-/** Pushes records to a peer; a peer that already holds them all has them, which is what a push is for. */
+/**
+ * Pushes records to a peer, a page at a time in log order, so that no message outgrows a frame however many
+ * records queued; a peer that already holds a page's records has them, which is what a push is for.
+ */
 export async function pushRecords (init: PushInit): Promise<void> {
   const proof = serviceKeyProof(init.key.service, init.requester.self.toString(), init.threadId)
-  await init.requester.request(init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records: init.records })
-    .catch((error: unknown) => {
-      if (!(error instanceof RequestFailedError && error.remoteCode === ReplayedRecordError.code)) throw error
-    })
+  for (const records of recordPages(init.records)) {
+    await init.requester.request(init.peer, { type: 'push-records', threadId: init.threadId, proof, logId: init.logId, records })
+      .catch((error: unknown) => {
+        if (!(error instanceof RequestFailedError && error.remoteCode === ReplayedRecordError.code)) throw error
+      })
+  }
 }
 
 export interface PushLogInit {

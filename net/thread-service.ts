@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidProofError } from '../codecs/errors.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { MAX_RECORDS_PER_PAGE, verifyServiceKeyProof, type InviteAnswer, type Request, type Response } from '../codecs/wire.ts'
+import { LARGEST_RECORD_BYTES, MAX_PAGE_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes, verifyServiceKeyProof, type InviteAnswer, type Request, type Response } from '../codecs/wire.ts'
 import { UnknownThreadError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { RequestHandler } from './requests.ts'
@@ -66,12 +66,17 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
       case 'get-records': {
         assertProof(request.threadId, request.proof, peer)
         const known = new Set(logs.getThread(request.threadId).logs.map(log => log.id))
+        // The logs share one frame: each takes what the ones before it left, and a log that could not be sure of
+        // room for its first record gets none this time (the puller asks again from where its page ended).
+        let room = MAX_PAGE_BYTES
         return {
           type: 'records',
-          logs: request.logs.filter(range => known.has(range.logId)).map(range => ({
-            logId: range.logId,
-            records: logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE) }).map(record => record.blocks)
-          }))
+          logs: request.logs.filter(range => known.has(range.logId)).map(range => {
+            if (room < LARGEST_RECORD_BYTES) return { logId: range.logId, records: [] }
+            const records = logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE), maxBytes: room }).map(record => record.blocks)
+            for (const blocks of records) room -= recordWireBytes(blocks)
+            return { logId: range.logId, records }
+          })
         }
       }
       case 'replicate': {

@@ -8,6 +8,7 @@ import {
 } from '../codecs/record.ts'
 import { ThreadId, type ThreadVariant } from '../codecs/thread-id.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
+import { recordWireBytes } from '../codecs/wire.ts'
 import { createAddrBook, type AddrBook } from './addr-book.ts'
 import {
   CorruptLogError, ForkedLogError, StorageClosedError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
@@ -85,6 +86,8 @@ export interface ReadLogOptions {
   from?: number | CID
   direction?: 'forward' | 'backward'
   limit?: number
+  /** The most bytes the records may take in a message (`recordWireBytes`); the first record comes whatever its size. */
+  maxBytes?: number
 }
 
 export interface VerifiedLog {
@@ -508,9 +511,14 @@ export function createLogStore (init: LogStoreInit): LogStore {
       const range = backward
         ? { start: [tid, logId, from], end: [tid, logId, 0], reverse: true }
         : { start: [tid, logId, from], end: [tid, logId, Number.MAX_SAFE_INTEGER] }
+      const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
       const out: StoredRecord[] = []
+      let bytes = 0
       for (const { key, value } of index.getRange({ ...range, limit })) {
-        out.push(loadRecord(threadId, logId, (key as [string, string, number])[2], value as PackedRecord))
+        const record = loadRecord(threadId, logId, (key as [string, string, number])[2], value as PackedRecord)
+        bytes += recordWireBytes(record.blocks)
+        if (out.length > 0 && bytes > maxBytes) break
+        out.push(record)
       }
       return out
     },

@@ -8,8 +8,8 @@ import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import {
-  decodeRequest, decodeResponse, frame, readFrame, serviceKeyProof, verifyServiceKeyProof, MAX_FRAME_BYTES,
-  type Request, type Response
+  decodeRequest, decodeResponse, frame, readFrame, recordPages, recordWireBytes, serviceKeyProof, verifyServiceKeyProof,
+  MAX_FRAME_BYTES, MAX_PAGE_BYTES, MAX_RECORDS_PER_PAGE, type Request, type Response
 } from '../../codecs/wire.ts'
 
 const threadId = ThreadId.create()
@@ -120,5 +120,25 @@ describe('wire messages', () => {
     assert.equal(verifyServiceKeyProof(key.service, 'peer-a', ThreadId.create(), proof), false, 'nor for another thread')
     assert.equal(verifyServiceKeyProof(ThreadKey.random().service, 'peer-a', threadId, proof), false, 'nor without the key')
     assert.equal(verifyServiceKeyProof(key.service, 'peer-a', threadId, proof.subarray(0, 16)), false)
+  })
+
+  it('cuts records into pages a message can carry, in order, by count and by bytes', () => {
+    const sized = (bytes: number) => createRecord({ body: new Uint8Array(bytes), time: { wall: 1, counter: 0 }, logKey, threadKey: key }).blocks
+    const small = Array.from({ length: MAX_RECORDS_PER_PAGE * 2 + 5 }, () => blocks)
+    assert.deepEqual(recordPages(small).map(page => page.length), [MAX_RECORDS_PER_PAGE, MAX_RECORDS_PER_PAGE, 5])
+    const big = Array.from({ length: 9 }, () => sized(900_000))
+    const pages = recordPages(big)
+    assert.ok(pages.length > 1)
+    assert.deepEqual(pages.flat(), big, 'every record once, in order')
+    for (const page of pages) {
+      assert.ok(page.reduce((sum, record) => sum + recordWireBytes(record), 0) <= MAX_PAGE_BYTES)
+      const message = frame({ type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records: page })
+      assert.ok(message.length <= MAX_FRAME_BYTES, 'each page is one frame')
+      assert.equal(decodeRequest(unframe(message)).type, 'push-records')
+    }
+    assert.deepEqual(recordPages(big, 1000).map(page => page.length), big.map(() => 1), 'a page holds its first record however large')
+    assert.deepEqual(recordPages([]), [])
+    const wire = encode([blocks.record.bytes, blocks.event.bytes, blocks.header.bytes, blocks.body.bytes]).length
+    assert.ok(recordWireBytes(blocks) >= wire, `a record takes at most what it is counted for (${wire} bytes)`)
   })
 })

@@ -13,6 +13,7 @@ import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wir
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
 import { createRequester, RequestFailedError } from '../../net/requests.ts'
 import { askOnce } from '../helpers/ask-once.ts'
+import { offlineWriter, type OfflineWriter } from '../helpers/offline-writer.ts'
 import { pushRecords } from '../../net/sync.ts'
 import { flipByte } from '../helpers/tamper.ts'
 import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
@@ -24,22 +25,16 @@ describe('bad input from the network', () => {
   let db: Store
   let sourceDb: Store
   let attacker: ThreadsNode
+  let setup: OfflineWriter
 
   before(async () => {
-    honest = await tempPeer()
-    source = await tempPeer({ network: false })
-    db = await honest.peer.newStore()
-    await db.registerSchema('Note', { type: 'object' })
-    sourceDb = await source.peer.openStore(db.id, { key: db.key })
-    for (const record of honest.peer.logs.records(db.id, db.logId!)) await sourceDb.ingest(db.logId!, record.blocks)
+    setup = await offlineWriter()
+    ;({ honest, source, db, sourceDb, sender: attacker } = setup)
     for (let i = 0; i < 3; i++) await sourceDb.collection('Note').create([{ i }])
-    attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
   })
 
   after(async () => {
-    await attacker.stop()
-    await honest.dispose()
-    await source.dispose()
+    await setup.dispose()
   })
 
   const proof = (): Uint8Array => serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id)

@@ -7,6 +7,7 @@ import { compareTimestamps } from '../../codecs/hlc.ts'
 import { ThreadId, ThreadVariant } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import type { RecordBlocks } from '../../codecs/record.ts'
+import { recordWireBytes } from '../../codecs/wire.ts'
 import {
   CorruptLogError, ForkedLogError, StorageClosedError, MissingAncestorError, MissingKeyError, ReplayedRecordError,
   UnknownLogError, UnknownThreadError
@@ -95,6 +96,16 @@ describe('log store', () => {
     assert.deepEqual(writer.records(threadId, logId, { from: 9 }), [])
     assert.equal(writer.record(threadId, logId, 3)!.cid.toString(), written[2]!.cid.toString())
     assert.equal(writer.record(threadId, logId, written[1]!.cid)!.counter, 2)
+  })
+
+  it('reads no more records than fit a byte budget, and always the first', () => {
+    const logId = logKey.publicKey.logId
+    const sizes = writer.records(threadId, logId).map(record => recordWireBytes(record.blocks))
+    const twoAndABit = sizes[1]! + sizes[2]! + 1
+    assert.deepEqual(writer.records(threadId, logId, { from: 2, maxBytes: twoAndABit }).map(r => r.counter), [2, 3])
+    assert.deepEqual(writer.records(threadId, logId, { from: 2, maxBytes: twoAndABit - 2 }).map(r => r.counter), [2])
+    assert.deepEqual(writer.records(threadId, logId, { from: 2, maxBytes: 1 }).map(r => r.counter), [2], 'the first record comes whatever its size')
+    assert.deepEqual(writer.records(threadId, logId, { from: 2, limit: 1, maxBytes: twoAndABit }).map(r => r.counter), [2])
   })
 
   it('reads records stored before each block\'s CID was kept, and a stored record reads back block for block', async () => {
