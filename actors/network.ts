@@ -97,7 +97,7 @@ export interface Network {
   stop (): Promise<void>
 }
 
-/** Gossipsub carries messages up to 1 MiB: a batch goes a page at a time, and a larger record only by push and pull. */
+/** Gossipsub carries messages up to 1 MiB; a larger batch travels only by direct push and pull. */
 const MAX_GOSSIP_BYTES = 1024 * 1024 - 1024
 /** Room in a gossip message for everything but its records: the request's fields and its frame's length. */
 const GOSSIP_ENVELOPE_BYTES = 1024
@@ -266,12 +266,11 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const key = logs.threadKey(threadId)
       // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not, and
       // say whether they arrived. Gossip goes first: it is the fast way, and the pushes' streams would hold it up.
-      // A page at a time, as pushes go: a record too large for a gossip message reaches readers by their pulls.
-      const proof = serviceKeyProof(key.service, self, threadId)
-      for (const page of recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES)) {
-        const message = frame({ type: 'push-records', threadId, proof, logId, records: page })
-        if (message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(topic, message).catch(() => undefined)
-      }
+      // Gossip carries what was just committed; a batch too large for one message (a backlog after an outage, or
+      // large records) reaches readers by their pulls instead, and is not gossiped again on every retry.
+      const pages = recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES)
+      const message = pages.length === 1 ? frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records }) : undefined
+      if (message !== undefined && message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(topic, message).catch(() => undefined)
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ requester, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')

@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidProofError } from '../codecs/errors.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { LARGEST_RECORD_BYTES, MAX_PAGE_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes, verifyServiceKeyProof, type InviteAnswer, type Request, type Response } from '../codecs/wire.ts'
+import { LARGEST_RECORD_BYTES, LOG_ENTRY_FRAMING_BYTES, MAX_PAGE_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes, verifyServiceKeyProof, type InviteAnswer, type Request, type Response } from '../codecs/wire.ts'
 import { UnknownThreadError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { RequestHandler } from './requests.ts'
@@ -65,19 +65,22 @@ export function createThreadService (init: ThreadServiceInit): RequestHandler {
       }
       case 'get-records': {
         assertProof(request.threadId, request.proof, peer)
-        const known = new Set(logs.getThread(request.threadId).logs.map(log => log.id))
-        // The logs share one frame: each takes what the ones before it left, and a log that could not be sure of
-        // room for its first record gets none this time (the puller asks again from where its page ended).
+        const unasked = new Set(logs.getThread(request.threadId).logs.map(log => log.id))
+        // The logs share one frame, each log once: each takes what the ones before it left, and the answer ends at
+        // the first log it could not be sure of room for, with its entry and a whole record. A log left out is not
+        // "nothing more": whoever asked for it asks again.
         let room = MAX_PAGE_BYTES
-        return {
-          type: 'records',
-          logs: request.logs.filter(range => known.has(range.logId)).map(range => {
-            if (room < LARGEST_RECORD_BYTES) return { logId: range.logId, records: [] }
-            const records = logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE), maxBytes: room }).map(record => record.blocks)
-            for (const blocks of records) room -= recordWireBytes(blocks)
-            return { logId: range.logId, records }
-          })
+        const served: Array<{ logId: string, records: RecordBlocks[] }> = []
+        for (const range of request.logs) {
+          if (!unasked.delete(range.logId)) continue
+          const entry = LOG_ENTRY_FRAMING_BYTES + Buffer.byteLength(range.logId)
+          if (room - entry < LARGEST_RECORD_BYTES) break
+          room -= entry
+          const records = logs.records(request.threadId, range.logId, { from: range.from, limit: Math.min(range.limit, MAX_RECORDS_PER_PAGE), maxBytes: room }).map(record => record.blocks)
+          for (const blocks of records) room -= recordWireBytes(blocks)
+          served.push({ logId: range.logId, records })
         }
+        return { type: 'records', logs: served }
       }
       case 'replicate': {
         await init.takeReplication(request.threadId, request.sealedKey, peer)

@@ -1,8 +1,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { MAX_FRAME_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes } from '../../codecs/wire.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { MAX_FRAME_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes, serviceKeyProof, type LogRange } from '../../codecs/wire.ts'
 import { createRequester } from '../../net/requests.ts'
 import { pushRecords } from '../../net/sync.ts'
+import { askOnce } from '../helpers/ask-once.ts'
 import { offlineWriter, type OfflineWriter } from '../helpers/offline-writer.ts'
 import { tempPeer } from '../helpers/temp-peer.ts'
 
@@ -59,5 +61,24 @@ describe('records beyond one message', () => {
     } finally {
       await reader.dispose()
     }
+  })
+
+  it('answers a request for many logs within one frame, each log once, and leaves out those it has no room for', async () => {
+    for (let i = 0; i < 45; i++) await w.db.collection('Note').create([{ i, text: String(i % 10).repeat(100_000) }])
+    for (let i = 0; i < 1200; i++) await w.honest.peer.logs.addLog(w.db.id, Ed25519PrivateKey.generate().publicKey)
+    const range = (logId: string): LogRange => ({ logId, from: 1, limit: MAX_RECORDS_PER_PAGE })
+    const empty = w.honest.peer.logs.getThread(w.db.id).logs.filter(log => log.head.counter === 0).map(log => range(log.id))
+    assert.ok(empty.length >= 1200)
+    // The empty logs' entries come first and take more than the frame's spare room: the records must make room for them.
+    const asked = [...empty, range(w.db.logId!), range(w.db.logId!), range(w.sourceDb.logId!)]
+    const proof = serviceKeyProof(w.db.key.service, w.sender.peerId.toString(), w.db.id)
+    const answer = await askOnce(w.sender, w.honest.peer.addresses[0]!, { type: 'get-records', threadId: w.db.id, proof, logs: asked })
+    assert.equal(answer.type, 'records')
+    if (answer.type !== 'records') return
+    assert.deepEqual(answer.logs.slice(0, empty.length).map(log => log.records.length), empty.map(() => 0))
+    const own = answer.logs.filter(log => log.logId === w.db.logId)
+    assert.equal(own.length, 1, 'a log asked for twice is answered once')
+    assert.ok(own[0]!.records.length > 1 && own[0]!.records.length < 46, `a page cut short by bytes: ${own[0]!.records.length} records`)
+    assert.equal(answer.logs.some(log => log.logId === w.sourceDb.logId), false, 'a log with no room left is left out, not answered empty')
   })
 })
