@@ -69,18 +69,36 @@ export function verifiedBlock (cid: CID, bytes: Uint8Array): Block {
 
 const BYTE_STRING = 0x40
 
+/** The bytes the head of a byte string of `length` bytes takes in the one form dag-cbor allows: the fewest. */
+function headLengthOf (length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+}
+
 /**
  * `bytes` as a dag-cbor byte string: its head (major type 2, the length in the fewest bytes) and then the bytes.
  * Every record carries three of these; writing the head by hand costs a fraction of a general encoder's call.
  */
 function wrapBytes (bytes: Uint8Array): Uint8Array {
   const length = bytes.length
-  const headLength = length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+  const headLength = headLengthOf(length)
   const out = new Uint8Array(headLength + length)
   const view = new DataView(out.buffer)
-  if (headLength === 1) out[0] = BYTE_STRING | length
-  else if (headLength === 2) out.set([BYTE_STRING | 24, length])
-  else if (headLength === 3) { out[0] = BYTE_STRING | 25; view.setUint16(1, length) } else { out[0] = BYTE_STRING | 26; view.setUint32(1, length) }
+  switch (headLength) {
+    case 1:
+      view.setUint8(0, BYTE_STRING | length)
+      break
+    case 2:
+      view.setUint8(0, BYTE_STRING | 24)
+      view.setUint8(1, length)
+      break
+    case 3:
+      view.setUint8(0, BYTE_STRING | 25)
+      view.setUint16(1, length)
+      break
+    default:
+      view.setUint8(0, BYTE_STRING | 26)
+      view.setUint32(1, length)
+  }
   out.set(bytes, headLength)
   return out
 }
@@ -103,8 +121,7 @@ function unwrapBytes (block: Uint8Array, what: string): Uint8Array {
   else if (info === 25 && block.length >= 3) [headLength, length] = [3, view.getUint16(1)]
   else if (info === 26 && block.length >= 5) [headLength, length] = [5, view.getUint32(1)]
   else return refuse()
-  const shortest = length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
-  if (headLength !== shortest || block.length !== headLength + length) return refuse()
+  if (headLength !== headLengthOf(length) || block.length !== headLength + length) return refuse()
   return block.subarray(headLength)
 }
 
