@@ -24,7 +24,6 @@ export const MAX_RECORDS_PER_PAGE = 1000
 export const MAX_PAGE_BYTES = MAX_FRAME_BYTES - 64 * 1024
 /** What a record adds to a message beside its blocks' bytes: the head of its list and of each of its four blocks. */
 const RECORD_FRAMING_BYTES = 1 + 4 * 5
-
 /** What a log's entry in a `records` answer takes beside its records and its ID: its map, keys and list head. */
 export const LOG_ENTRY_FRAMING_BYTES = 32
 
