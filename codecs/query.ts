@@ -161,11 +161,14 @@ function isComparable (value: unknown): value is Comparable {
 
 export function valueAt (entity: Entity, path: string): JsonValue | undefined {
   let value: JsonValue | undefined = entity
-  for (const part of path.split('.')) {
+  // Walked in place: a split would allocate for every entity a query or an index looks at.
+  for (let start = 0; ; ) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
-    value = (value as Record<string, JsonValue>)[part]
+    const end = path.indexOf('.', start)
+    value = (value as Record<string, JsonValue>)[end === -1 ? path.slice(start) : path.slice(start, end)]
+    if (end === -1) return value
+    start = end + 1
   }
-  return value
 }
 
 const RANK = { undefined: 0, null: 1, boolean: 2, number: 3, string: 4, object: 5 } as const

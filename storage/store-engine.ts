@@ -409,7 +409,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       }
       const denied = access.deny(threadId, item.key, item.logId, item.event)
       if (denied !== undefined) access.refuse(threadId, item.key, item.logId, denied)
-      else allowed.push({ key: item.key, event: item.event })
+      else allowed.push(item)
       noteFolded(threadId, item.key, false)
     }
     views.rebuild(threadId, allowed, codec, events)

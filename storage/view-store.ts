@@ -118,11 +118,20 @@ function indexedAt (entity: Entity | undefined, path: string): IndexValue | unde
 function same (a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => same(item, b[i]))
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false
+    return true
+  }
   if (Array.isArray(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
-  return keys.every(key => same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+  // Counted, not listed: two key arrays per object cost more than the comparison.
+  let keys = 0
+  for (const key in a) {
+    if (!Object.hasOwn(b, key) || !same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false
+    keys++
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) keys--
+  return keys === 0
 }
 
 function hasPrefix (parts: Key, prefix: Key): boolean {
@@ -254,16 +263,16 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     if (indexes.length === 0) return
     const plainPaths = branch(plain, collection)
     const uniquePaths = branch(unique, collection)
+    const targets = indexes.map(({ path, unique: isUnique }) => ({ path, isUnique: isUnique === true, byValue: branch(isUnique === true ? uniquePaths : plainPaths, path) }))
     for (const [id, view] of views) {
       if (view.doc === undefined) continue
-      for (const { path, unique: isUnique } of indexes) {
+      for (const { path, isUnique, byValue } of targets) {
         const value = indexed(valueAt(view.doc, path), collection, id, path)
         if (value === undefined) continue
-        if (isUnique !== true) {
-          branch(branch(plainPaths, path), value).set(id, 1)
+        if (!isUnique) {
+          branch(byValue, value).set(id, 1)
           continue
         }
-        const byValue = branch(uniquePaths, path)
         const holders = byValue.get(value) as string[] | undefined
         byValue.set(value, holders === undefined ? [id] : holding(holders, id))
       }

@@ -433,6 +433,44 @@ describe('convergence', () => {
     await disposePeers([a, b, peer])
   })
 
+  it('repairs by a rebuild every view and index entry changed behind its back', async () => {
+    const { threadId, writers, perLog } = await writeScenario(4242, 30)
+    const thread = writers[0]!.logs.getThread(threadId)
+    const peer = await openPeer()
+    await shareThread([peer], threadId, thread.key, writers)
+    await deliver(peer, threadId, perLog, rngOf(4242))
+    const reference = dumpViews(peer.storage, threadId)
+    const number = createThreadNumbers(peer.storage).of(threadId)
+    const db = peer.storage.valueDatabase<any>('views')
+    const entries = (kind: string): Array<{ key: any[], value: any }> =>
+      [...db.getRange({ start: [kind, number] })].filter(({ key }) => (key as unknown[])[0] === kind).map(({ key, value }) => ({ key: key as any[], value }))
+    const views = entries('v').filter(({ value }) => value.doc !== undefined && Object.keys(value.doc).length >= 2)
+    const plain = entries('x')
+    const unique = entries('u')
+    assert.ok(views.length >= 5 && plain.length >= 2 && unique.length >= 1, 'the scenario leaves enough to damage')
+    await peer.storage.transaction(() => {
+      const [extra, changed, missing, moved, dropped] = views
+      db.putSync(extra!.key, { ...extra!.value, doc: { ...extra!.value.doc, extra: 1 } })
+      const [field] = Object.keys(changed!.value.doc).filter(name => name !== '_id')
+      db.putSync(changed!.key, { ...changed!.value, doc: { ...changed!.value.doc, [field!]: 'changed' } })
+      const { _id: id, ...rest } = missing!.value.doc
+      db.putSync(missing!.key, { ...missing!.value, doc: { ...Object.fromEntries(Object.entries(rest).slice(1)), _id: id } })
+      db.putSync(moved!.key, { ...moved!.value, at: [...moved!.value.at.slice(0, 3), moved!.value.at[3] + 1] })
+      db.removeSync(dropped!.key)
+      db.putSync(['v', number, COLLECTION, 'ghost'], { at: [1, 0, 'nobody', 0], doc: { _id: 'ghost' } })
+      db.removeSync(plain[0]!.key)
+      db.putSync([...plain[1]!.key.slice(0, 5), 'ghost'], 1)
+      db.putSync(unique[0]!.key, [...unique[0]!.value, 'zz-ghost'])
+    })
+    assert.notEqual(dumpViews(peer.storage, threadId), reference, 'the damage took')
+    await peer.engine.rebuild(threadId)
+    try {
+      assert.equal(dumpViews(peer.storage, threadId), reference, 'every damaged entry is back as the logs say')
+    } finally {
+      await disposePeers([peer, ...writers])
+    }
+  })
+
   it('restores from a snapshot taken before a rebuild renumbered the arrival order', async () => {
     const rng = rngOf(777)
     const { threadId, writers, perLog } = await writeScenario(777, 30)
