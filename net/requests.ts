@@ -281,10 +281,10 @@ export function createRequester (init: RequesterInit): Requester {
   const reusableFor = (open: OpenStream): number => open.sent + limits.timeoutMs / 2 - Date.now()
 
   const keep = (key: string | undefined, open: OpenStream): void => {
-    const kept = key === undefined ? undefined : idle.get(key) ?? []
+    const kept = key === undefined ? [] : idle.get(key) ?? []
     const left = reusableFor(open)
     // Bytes past the answer are nothing an honest peer sends: they must not pass for the next request's answer.
-    if (key === undefined || kept === undefined || kept.length >= IDLE_STREAMS_PER_PEER || left <= 0 || open.frames.buffered > 0 || !usable(open)) {
+    if (key === undefined || kept.length >= IDLE_STREAMS_PER_PEER || left <= 0 || open.frames.buffered > 0 || !usable(open)) {
       void closeStream(open.stream)
       return
     }
@@ -310,6 +310,7 @@ export function createRequester (init: RequesterInit): Requester {
       open.sent = Date.now()
       open.stream.send(bytes)
     } catch {
+      open.stream.abort(new RequestFailedError('the stream could not take the request'))
       return undefined
     }
     // Once sent, a request may have been served however the stream ends: it is never asked again.
