@@ -11,8 +11,8 @@ import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
-import { createRequester, RequestFailedError } from '../../net/requests.ts'
-import { askOnce } from '../helpers/ask-once.ts'
+import { RequestFailedError } from '../../net/requests.ts'
+import { askOnce, withRequester } from '../helpers/ask-once.ts'
 import { offlineWriter, type OfflineWriter } from '../helpers/offline-writer.ts'
 import { pushRecords } from '../../net/sync.ts'
 import { flipByte } from '../helpers/tamper.ts'
@@ -57,9 +57,9 @@ describe('bad input from the network', () => {
     // honest pusher takes the answer as delivered.
     await assert.rejects(push({ logId: sourceDb.logId!, records: [first!.blocks] }), refusedWith('ERR_RECORD_REPLAYED'))
     assert.equal(counted('ERR_RECORD_REPLAYED'), 1)
-    const requester = createRequester({ node: attacker })
-    await pushRecords({ requester, peer: honest.peer.addresses[0]!, threadId: db.id, key: db.key, logId: sourceDb.logId!, records: [first!.blocks] })
-    requester.stop()
+    await withRequester(attacker, async requester => {
+      await pushRecords({ requester, peer: honest.peer.addresses[0]!, threadId: db.id, key: db.key, logId: sourceDb.logId!, records: [first!.blocks] })
+    })
     assert.equal(counted('ERR_RECORD_REPLAYED'), 2, 'the pusher took the refusal as delivered, and it was counted')
     assert.equal(dumpStore(honest.peer), afterFirst, 'a replay changes nothing')
     await push({ logId: sourceDb.logId!, records: [second!.blocks] })

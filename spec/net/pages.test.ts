@@ -2,9 +2,8 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { MAX_FRAME_BYTES, MAX_RECORDS_PER_PAGE, recordWireBytes, serviceKeyProof, type LogRange } from '../../codecs/wire.ts'
-import { createRequester } from '../../net/requests.ts'
 import { pushRecords } from '../../net/sync.ts'
-import { askOnce } from '../helpers/ask-once.ts'
+import { askOnce, withRequester } from '../helpers/ask-once.ts'
 import { offlineWriter, type OfflineWriter } from '../helpers/offline-writer.ts'
 import { tempPeer } from '../helpers/temp-peer.ts'
 
@@ -21,13 +20,10 @@ describe('records beyond one message', () => {
 
   /** Pushes the source's records from `from` on, as a writer pushes a backlog: all of them in one call. */
   const pushBacklog = async (from: number): Promise<void> => {
-    const requester = createRequester({ node: w.sender })
-    try {
-      const records = w.source.peer.logs.records(w.db.id, w.sourceDb.logId!, { from }).map(record => record.blocks)
+    const records = w.source.peer.logs.records(w.db.id, w.sourceDb.logId!, { from }).map(record => record.blocks)
+    await withRequester(w.sender, async requester => {
       await pushRecords({ requester, peer: w.honest.peer.addresses[0]!, threadId: w.db.id, key: w.db.key, logId: w.sourceDb.logId!, records })
-    } finally {
-      requester.stop()
-    }
+    })
   }
 
   it('pushes a backlog of more records than a message holds, a page at a time', async () => {
