@@ -310,7 +310,6 @@ export function createRequester (init: RequesterInit): Requester {
       open.sent = Date.now()
       open.stream.send(bytes)
     } catch {
-      open.stream.abort(new RequestFailedError('the stream could not take the request'))
       return undefined
     }
     // Once sent, a request may have been served however the stream ends: it is never asked again.
