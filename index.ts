@@ -77,7 +77,7 @@ export {
 export {
   jsonPatchCodec, draftUpdate, canonical, encodeRecordBody, parseRecordBody, toHex, fromHex,
   type EventCodec, type Action, type ActionType, type Entity, type JsonValue as EntityValue, type EntityEvent, type CollectionEvent,
-  type StoreEvent, type RecordBody, type IndexDefinition, type Operation,
+  type StoreEvent, type RecordBody, type ParsedRecordBody, type IndexDefinition, type Operation,
   type ControlEvent, type InviteEvent, type JoinEvent, type GenesisEvent, type AclEvent, type AclTarget
 } from './codecs/event-codec.ts'
 export { ROLES, isRole, allows, rolesOf, aclOf, effectiveRoles, type Role, type DefaultRole, type AclDocument, type AclOperation } from './codecs/acl.ts'

@@ -114,6 +114,11 @@ export interface RecordBody {
   readonly control?: readonly ControlEvent[]
 }
 
+/** A body as a record holds it, checked: its events parsed, and the bytes they were parsed from. */
+export interface ParsedRecordBody extends RecordBody {
+  readonly eventBytes: Uint8Array
+}
+
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -280,7 +285,7 @@ function parseControlEvent (value: unknown): ControlEvent {
 }
 
 /** Checks a decoded record body's shape before anything folds it. */
-export function parseRecordBody (value: unknown): RecordBody {
+export function parseRecordBody (value: unknown): ParsedRecordBody {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedBlockError('record body is not a map')
   const { codec, events: bytes, control: controlBytes } = value as { codec?: unknown, events?: unknown, control?: unknown }
   if (typeof codec !== 'string') throw new MalformedBlockError('record body names no codec')
@@ -306,7 +311,7 @@ export function parseRecordBody (value: unknown): RecordBody {
     if (!fitsKey(id, KEY_LIMITS.id)) throw new MalformedBlockError(`event names no entity ID of 1–${KEY_LIMITS.id} bytes`)
     if (patch !== undefined && !Array.isArray(patch)) throw new MalformedBlockError('event patch is not a list')
   }
-  return control === undefined ? { codec, events: events as StoreEvent[] } : { codec, events: events as StoreEvent[], control }
+  return control === undefined ? { codec, events: events as StoreEvent[], eventBytes: bytes } : { codec, events: events as StoreEvent[], eventBytes: bytes, control }
 }
 
 export type { Operation }

@@ -22,13 +22,34 @@ export interface PersistedEvent {
   readonly entity?: Entity
 }
 
-/** One record's events in the arrival index, stored at the position of its last event. */
+/**
+ * One record's events in the arrival index, stored at the position of its last event: the record's event bytes as
+ * its body holds them, which the commit or the ingest has at hand, rather than each event packed again.
+ */
 interface StoredBatch {
   /** The position of the batch's first event. */
   first: number
-  /** Each event with the entity it left, or `alone` when that entity is the fold of the event alone. */
+  /** The record's clock and log: an event's key is these and its index in the record. */
+  at: [wall: number, counter: number, logId: string]
+  /** The record body's events, UTF-8 JSON. */
+  events: Uint8Array
+  /** The record indexes of the events folded, when some were refused; absent when every one was folded. */
+  taken?: number[]
+  /**
+   * What each folded event left: its entity, `null` for none, `0` when it is the fold of the event alone (a reader
+   * folds it again rather than holding the document twice). Absent when every one is the fold of its event alone.
+   */
+  left?: Array<Entity | null | 0>
+}
+
+/** A batch as the arrival index held it before it kept record bytes: each event packed with its key. */
+interface PackedBatch {
+  first: number
   events: Array<{ key: EventKey, event: StoreEvent, entity?: Entity, alone?: true }>
 }
+
+const ALONE = 0
+const fromUtf8 = new TextDecoder()
 
 export interface EventStoreInit {
   /** The codec that folds the thread's events. */
@@ -49,8 +70,11 @@ export interface EventStoreInit {
 export interface EventStore {
   /** Position of the latest event, 0 when there is none. */
   position (threadId: ThreadId): number
-  /** Stores one record's events after the current position; call inside the transaction that folds them. */
-  putBatch (threadId: ThreadId, events: readonly PersistedEvent[]): void
+  /**
+   * Stores the events folded from one record after the current position: `folded` in record order, out of the
+   * record's `total` events, which `bytes` holds as its body does. Call inside the transaction that folds them.
+   */
+  putBatch (threadId: ThreadId, bytes: Uint8Array, total: number, folded: readonly PersistedEvent[]): void
   /** Stores an event in its entity's history (the view store does, as it folds). */
   putHistory (threadId: ThreadId, key: EventKey, event: EntityEvent): void
   /** Events after `position`, in arrival order, whole records at a time, about `limit` of them. */
@@ -67,24 +91,39 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
   const { codec, foldsAlone } = init
   const db = storage.valueDatabase<StoredBatch | StoreEvent | number>('events')
   // Key layout, `thread` the thread's number: ['n', thread] → last position; ['p', thread, last position of a record]
-  // → that record's events, each with the entity it left (see `alone`); ['e', thread, collection, id, wall, counter, logId, index]
+  // → that record's events and the entities they left (a `StoredBatch`); ['e', thread, collection, id, wall, counter, logId, index]
   // → one event of an entity's history, so compacting the arrival index never costs a later re-fold its history.
+  const foldAlone = (event: StoreEvent): Entity | undefined => codec.apply(undefined, event as EntityEvent)
+
+  /** A stored batch's events with their positions, keys and the entities they left. */
+  const unpack = (batch: StoredBatch | PackedBatch): PersistedEvent[] => {
+    if (Array.isArray(batch.events)) {
+      return batch.events.map(({ key, event, entity, alone }, index) => ({ position: batch.first + index, key, event, entity: alone === true ? foldAlone(event) : entity }))
+    }
+    const { first, at, taken, left } = batch as StoredBatch
+    const events = JSON.parse(fromUtf8.decode(batch.events)) as StoreEvent[]
+    const indexes = taken ?? events.keys()
+    const out: PersistedEvent[] = []
+    for (const index of indexes) {
+      const event = events[index]!
+      const entity = left === undefined ? ALONE : left[out.length]
+      out.push({ position: first + out.length, key: [...at, index], event, entity: entity === ALONE ? foldAlone(event) : entity ?? undefined })
+    }
+    return out
+  }
+
   const store: EventStore = {
     position (threadId) {
       return (db.get(['n', numbers.of(threadId)]) as number | undefined) ?? 0
     },
-    putBatch (threadId, persisted) {
-      if (persisted.length === 0) return
+    putBatch (threadId, bytes, total, folded) {
+      if (folded.length === 0) return
       const thread = numbers.assign(threadId)
-      const last = persisted.at(-1)!.position
-      const batch: StoredBatch = {
-        first: persisted[0]!.position,
-        events: persisted.map(folded => {
-          const { key, event, entity } = folded
-          if (entity === undefined) return { key, event }
-          return foldsAlone(folded) ? { key, event, alone: true } : { key, event, entity }
-        })
-      }
+      const [wall, counter, logId] = folded[0]!.key
+      const last = folded.at(-1)!.position
+      const batch: StoredBatch = { first: folded[0]!.position, at: [wall, counter, logId], events: bytes }
+      if (folded.length < total) batch.taken = folded.map(({ key }) => key[3])
+      if (!folded.every(event => foldsAlone(event))) batch.left = folded.map(event => foldsAlone(event) ? ALONE : event.entity ?? null)
       db.putSync(['p', thread, last], batch)
       db.putSync(['n', thread], last)
     },
@@ -95,12 +134,7 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       const thread = numbers.of(threadId)
       const out: PersistedEvent[] = []
       for (const { value } of db.getRange({ start: ['p', thread, position + 1], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
-        const batch = value as StoredBatch
-        batch.events.forEach(({ key, event, entity, alone }, index) => {
-          const at = batch.first + index
-          if (at <= position) return
-          out.push({ position: at, key, event, entity: alone === true ? codec.apply(undefined, event as EntityEvent) : entity })
-        })
+        for (const event of unpack(value as StoredBatch | PackedBatch)) if (event.position > position) out.push(event)
         if (out.length >= limit) break
       }
       return out
@@ -129,7 +163,7 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       let removed = 0
       for (const { key, value } of db.getRange({ start: ['p', thread, 0], end: ['p', thread, position + 1] })) {
         db.removeSync(key)
-        removed += (value as StoredBatch).events.length
+        removed += (key as [string, number, number])[2] - (value as StoredBatch | PackedBatch).first + 1
       }
       return removed
     }

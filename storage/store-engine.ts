@@ -1,7 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
   draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
-  type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type RecordBody, type StoreEvent
+  type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type ParsedRecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
 import type { Draft } from 'immer'
@@ -235,7 +235,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /** A record body this engine can fold: well formed, and written with its codec. */
-  const bodyOf = (value: unknown): RecordBody => {
+  const bodyOf = (value: unknown): ParsedRecordBody => {
     const body = parseRecordBody(value)
     if (body.codec !== codec.name) throw new MalformedBlockError(`record written with codec ${JSON.stringify(body.codec)}; this store folds ${codec.name}`)
     return body
@@ -444,9 +444,10 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         body.push(event)
         folded.push(persisted)
       }
-      events.putBatch(threadId, folded)
+      const encoded = encodeRecordBody({ codec: codec.name, events: body, control })
+      events.putBatch(threadId, encoded.events, body.length, folded)
       noteFolded(threadId, keyOf(time, logId, Math.max(0, body.length - 1)), control.length > 0)
-      const record = logs.appendWithin(threadId, logId, encodeRecordBody({ codec: codec.name, events: body, control }), time)
+      const record = logs.appendWithin(threadId, logId, encoded, time)
       return { record, events: folded, access: outcomes }
     }),
 
@@ -484,7 +485,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
           event,
           ...(event.type === 'collection' ? {} : { entity: views.get(threadId, event.collection, event.id) })
         }))
-        events.putBatch(threadId, folded)
+        events.putBatch(threadId, body.eventBytes, body.events.length, folded)
         return { record, events: folded, access: outcomes }
       }
       outcomes = control.map((event, index) => access.apply(threadId, controlKeys[index]!, logId, event))
@@ -496,7 +497,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         if (denied !== undefined) access.refuse(threadId, key, logId, denied)
         else folded.push(fold(threadId, start + folded.length + 1, key, event))
       })
-      events.putBatch(threadId, folded)
+      events.putBatch(threadId, body.eventBytes, body.events.length, folded)
       noteFolded(threadId, keyOf(time, logId, Math.max(0, body.events.length - 1)), control.length > 0)
       return { record, events: folded, access: outcomes }
     }),
