@@ -295,6 +295,11 @@ export function createLogStore (init: LogStoreInit): LogStore {
   const packedAt = (threadId: ThreadId, logId: string, counter: number): PackedRecord | undefined =>
     index.get([threadId.toString(), logId, counter]) as PackedRecord | undefined
 
+  /** Refuses a record already in its log: its CID is the hash of its bytes, so a held CID is the same record. */
+  const assertNotHeld = (threadId: ThreadId, logId: string, cid: CID): void => {
+    if (counterOf(threadId, logId, cid) !== undefined) throw new ReplayedRecordError(`record ${cid.toString()} is already in log ${logId}`)
+  }
+
   /** The error for a record that links to a held record other than the head, or starts the log again. */
   const forkOrReplay = (threadId: ThreadId, logId: string, node: RecordNode, branchesAfter: number): ThreadsError => {
     const sibling = packedAt(threadId, logId, branchesAfter + 1)
@@ -343,9 +348,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
   /** Inside a transaction: refuses replays, forks and gaps, then writes the record at the head. */
   const linkRecord = ({ threadId, logId, blocks: recordBlocks, node, content }: CheckedRecord): AcceptedRecord => {
-    if (counterOf(threadId, logId, node.cid) !== undefined) {
-      throw new ReplayedRecordError(`record ${node.cid.toString()} is already in log ${logId}`)
-    }
+    assertNotHeld(threadId, logId, node.cid)
     const current = heads.get(threadId, logId)
     const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
     if (!linksToHead) {
@@ -475,6 +478,8 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
     async check (threadId, logId, recordBlocks) {
       assertOpen()
+      // Most records arrive twice, gossiped and pushed: a copy of one held costs a lookup, not a decryption and a signature.
+      assertNotHeld(threadId, logId, recordBlocks.record.cid)
       const record = openChecked(threadId, logId, recordBlocks)
       await verifyRecordSignatureInParallel(record.node, publicKeyOf(threadId, logId), verifyOptionsOf(threadId, logId))
       checked.add(record)

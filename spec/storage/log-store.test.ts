@@ -192,6 +192,19 @@ describe('log store', () => {
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
   })
 
+  it('refuses a copy of a held record by its CID, before opening any of its blocks', async () => {
+    const logId = logKey.publicKey.logId
+    const held = written[1]!
+    const garbage = encodeBlock({ not: 'the event' })
+    const entriesBefore = storedEntries(readerTemp)
+    // Blocks that could never pass the checks: only the record's CID can have refused them.
+    await assert.rejects(reader.check(threadId, logId, { record: held.blocks.record, event: garbage, header: garbage, body: garbage }), (e: unknown) =>
+      e instanceof ReplayedRecordError && e.code === 'ERR_RECORD_REPLAYED')
+    assert.equal(storedEntries(readerTemp), entriesBefore)
+    const next = await reader.check(threadId, logId, written[3]!.blocks)
+    assert.equal(next.node.cid.toString(), written[3]!.cid.toString())
+  })
+
   it('calls the same signed event re-wrapped in a new record block a replay', async () => {
     const logId = logKey.publicKey.logId
     const held = written[1]!
