@@ -23,7 +23,8 @@ const RECORDS_PER_WRITER = 1000
  * hears it; both ends read the same wall clock. A probe not heard within 5 s is counted as missed. The receiver is a
  * fresh process, so its first few hundred probes run code the JIT has not compiled yet: the first LATENCY_SAMPLES
  * are reported apart (`cold`), then LATENCY_WARM_UP more warm it, and the LATENCY_SAMPLES after them are a running
- * peer's latency (`warm`), which the targets are held to.
+ * peer's latency (`warm`), which the targets are held to. The writer sleeps until the receiver's report comes: a
+ * writer polling for it would keep a core busy that the receiver needs.
  */
 async function liveLatency (address: string, key: string, create: (probe: number) => Promise<void>): Promise<{ cold: number[], warm: number[], missed: number }> {
   const receiver = fork(fileURLToPath(new URL('./latency-receiver.ts', import.meta.url)), [address, key], { stdio: 'inherit' })
@@ -31,10 +32,29 @@ async function liveLatency (address: string, key: string, create: (probe: number
   const exited = new Promise<void>(resolve => receiver.once('exit', () => { gone = true; resolve() }))
   const heard = new Map<number, number>()
   let ready = false
+  let wake: (() => void) | undefined
   receiver.on('message', (message: { ready?: true, probe?: number, at?: number }) => {
     if (message.ready === true) ready = true
-    if (message.probe !== undefined && message.at !== undefined) heard.set(message.probe, message.at)
+    if (message.probe !== undefined && message.at !== undefined) {
+      heard.set(message.probe, message.at)
+      wake?.()
+    }
   })
+  /** When the receiver heard `probe`, waiting up to `withinMs` for its report; undefined if it never came. */
+  const hearOf = async (probe: number, withinMs: number): Promise<number | undefined> => {
+    const waitUntil = Date.now() + withinMs
+    while (!heard.has(probe) && Date.now() < waitUntil) {
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, waitUntil - Date.now())
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    wake = undefined
+    return heard.get(probe)
+  }
   try {
     const deadline = Date.now() + 30_000
     while (!ready && !gone && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
@@ -52,9 +72,7 @@ async function liveLatency (address: string, key: string, create: (probe: number
       }
       const sent = performance.timeOrigin + performance.now()
       await create(probe)
-      const waitUntil = Date.now() + 5000
-      while (!heard.has(probe) && Date.now() < waitUntil) await new Promise(resolve => setImmediate(resolve))
-      const at = heard.get(probe)
+      const at = await hearOf(probe, 5000)
       if (at === undefined) missed++
       else if (probe < LATENCY_SAMPLES) cold.push(at - sent)
       else if (probe >= probes - LATENCY_SAMPLES) warm.push(at - sent)
