@@ -82,7 +82,12 @@ export interface Network {
   announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
   pullAll (threadId: ThreadId): Promise<number>
-  /** Pushes consecutive records of our own log to every peer known to hold a log of the thread. */
+  /**
+   * Publishes consecutive records of our own log on the thread's gossip topic, when they fit in one message: gossip
+   * reaches readers no one knows about, and is the fast way. Nothing is said of who got them.
+   */
+  gossip (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): void
+  /** Pushes consecutive records of our own log to every peer known to hold a log of the thread, directly. */
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
@@ -257,20 +262,21 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       return pulled.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0)
     },
 
+    gossip (threadId, logId, records) {
+      const topic = threadId.toString()
+      // Framing and signing a message for no one on the topic is most of what a local commit costs.
+      if (node.services.pubsub.getSubscribers(topic).length === 0) return
+      // A batch too large for one message (large records) reaches readers by their pulls instead.
+      if (recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES).length !== 1) return
+      const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(logs.threadKey(threadId).service, self, threadId), logId, records })
+      if (message.length <= MAX_GOSSIP_BYTES) void node.services.pubsub.publish(topic, message).catch(() => undefined)
+    },
+
     async push (threadId, logId, records) {
       const peers = peersOf(threadId)
-      const topic = threadId.toString()
-      // Gossip reaches only peers known to be on the topic: with none of them and no peer to push to, there is no one
-      // to tell, and framing and signing a message for no one is most of what a local commit costs.
-      if (peers.length === 0 && node.services.pubsub.getSubscribers(topic).length === 0) return
+      if (peers.length === 0) return
       const key = logs.threadKey(threadId)
-      // Gossip reaches readers no one knows about; direct pushes reach the writers we know, gossip mesh or not, and
-      // say whether they arrived. Gossip goes first: it is the fast way, and the pushes' streams would hold it up.
-      // Gossip carries what was just committed; a batch too large for one message (a backlog after an outage, or
-      // large records) reaches readers by their pulls instead, and is not gossiped again on every retry.
-      const pages = recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES)
-      const message = pages.length === 1 ? frame({ type: 'push-records', threadId, proof: serviceKeyProof(key.service, self, threadId), logId, records }) : undefined
-      if (message !== undefined && message.length <= MAX_GOSSIP_BYTES) await node.services.pubsub.publish(topic, message).catch(() => undefined)
+      // Direct pushes reach the writers we know, gossip mesh or not, and say whether they arrived.
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ requester, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')

@@ -114,6 +114,11 @@ const DEFAULT_SNAPSHOT_EVERY = 10_000
 export interface SyncTiming {
   /** Milliseconds between pulls of a quiet log (with jitter). */
   pollMs: number
+  /**
+   * How long our own log's direct push waits after its records were gossiped: the gossiped copy reaches the peers
+   * first, and what is committed meanwhile goes in the same push.
+   */
+  pushDelayMs: number
   /** First wait after a failed push or pull; doubles with each failure in a row, up to `maxBackoffMs`. */
   backoffMs: number
   maxBackoffMs: number
@@ -122,7 +127,7 @@ export interface SyncTiming {
 }
 
 /** A slow poll (not a fast one that makes sync look slow), and backoff. */
-export const DEFAULT_SYNC_TIMING: Readonly<SyncTiming> = Object.freeze({ pollMs: 60_000, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 })
+export const DEFAULT_SYNC_TIMING: Readonly<SyncTiming> = Object.freeze({ pollMs: 60_000, pushDelayMs: 20, backoffMs: 250, maxBackoffMs: 30_000, maxAttempts: 8 })
 const OWN_LOG = 'store/own-log'
 /** Marks a thread this peer reads (by invite) without writing to it. */
 const READER = 'store/reader'
@@ -229,6 +234,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         sync: network === undefined
           ? undefined
           : {
+              gossip: (log, records) => { network.gossip(threadId, log, records) },
               push: async (log, records) => { await network.push(threadId, log, records) },
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
               pullFrom: async peers => await network.pullFrom(threadId, peers.map(peer => peerIdFromString(peer))),

@@ -58,7 +58,9 @@ export interface ThreadRuntimeInit {
 }
 
 export interface LogSyncEffects {
-  /** Sends consecutive records of our own log to the thread's peers. */
+  /** Publishes consecutive records of our own log on the thread's gossip topic; what gossip cannot carry it leaves. */
+  gossip (logId: string, records: readonly RecordBlocks[]): void
+  /** Sends consecutive records of our own log to the thread's peers directly. */
   push (logId: string, records: readonly RecordBlocks[]): Promise<void>
   /** Fetches what the peers holding `logId` have beyond what we hold, telling `progress` each step. */
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
@@ -67,6 +69,7 @@ export interface LogSyncEffects {
   /** Whether a peer other than this one is known to hold `logId`: a log no one else holds has nothing to pull. */
   heldElsewhere (logId: string): boolean
   pollMs: number
+  pushDelayMs: number
   backoffMs: number
   maxBackoffMs: number
   maxAttempts: number
@@ -145,6 +148,7 @@ interface ThreadEffects {
   deliverPage (listener: string, changes: readonly StoreChange[]): Promise<void>
   /** Runs one of the reducer's long jobs. */
   runJob (job: ReducerJob): Promise<number>
+  gossip (logId: string, records: readonly RecordBlocks[]): void
   push (logId: string, records: readonly RecordBlocks[]): Promise<void>
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
   pullFrom (peers: readonly string[]): Promise<number>
@@ -179,7 +183,11 @@ const deliverPage = fromPromise<void, { changes: unknown[] }>(async ({ input, se
 
 const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input, system }) => await effectsOf(system).runJob(input.job))
 
-const logOf = (self: AnyActorRef): string => self._parent!.id.slice('log:'.length, -'/sync'.length)
+const syncedLog = (logSync: AnyActorRef): string => logSync.id.slice('log:'.length, -'/sync'.length)
+const logOf = (self: AnyActorRef): string => syncedLog(self._parent!)
+const gossipRecords = ({ event, self, system }: { event: LogSyncEvent, self: AnyActorRef, system: ActorSystem<any> }): void => {
+  if (event.type === 'committed') effectsOf(system).gossip(syncedLog(self), event.records as RecordBlocks[])
+}
 const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self, system }) => {
   await effectsOf(system).push(logOf(self), input.records as RecordBlocks[])
 })
@@ -197,7 +205,7 @@ const fetchMissingAncestors = fromPromise<number, { from: string[] }>(async ({ i
 
 const threadActors = threadMachine.provide({
   actors: {
-    logSync: logSyncMachine.provide({ actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
+    logSync: logSyncMachine.provide({ actions: { 'gossip records': gossipRecords }, actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
     dispatcher: dispatcherMachine.provide({ actors: { persister } }),
     reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
     listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
@@ -316,6 +324,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       }
     },
 
+    gossip (log, records) {
+      init.sync?.gossip(log, records)
+    },
+
     async push (log, records) {
       await init.sync?.push(log, records)
     },
@@ -347,8 +359,8 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const logSync = (log: string): AnyActorRef | undefined => {
     const id = `log:${log}/sync`
     if (!closed && init.sync !== undefined && actor.getSnapshot().children[id] === undefined) {
-      const { pollMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
-      actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, backoffMs, maxBackoffMs, maxAttempts })
+      const { pollMs, pushDelayMs, backoffMs, maxBackoffMs, maxAttempts } = init.sync
+      actor.send({ type: 'sync log', logId: log, role: log === logId ? 'own' : 'remote', pollMs, pushDelayMs, backoffMs, maxBackoffMs, maxAttempts })
     }
     return actor.getSnapshot().children[id] as AnyActorRef | undefined
   }

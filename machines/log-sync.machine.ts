@@ -1,8 +1,9 @@
 import { assign, fromCallback, fromPromise, not, setup } from 'xstate'
 
 /**
- * One log of one thread, kept in sync. Our own log pushes: every commit adds its record to `outgoing`, and the
- * machine sends what has queued to the thread's peers, a batch at a time, in log order. Someone else's log pulls:
+ * One log of one thread, kept in sync. Our own log pushes: every commit is gossiped at once and adds its record to
+ * `outgoing`; after a short hold the machine sends what has queued to the thread's peers directly, a batch at a time,
+ * in log order. Someone else's log pulls:
  * when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or gossiped to us
  * arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull backs off
  * (doubling, with jitter) and tries again; after `maxAttempts` failures in a row the machine rests in `failed`, with
@@ -15,6 +16,8 @@ export interface LogSyncInput {
   role: LogRole
   /** Milliseconds between pulls of a quiet remote log. */
   pollMs: number
+  /** Milliseconds a commit's direct push waits after its gossip, gathering the commits that come meanwhile. */
+  pushDelayMs: number
   /** First backoff; each failure in a row doubles it, up to `maxBackoffMs`. */
   backoffMs: number
   maxBackoffMs: number
@@ -56,7 +59,7 @@ export const logSyncMachine = setup({
     input: {} as LogSyncInput
   },
   actors: {
-    /** Sends a batch of our own log's records to the thread's peers. */
+    /** Sends a batch of our own log's records to the thread's peers directly, and says whether any took it. */
     'push records': fromPromise<void, { records: unknown[] }>(async () => {
       throw new Error('pushing is provided by actors/')
     }),
@@ -70,10 +73,15 @@ export const logSyncMachine = setup({
     })
   },
   delays: {
+    'push delay': ({ context }) => context.pushDelayMs,
     poll: ({ context }) => context.pollMs * (0.75 + Math.random() / 2),
     backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2)
   },
   actions: {
+    /** Publishes just-committed records on the thread's gossip topic at once, whatever else the machine is doing. */
+    'gossip records': () => {
+      throw new Error('gossiping is provided by actors/')
+    },
     'queue records': assign({
       outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, ...event.records] : context.outgoing
     }),
@@ -106,7 +114,7 @@ export const logSyncMachine = setup({
   id: 'log sync',
   context: ({ input }) => ({ ...input, outgoing: [], sending: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
-    committed: { actions: 'queue records' },
+    committed: { actions: ['gossip records', 'queue records'] },
     // Our own log has every record of its own; only someone else's can come ahead of its ancestors.
     'ancestors missing': { guard: not('is our own log'), actions: 'note peer ahead' },
     stop: '.stopped'
@@ -116,14 +124,18 @@ export const logSyncMachine = setup({
     idle: {
       description: 'In step with what we know: waits for a commit to push, or a reason to pull.',
       always: [
-        { guard: 'has records to push', target: 'pushing' },
+        { guard: 'has records to push', target: 'holding' },
         { guard: 'records came ahead of their ancestors', target: 'fetching missing ancestors' }
       ],
       on: { sync: [{ guard: 'is our own log' }, { target: 'pulling' }] },
       after: { poll: [{ guard: 'is our own log', target: 'idle', reenter: true }, { target: 'pulling' }] }
     },
+    holding: {
+      description: 'Lets the gossiped copy reach the peers first, rather than race a pushed copy for their time, and gathers what is committed meanwhile into one push.',
+      after: { 'push delay': 'pushing' }
+    },
     pushing: {
-      description: 'Sends what has queued to the thread\'s peers; records committed meanwhile wait for the next batch.',
+      description: 'Sends what has queued to the thread\'s peers directly, the way that says it arrived; records committed meanwhile wait for the next batch.',
       entry: 'take batch',
       invoke: {
         id: 'push records',
@@ -190,7 +202,7 @@ export const logSyncMachine = setup({
       on: {
         sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
         'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] },
-        committed: { actions: 'queue records' }
+        committed: { actions: ['gossip records', 'queue records'] }
       }
     },
     stopped: { type: 'final' }

@@ -37,7 +37,7 @@ export type ThreadEvent =
   | { type: 'begin transaction', id: string, kind: TransactionKind }
   | { type: 'end transaction', id: string }
   /** Starts keeping one log in sync (once per log; later asks are no-ops). */
-  | { type: 'sync log', logId: string, role: LogRole, pollMs: number, backoffMs: number, maxBackoffMs: number, maxAttempts: number }
+  | { type: 'sync log', logId: string, role: LogRole, pollMs: number, pushDelayMs: number, backoffMs: number, maxBackoffMs: number, maxAttempts: number }
   /** Asks every log's sync to catch up now (a peer connected, the store opened, a gap showed). */
   | { type: 'sync all' }
 

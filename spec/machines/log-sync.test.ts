@@ -10,11 +10,15 @@ interface Pull extends Call<number> { step: (step: PullStep) => void }
 const started: AnyActorRef[] = []
 afterEach(() => { for (const actor of started.splice(0)) actor.stop() })
 
-function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: number, maxAttempts: number }> = {}) {
+function harness (role: LogRole, timing: Partial<{ pollMs: number, pushDelayMs: number, backoffMs: number, maxAttempts: number }> = {}) {
+  const gossiped: unknown[][] = []
   const pushes: Array<Call<void>> = []
   const pulls: Pull[] = []
   const fetches: Array<Call<number>> = []
   const machine = logSyncMachine.provide({
+    actions: {
+      'gossip records': ({ event }) => { if (event.type === 'committed') gossiped.push([...event.records]) }
+    },
     actors: {
       'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
       'pull records': fromCallback<LogSyncEvent, undefined>(({ sendBack }) => {
@@ -29,7 +33,7 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
     }
   })
   const actor = createActor(machine, {
-    input: { role, pollMs: timing.pollMs ?? 60_000, backoffMs: timing.backoffMs ?? 5, maxBackoffMs: 40, maxAttempts: timing.maxAttempts ?? 3 }
+    input: { role, pollMs: timing.pollMs ?? 60_000, pushDelayMs: timing.pushDelayMs ?? 0, backoffMs: timing.backoffMs ?? 5, maxBackoffMs: 40, maxAttempts: timing.maxAttempts ?? 3 }
   }).start()
   started.push(actor)
   /** Waits (up to 1 s) until `condition` holds of the machine, failing with what never came about. */
@@ -39,14 +43,14 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, backoffMs: nu
   const inState = async (state: string) => {
     await until(snapshot => (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) === state, `the state ${state}`)
   }
-  return { actor, pushes, pulls, fetches, until, inState }
+  return { actor, gossiped, pushes, pulls, fetches, until, inState }
 }
 
 describe('log sync machine', () => {
   it('pushes our own log\'s records in batches, in order, queuing what is committed meanwhile', async () => {
     const h = harness('own')
     h.actor.send({ type: 'committed', records: ['r1'] })
-    assert.equal(h.actor.getSnapshot().value, 'pushing')
+    await h.until(() => h.pushes.length === 1, 'the first push')
     assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
     h.actor.send({ type: 'committed', records: ['r2'] })
     h.actor.send({ type: 'committed', records: ['r3'] })
@@ -57,10 +61,30 @@ describe('log sync machine', () => {
     await h.inState('idle')
   })
 
+  it('gossips each commit at once, and holds the direct push, gathering the commits that come meanwhile', async () => {
+    const h = harness('own', { pushDelayMs: 50 })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    assert.equal(h.actor.getSnapshot().value, 'holding')
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    assert.deepEqual(h.gossiped, [['r1'], ['r2']])
+    assert.equal(h.pushes.length, 0)
+    await h.until(() => h.pushes.length === 1, 'the push after the hold')
+    assert.deepEqual(h.pushes[0]!.input, { records: ['r1', 'r2'] })
+    // Gossip does not wait for a push in flight.
+    h.actor.send({ type: 'committed', records: ['r3'] })
+    assert.deepEqual(h.gossiped, [['r1'], ['r2'], ['r3']])
+    h.pushes[0]!.resolve()
+    await h.until(() => h.pushes.length === 2, 'the second push')
+    assert.deepEqual(h.pushes[1]!.input, { records: ['r3'] })
+    h.pushes[1]!.resolve()
+    await h.inState('idle')
+  })
+
   it('backs off after a failed push and resends exactly the same batch', async () => {
     const h = harness('own')
     h.actor.send({ type: 'committed', records: ['r1'] })
     h.actor.send({ type: 'committed', records: ['r2'] })
+    await h.until(() => h.pushes.length === 1, 'the first push')
     h.pushes[0]!.reject(new Error('peer offline'))
     await h.inState('backingOff')
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
@@ -165,11 +189,12 @@ describe('log sync machine', () => {
     for (const role of ['own', 'remote'] as const) {
       for (const maxAttempts of [1, 2]) {
         const paths = getShortestPaths(logSyncMachine, {
-          input: { role, pollMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts },
+          input: { role, pollMs: 1, pushDelayMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts },
           // Queued records make every commit a new context: states are told apart by where the machine is.
           serializeState: state => JSON.stringify(state.value),
           events: [
             { type: 'committed', records: ['r'] },
+            { type: 'xstate.after.push delay.log sync.holding' } as never,
             { type: 'sync' },
             { type: 'stop' },
             { type: 'xstate.error.actor.push records', error: new Error('x') } as never,

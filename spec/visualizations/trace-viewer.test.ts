@@ -72,7 +72,7 @@ describe('trace viewer', { skip: absent }, () => {
     const logSyncs = rows.filter(([, , machine]) => machine === 'log sync')
     assert.equal(logSyncs.length, 4, 'two logs, each synced by both peers')
     // A peer closing while the other still pulls from it leaves that pull backing off: a state the trace ends in too.
-    for (const [peer, actor, , state] of logSyncs) assert.ok(['idle', 'pushing', 'backingOff'].includes(state!) || state!.startsWith('pulling'), `${peer} ${actor} is ${state}`)
+    for (const [peer, actor, , state] of logSyncs) assert.ok(['idle', 'holding', 'pushing', 'backingOff'].includes(state!) || state!.startsWith('pulling'), `${peer} ${actor} is ${state}`)
     await page.click('#actors tbody tr:has(td:text-is("log sync"))')
     assert.match((await page.textContent('#diagram-title'))!, /log sync machine/)
     const shown = await page.textContent('#actors tbody tr.selected td.state')
