@@ -83,8 +83,9 @@ export interface Network {
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
   pullAll (threadId: ThreadId): Promise<number>
   /**
-   * Publishes consecutive records of our own log on the thread's gossip topic, when they fit in one message: gossip
-   * reaches readers no one knows about, and is the fast way. Nothing is said of who got them.
+   * Publishes consecutive records of our own log on the thread's gossip topic, when they fit in one message and someone
+   * is on the topic: gossip reaches readers no one knows about, and is the fast way, but says nothing of who got the
+   * records. Never throws.
    */
   gossip (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): void
   /** Pushes consecutive records of our own log to every peer known to hold a log of the thread, directly. */
@@ -268,7 +269,13 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (node.services.pubsub.getSubscribers(topic).length === 0) return
       // A batch too large for one message (large records) reaches readers by their pulls instead.
       if (recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES).length !== 1) return
-      const message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(logs.threadKey(threadId).service, self, threadId), logId, records })
+      let message: Uint8Array
+      try {
+        message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(logs.threadKey(threadId).service, self, threadId), logId, records })
+      } catch {
+        // Gossip is the fast way, not the sure one: what cannot go by it still goes by the direct push and by pulls.
+        return
+      }
       if (message.length <= MAX_GOSSIP_BYTES) void node.services.pubsub.publish(topic, message).catch(() => undefined)
     },
 
@@ -280,7 +287,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ requester, peer: addr, threadId, key, logId, records })))
       // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
-      if (peers.length > 0 && failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
+      if (failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
     },
 
     async pullLog (threadId, logId, progress) {

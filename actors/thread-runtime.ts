@@ -58,7 +58,10 @@ export interface ThreadRuntimeInit {
 }
 
 export interface LogSyncEffects {
-  /** Publishes consecutive records of our own log on the thread's gossip topic; what gossip cannot carry it leaves. */
+  /**
+   * Publishes consecutive records of our own log on the thread's gossip topic; a batch too large for one message, or
+   * with no one on the topic, is left to the direct push and to pulls.
+   */
   gossip (logId: string, records: readonly RecordBlocks[]): void
   /** Sends consecutive records of our own log to the thread's peers directly. */
   push (logId: string, records: readonly RecordBlocks[]): Promise<void>
@@ -185,8 +188,8 @@ const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input, system }
 
 const syncedLog = (logSync: AnyActorRef): string => logSync.id.slice('log:'.length, -'/sync'.length)
 const logOf = (self: AnyActorRef): string => syncedLog(self._parent!)
-const gossipRecords = ({ event, self, system }: { event: LogSyncEvent, self: AnyActorRef, system: ActorSystem<any> }): void => {
-  if (event.type === 'committed') effectsOf(system).gossip(syncedLog(self), event.records as RecordBlocks[])
+const gossipRecords = ({ self, system }: { self: AnyActorRef, system: ActorSystem<any> }, { records }: { records: unknown[] }): void => {
+  if (records.length > 0) effectsOf(system).gossip(syncedLog(self), records as RecordBlocks[])
 }
 const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self, system }) => {
   await effectsOf(system).push(logOf(self), input.records as RecordBlocks[])
@@ -252,7 +255,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       turn = settling = opened
       queueMicrotask(() => {
         settling = undefined
-        // The writers hear first; the push that follows does its first work before this turn ends.
+        // The writers hear first; the gossip that follows goes out before this turn ends.
         sendBack({ type: 'persisted', settled: opened.settled, position: opened.position })
         if (opened.records.length > 0) logSync(ownLog())?.send({ type: 'committed', records: opened.records })
       })

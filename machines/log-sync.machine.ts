@@ -1,9 +1,9 @@
 import { assign, fromCallback, fromPromise, not, setup } from 'xstate'
 
 /**
- * One log of one thread, kept in sync. Our own log pushes: every commit is gossiped at once and adds its record to
- * `outgoing`; after a short hold the machine sends what has queued to the thread's peers directly, a batch at a time,
- * in log order. Someone else's log pulls:
+ * One log of one thread, kept in sync. Our own log pushes: every commit is gossiped at once (or, while a direct push
+ * is on its way, with the others committed meanwhile when it ends) and adds its record to `outgoing`; after a short
+ * hold the machine sends what has queued to the thread's peers directly, a batch at a time, in log order. Someone else's log pulls:
  * when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or gossiped to us
  * arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull backs off
  * (doubling, with jitter) and tries again; after `maxAttempts` failures in a row the machine rests in `failed`, with
@@ -29,6 +29,8 @@ export interface LogSyncContext extends LogSyncInput {
   outgoing: unknown[]
   /** The batch being pushed; kept through failures, so a retry resends exactly it. */
   sending: unknown[]
+  /** Records committed while a push was on its way, to gossip together when it ends. */
+  ungossiped: unknown[]
   /** Peers that sent records of this log ahead of their ancestors, whom to fetch the ancestors from. */
   ahead: string[]
   /** The peers being fetched from now. */
@@ -78,10 +80,14 @@ export const logSyncMachine = setup({
     backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2)
   },
   actions: {
-    /** Publishes just-committed records on the thread's gossip topic at once, whatever else the machine is doing. */
-    'gossip records': () => {
+    /** Publishes records of our own log on the thread's gossip topic. */
+    'gossip records': (_, _params: { records: unknown[] }) => {
       throw new Error('gossiping is provided by actors/')
     },
+    'hold records for gossip': assign({
+      ungossiped: ({ context, event }) => event.type === 'committed' ? [...context.ungossiped, ...event.records] : context.ungossiped
+    }),
+    'forget held records': assign({ ungossiped: [] }),
     'queue records': assign({
       outgoing: ({ context, event }) => event.type === 'committed' ? [...context.outgoing, ...event.records] : context.outgoing
     }),
@@ -112,9 +118,9 @@ export const logSyncMachine = setup({
   }
 }).createMachine({
   id: 'log sync',
-  context: ({ input }) => ({ ...input, outgoing: [], sending: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
+  context: ({ input }) => ({ ...input, outgoing: [], sending: [], ungossiped: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
-    committed: { actions: ['gossip records', 'queue records'] },
+    committed: { actions: [{ type: 'gossip records', params: ({ event }) => ({ records: [...event.records] }) }, 'queue records'] },
     // Our own log has every record of its own; only someone else's can come ahead of its ancestors.
     'ancestors missing': { guard: not('is our own log'), actions: 'note peer ahead' },
     stop: '.stopped'
@@ -137,6 +143,9 @@ export const logSyncMachine = setup({
     pushing: {
       description: 'Sends what has queued to the thread\'s peers directly, the way that says it arrived; records committed meanwhile wait for the next batch.',
       entry: 'take batch',
+      // The peers are busy taking a batch: what is committed meanwhile goes to them in one gossip message, not one each.
+      on: { committed: { actions: ['hold records for gossip', 'queue records'] } },
+      exit: [{ type: 'gossip records', params: ({ context }) => ({ records: context.ungossiped }) }, 'forget held records'],
       invoke: {
         id: 'push records',
         src: 'push records',
@@ -201,8 +210,7 @@ export const logSyncMachine = setup({
       description: 'Gave up after too many failures in a row; keeps the reason. A new reason to sync starts over.',
       on: {
         sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
-        'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] },
-        committed: { actions: ['gossip records', 'queue records'] }
+        'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] }
       }
     },
     stopped: { type: 'final' }

@@ -17,7 +17,7 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, pushDelayMs: 
   const fetches: Array<Call<number>> = []
   const machine = logSyncMachine.provide({
     actions: {
-      'gossip records': ({ event }) => { if (event.type === 'committed') gossiped.push([...event.records]) }
+      'gossip records': (_, { records }: { records: unknown[] }) => { if (records.length > 0) gossiped.push([...records]) }
     },
     actors: {
       'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
@@ -61,7 +61,7 @@ describe('log sync machine', () => {
     await h.inState('idle')
   })
 
-  it('gossips each commit at once, and holds the direct push, gathering the commits that come meanwhile', async () => {
+  it('gossips each commit at once, holds the direct push to gather the commits that come meanwhile, and gossips those made during a push together', async () => {
     const h = harness('own', { pushDelayMs: 50 })
     h.actor.send({ type: 'committed', records: ['r1'] })
     assert.equal(h.actor.getSnapshot().value, 'holding')
@@ -70,14 +70,17 @@ describe('log sync machine', () => {
     assert.equal(h.pushes.length, 0)
     await h.until(() => h.pushes.length === 1, 'the push after the hold')
     assert.deepEqual(h.pushes[0]!.input, { records: ['r1', 'r2'] })
-    // Gossip does not wait for a push in flight.
     h.actor.send({ type: 'committed', records: ['r3'] })
-    assert.deepEqual(h.gossiped, [['r1'], ['r2'], ['r3']])
+    h.actor.send({ type: 'committed', records: ['r4'] })
+    assert.deepEqual(h.gossiped, [['r1'], ['r2']])
     h.pushes[0]!.resolve()
+    await h.until(() => h.gossiped.length === 3, 'the gossip of what was committed during the push')
+    assert.deepEqual(h.gossiped[2], ['r3', 'r4'])
     await h.until(() => h.pushes.length === 2, 'the second push')
-    assert.deepEqual(h.pushes[1]!.input, { records: ['r3'] })
+    assert.deepEqual(h.pushes[1]!.input, { records: ['r3', 'r4'] })
     h.pushes[1]!.resolve()
     await h.inState('idle')
+    assert.equal(h.gossiped.length, 3)
   })
 
   it('backs off after a failed push and resends exactly the same batch', async () => {
@@ -90,10 +93,28 @@ describe('log sync machine', () => {
     assert.equal(h.actor.getSnapshot().context.attempts, 1)
     await h.until(() => h.pushes.length === 2, 'the second push')
     assert.deepEqual(h.pushes[1]!.input, h.pushes[0]!.input)
+    // A retry resends the batch directly; gossip carried it once.
+    assert.deepEqual(h.gossiped, [['r1'], ['r2']])
     h.pushes[1]!.resolve()
     await h.until(snapshot => snapshot.value === 'pushing' || snapshot.value === 'idle', 'the retry to push or rest')
     await h.until(() => h.pushes.length === 3 || h.actor.getSnapshot().context.outgoing.length === 0, 'the third push, or nothing left to push')
     assert.equal(h.actor.getSnapshot().context.attempts, 0)
+  })
+
+  it('gossips what is committed while it backs off or rests in failed', async () => {
+    const h = harness('own', { maxAttempts: 2, backoffMs: 200 })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    await h.until(() => h.pushes.length === 1, 'the first push')
+    h.pushes[0]!.reject(new Error('peer offline'))
+    await h.inState('backingOff')
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    assert.deepEqual(h.gossiped, [['r1'], ['r2']])
+    await h.until(() => h.pushes.length === 2, 'the retry')
+    h.pushes[1]!.reject(new Error('peer offline'))
+    await h.inState('failed')
+    h.actor.send({ type: 'committed', records: ['r3'] })
+    assert.deepEqual(h.gossiped, [['r1'], ['r2'], ['r3']])
+    assert.deepEqual(h.actor.getSnapshot().context.outgoing, ['r2', 'r3'])
   })
 
   it('rests in failed with the reason after too many failures, and starts over when asked', async () => {
