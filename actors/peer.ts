@@ -344,6 +344,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
     async close () {
       if (storage.closed) return
+      // Before the network stops: the last commits reach the peers directly, not only by gossip.
+      await Promise.all([...runtimes.values()].map(runtime => runtime.pushHeld()))
       await invitations.stop()
       await network?.stop()
       await Promise.all([...runtimes.values()].map(runtime => runtime.close()))

@@ -106,6 +106,11 @@ export interface ThreadRuntime {
    */
   fetchMissingAncestors (logId: string, from: string): boolean
   /**
+   * Pushes what our own log's sync actor still holds back, and waits (up to `graceMs`) until that push has ended, well
+   * or not: a store about to close would otherwise leave its last commits to the other peers' pulls.
+   */
+  pushHeld (graceMs?: number): Promise<void>
+  /**
    * Lets jobs already handed to storage finish (up to `graceMs`), stops the thread's actors, and rejects whatever
    * still waits with `StorageClosedError`. Every later call is refused the same way.
    */
@@ -116,6 +121,8 @@ const PAGE = 256
 /** The most records of one log handed to the dispatcher, and so to one storage transaction, at once. */
 const MAX_INGEST_BATCH = 1000
 const CLOSE_GRACE_MS = 10_000
+/** How long closing waits for the last push: long enough for a peer that answers, short for one that does not. */
+const CLOSE_PUSH_GRACE_MS = 2_000
 
 function matches (filter: ListenFilter, change: StoreChange): boolean {
   if (filter.collection !== undefined && filter.collection !== change.collection) return false
@@ -572,6 +579,14 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     async run (job) {
       assertOpen()
       return await awaitReply<number>(reply => { child('reducer').send({ type: 'request', request: { job, reply } }) })
+    },
+
+    async pushHeld (graceMs = CLOSE_PUSH_GRACE_MS) {
+      if (closed || logId === undefined) return
+      const sync = actor.getSnapshot().children[`log:${logId}/sync`] as AnyActorRef | undefined
+      if (sync === undefined) return
+      sync.send({ type: 'push now' })
+      await waitFor(sync, snapshot => snapshot.value !== 'holding' && snapshot.value !== 'pushing', { timeout: graceMs }).catch(() => {})
     },
 
     async close (graceMs = CLOSE_GRACE_MS) {

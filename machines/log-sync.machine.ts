@@ -46,6 +46,8 @@ export type PullStep = 'listing logs' | 'fetching page' | 'handing page'
 export type LogSyncEvent =
   | { type: 'committed', records: readonly unknown[] }
   | { type: 'sync' }
+  /** The store is closing: what waits out the hold is pushed now. */
+  | { type: 'push now' }
   /** `from` sent a record of this log whose ancestors are not held here. */
   | { type: 'ancestors missing', from: string }
   | { type: 'stop' }
@@ -138,7 +140,8 @@ export const logSyncMachine = setup({
     },
     holding: {
       description: 'Lets the gossiped copy reach the peers first, rather than race a pushed copy for their time, and gathers what is committed meanwhile into one push.',
-      after: { 'push delay': 'pushing' }
+      after: { 'push delay': 'pushing' },
+      on: { 'push now': 'pushing' }
     },
     pushing: {
       description: 'Sends what has queued to the thread\'s peers directly, the way that says it arrived; records committed meanwhile wait for the next batch.',

@@ -101,6 +101,17 @@ describe('log sync machine', () => {
     assert.equal(h.actor.getSnapshot().context.attempts, 0)
   })
 
+  it('pushes what it holds back at once when told to, as a closing store does', async () => {
+    const h = harness('own', { pushDelayMs: 60_000 })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    assert.equal(h.actor.getSnapshot().value, 'holding')
+    h.actor.send({ type: 'push now' })
+    assert.equal(h.actor.getSnapshot().value, 'pushing')
+    assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
+    h.pushes[0]!.resolve()
+    await h.inState('idle')
+  })
+
   it('gossips what is committed while it backs off or rests in failed', async () => {
     const h = harness('own', { maxAttempts: 2, backoffMs: 200 })
     h.actor.send({ type: 'committed', records: ['r1'] })
@@ -217,6 +228,7 @@ describe('log sync machine', () => {
             { type: 'committed', records: ['r'] },
             { type: 'xstate.after.push delay.log sync.holding' } as never,
             { type: 'sync' },
+            { type: 'push now' },
             { type: 'stop' },
             { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
             { type: 'xstate.done.actor.push records' } as never,

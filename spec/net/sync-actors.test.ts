@@ -38,6 +38,30 @@ describe('the actors a thread runs', () => {
     }
   })
 
+  it('pushes the commits it still holds back before the peer closes, so they reach peers gossip does not', async () => {
+    // Polls once an hour: within the test, only a push can bring alice's last note to bob.
+    const alice = await tempPeer({ sync: { pollMs: 3_600_000 } })
+    const bob = await tempPeer({ sync: { pollMs: 3_600_000 } })
+    try {
+      const db = await alice.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      const bobDb = await bob.peer.openStore(db.address!, { key: db.key })
+      const notesAt = async (store: typeof db): Promise<number> => (await store.collection('Note').find()).length
+      await bobDb.collection('Note').create([{ from: 'bob' }])
+      await until(async () => await notesAt(db) === 1, 'bob\'s note at alice, so she pushes to him', 5000)
+      const topic = db.id.toString()
+      bob.peer.libp2p!.services.pubsub.unsubscribe(topic)
+      await until(() => !alice.peer.libp2p!.services.pubsub.getSubscribers(topic).some(peer => peer.toString() === bob.peer.peerId), 'alice to see bob leave the gossip topic', 5000)
+
+      await db.collection('Note').create([{ from: 'alice' }])
+      await alice.peer.close()
+      await until(async () => await notesAt(bobDb) === 2, 'alice\'s last note at bob, pushed as she closed', 3000)
+    } finally {
+      await alice.dispose()
+      await bob.dispose()
+    }
+  })
+
   it('runs every thread\'s actors on one machine definition', async () => {
     const logic = new Map<string, unknown>()
     const temp = await tempPeer({

@@ -29,7 +29,7 @@ describe('diagrams', () => {
     assert.deepEqual(edge('pushing', 'failed'), ['error: push records [out of attempts] / count failure'])
     assert.deepEqual(edge('pulling.fetching', 'pulling.handing to the dispatcher'), ['handing page'])
     assert.deepEqual(edge('idle', 'holding'), ['always [has records to push]'])
-    assert.deepEqual(edge('holding', 'pushing'), ['after push delay'])
+    assert.deepEqual(edge('holding', 'pushing'), ['push now', 'after push delay'])
     assert.deepEqual(edge('idle', 'fetching missing ancestors'), ['always [records came ahead of their ancestors]'])
     assert.deepEqual(edge('(any state)', 'stopped'), ['stop'])
     assert.ok(logSync.nodes.find(node => node.id === 'pushing')!.lines.includes('invoke push records'))
