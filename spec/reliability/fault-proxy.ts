@@ -97,18 +97,30 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
 
   /** Sends `from`'s chunks on to `to`, in order, through the faults in force when each chunk arrives. */
   const pipe = (link: Link, from: Socket, to: Socket, peer: ProxiedPeer): void => {
-    // When the last chunk scheduled goes out: a later one never overtakes it, and the end waits for it.
-    let last = 0
+    // Delayed chunks wait in one queue, each with its time to go out, and one timer sends them in order: timers of
+    // their own, due within the same millisecond, may fire in any order. The end goes out after the last of them.
+    const delayed: Array<{ at: number, out: readonly Buffer[] }> = []
+    let sending: NodeJS.Timeout | undefined
+    let ending = false
+    const sendDue = (): void => {
+      sending = undefined
+      while (delayed.length > 0 && delayed[0]!.at <= Date.now()) {
+        const { out } = delayed.shift()!
+        if (!link.cut) for (const bytes of out) to.write(bytes)
+      }
+      if (delayed.length > 0) sending = setTimeout(sendDue, delayed[0]!.at - Date.now())
+      else if (ending && !link.cut) to.end()
+    }
     let held: { chunk: Buffer, timer: NodeJS.Timeout } | undefined
     const write = (out: readonly Buffer[]): void => {
-      if (faults.delayMs === 0 && faults.jitterMs === 0 && last <= Date.now()) {
+      if (faults.delayMs === 0 && faults.jitterMs === 0 && delayed.length === 0) {
         for (const bytes of out) to.write(bytes)
         return
       }
       // Never earlier than the chunk before it: jitter spreads chunks out, it does not reorder them.
-      const at = Math.max(last, Date.now() + faults.delayMs + random() * faults.jitterMs)
-      last = at
-      setTimeout(() => { if (!link.cut) for (const bytes of out) to.write(bytes) }, at - Date.now())
+      const at = Math.max(delayed.at(-1)?.at ?? 0, Date.now() + faults.delayMs + random() * faults.jitterMs)
+      delayed.push({ at, out })
+      sending ??= setTimeout(sendDue, at - Date.now())
     }
     const release = (): Buffer[] => {
       if (held === undefined) return []
@@ -147,7 +159,8 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
     from.on('end', () => {
       if (link.cut) return
       write(release())
-      setTimeout(() => { if (!link.cut) to.end() }, Math.max(0, last - Date.now()))
+      ending = true
+      if (delayed.length === 0) to.end()
     })
     from.on('error', () => { cut(link) })
     from.on('close', () => { links.delete(link); cut(link) })
