@@ -106,6 +106,10 @@ export interface Peer {
   invitation (inviteId: string): InvitationStatus | undefined
   /** Connects to a peer (or the peer in a store's address), so gossip and requests flow between the two. */
   connect (address: string | Multiaddr): Promise<void>
+  /**
+   * Pushes what each own log still holds back (waiting up to 2 s for those pushes), stops the network, lets jobs
+   * already handed to storage finish, and closes storage. Calls made while it closes wait for the same close.
+   */
   close (): Promise<void>
 }
 
@@ -272,6 +276,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
   await invitations.resume()
 
+  let closing: Promise<void> | undefined
   const peer: Peer = {
     storage,
     logs,
@@ -344,16 +349,19 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
     async close () {
       if (storage.closed) return
-      // Before the network stops: the last commits reach the peers directly, not only by gossip.
-      await Promise.all([...runtimes.values()].map(runtime => runtime.pushHeld()))
-      await invitations.stop()
-      await network?.stop()
-      await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
-      await recorder?.close()
-      runtimes.clear()
-      stores.clear()
-      logs.addrs.close()
-      await storage.close()
+      closing ??= (async () => {
+        // Before the network stops: the last commits reach the peers directly, not only by gossip.
+        await Promise.all([...runtimes.values()].map(runtime => runtime.pushHeld()))
+        await invitations.stop()
+        await network?.stop()
+        await Promise.all([...runtimes.values()].map(runtime => runtime.close()))
+        await recorder?.close()
+        runtimes.clear()
+        stores.clear()
+        logs.addrs.close()
+        await storage.close()
+      })()
+      await closing
     }
   }
   return peer

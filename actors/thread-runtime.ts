@@ -583,10 +583,14 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async pushHeld (graceMs = CLOSE_PUSH_GRACE_MS) {
       if (closed || logId === undefined) return
+      const until = Date.now() + graceMs
+      // Commits still in storage's hands join the push once they land.
+      await waitFor(child('dispatcher'), snapshot => snapshot.context.inFlight === 0, { timeout: graceMs }).catch(() => {})
       const sync = actor.getSnapshot().children[`log:${logId}/sync`] as AnyActorRef | undefined
-      if (sync === undefined) return
+      if (closed || sync === undefined) return
       sync.send({ type: 'push now' })
-      await waitFor(sync, snapshot => snapshot.value !== 'holding' && snapshot.value !== 'pushing', { timeout: graceMs }).catch(() => {})
+      const left = until - Date.now()
+      if (left > 0) await waitFor(sync, snapshot => snapshot.value !== 'holding' && snapshot.value !== 'pushing', { timeout: left }).catch(() => {})
     },
 
     async close (graceMs = CLOSE_GRACE_MS) {

@@ -46,7 +46,7 @@ export type PullStep = 'listing logs' | 'fetching page' | 'handing page'
 export type LogSyncEvent =
   | { type: 'committed', records: readonly unknown[] }
   | { type: 'sync' }
-  /** The store is closing: what waits out the hold is pushed now. */
+  /** The store is closing: what waits out the hold, a backoff or a rest in `failed` is pushed now, once. */
   | { type: 'push now' }
   /** `from` sent a record of this log whose ancestors are not held here. */
   | { type: 'ancestors missing', from: string }
@@ -207,12 +207,16 @@ export const logSyncMachine = setup({
     backingOff: {
       description: 'A push or pull failed: waits (longer each time, with jitter) before trying again.',
       after: { backoff: [{ guard: 'is our own log', target: 'pushing' }, { target: 'pulling' }] },
-      on: { sync: [{ guard: 'is our own log', target: 'pushing' }, { target: 'pulling' }] }
+      on: {
+        sync: [{ guard: 'is our own log', target: 'pushing' }, { target: 'pulling' }],
+        'push now': { guard: 'is our own log', target: 'pushing' }
+      }
     },
     failed: {
       description: 'Gave up after too many failures in a row; keeps the reason. A new reason to sync starts over.',
       on: {
         sync: [{ guard: 'is our own log', target: 'pushing', actions: 'reset failures' }, { target: 'pulling', actions: 'reset failures' }],
+        'push now': { guard: 'is our own log', target: 'pushing' },
         'ancestors missing': { guard: not('is our own log'), target: 'fetching missing ancestors', actions: ['note peer ahead', 'reset failures'] }
       }
     },

@@ -46,6 +46,14 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, pushDelayMs: 
   return { actor, gossiped, pushes, pulls, fetches, until, inState }
 }
 
+/** Commits `r1` on our own log and fails its first push, which leaves the machine backing off. */
+async function failFirstPush (h: ReturnType<typeof harness>): Promise<void> {
+  h.actor.send({ type: 'committed', records: ['r1'] })
+  await h.until(() => h.pushes.length === 1, 'the first push')
+  h.pushes[0]!.reject(new Error('peer offline'))
+  await h.inState('backingOff')
+}
+
 describe('log sync machine', () => {
   it('pushes our own log\'s records in batches, in order, queuing what is committed meanwhile', async () => {
     const h = harness('own')
@@ -112,12 +120,21 @@ describe('log sync machine', () => {
     await h.inState('idle')
   })
 
+  it('tries once more at once when told to push now while it backs off or rests in failed', async () => {
+    const h = harness('own', { maxAttempts: 2, backoffMs: 60_000 })
+    await failFirstPush(h)
+    h.actor.send({ type: 'push now' })
+    assert.equal(h.actor.getSnapshot().value, 'pushing')
+    h.pushes[1]!.reject(new Error('peer offline'))
+    await h.inState('failed')
+    h.actor.send({ type: 'push now' })
+    assert.equal(h.actor.getSnapshot().value, 'pushing')
+    assert.deepEqual(h.pushes[2]!.input, { records: ['r1'] })
+  })
+
   it('gossips what is committed while it backs off or rests in failed', async () => {
     const h = harness('own', { maxAttempts: 2, backoffMs: 200 })
-    h.actor.send({ type: 'committed', records: ['r1'] })
-    await h.until(() => h.pushes.length === 1, 'the first push')
-    h.pushes[0]!.reject(new Error('peer offline'))
-    await h.inState('backingOff')
+    await failFirstPush(h)
     h.actor.send({ type: 'committed', records: ['r2'] })
     assert.deepEqual(h.gossiped, [['r1'], ['r2']])
     await h.until(() => h.pushes.length === 2, 'the retry')

@@ -104,6 +104,10 @@ export function createFaultyNetwork (seed: number): FaultyNetwork {
     let ending = false
     const sendDue = (): void => {
       sending = undefined
+      if (link.cut) {
+        delayed.length = 0
+        return
+      }
       while (delayed.length > 0 && delayed[0]!.at <= Date.now()) {
         const { out } = delayed.shift()!
         if (!link.cut) for (const bytes of out) to.write(bytes)
