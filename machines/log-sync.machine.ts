@@ -3,11 +3,11 @@ import { assign, fromCallback, fromPromise, not, setup } from 'xstate'
 /**
  * One log of one thread, kept in sync. Our own log pushes: every commit is gossiped at once (or, while a direct push
  * is on its way, with the others committed meanwhile when it ends) and adds its record to `outgoing`; after a short
- * hold the machine sends what has queued to the thread's peers directly, a batch at a time, in log order. Someone else's log pulls:
- * when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or gossiped to us
- * arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull backs off
- * (doubling, with jitter) and tries again; after `maxAttempts` failures in a row the machine rests in `failed`, with
- * the reason, until something asks it to sync again.
+ * hold the machine sends what has queued to the thread's peers directly, a batch at a time, in log order. Someone
+ * else's log pulls: when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or
+ * gossiped to us arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull
+ * backs off (doubling, with jitter) and tries again; after `maxAttempts` failures in a row the machine rests in
+ * `failed`, with the reason, until something asks it to sync again.
  */
 
 export type LogRole = 'own' | 'remote'
