@@ -152,6 +152,30 @@ export function canonical<T extends JsonValue> (value: T): T {
   return out as T
 }
 
+/** Whether `canonical` would give back a copy equal to `value`, key order included; found without building one. */
+function isCanonical (value: JsonValue): boolean {
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isCanonical(item)) return false
+    return true
+  }
+  if (typeof value !== 'object' || value === null) return !Object.is(value, -0)
+  let previous: string | undefined
+  for (const key of Object.keys(value)) {
+    if (previous !== undefined && byDagCborKeyOrder(previous, key) >= 0) return false
+    if (!isCanonical(value[key]!)) return false
+    previous = key
+  }
+  return true
+}
+
+/**
+ * A state the codec owns, in canonical form: itself when it is already, as a record's JSON, written canonical by
+ * its author, nearly always is, else a canonical copy. Only for values no caller holds on to.
+ */
+function owned<T extends JsonValue> (value: T): T {
+  return isCanonical(value) ? value : canonical(value)
+}
+
 function isEntity (value: unknown): value is Entity {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -166,7 +190,7 @@ function applyTolerantly (state: Entity, patch: readonly Operation[]): Entity {
       // every peer's fold the same.
     }
   }
-  return canonical(isEntity(document) ? document : state)
+  return owned(isEntity(document) ? document : state)
 }
 
 export const jsonPatchCodec: EventCodec = {
@@ -186,7 +210,7 @@ export const jsonPatchCodec: EventCodec = {
       case 'create': {
         // What this codec writes for a create: one replacement of the whole document, which needs no patching.
         const only = event.patch?.length === 1 ? event.patch[0] : undefined
-        if (only?.op === 'replace' && only.path === '' && isEntity(only.value)) return canonical(only.value)
+        if (only?.op === 'replace' && only.path === '' && isEntity(only.value)) return owned(only.value)
         return applyTolerantly({}, event.patch ?? [])
       }
       case 'save':
