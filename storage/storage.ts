@@ -28,7 +28,7 @@ export interface Storage {
   valueDatabase<V> (name: string): ValueDatabase<V>
   /**
    * Runs `action` as one atomic unit: it sees its own writes, and either all of them commit or, when it throws,
-   * none do. Resolves with `action`'s result once the commit is visible to every reader.
+   * none do. Resolves with `action`'s result once the commit is on disk and visible to every reader.
    */
   transaction<T> (action: () => T): Promise<T>
   /**
