@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { open, type Database, type RootDatabase } from 'lmdb'
+import { readKey, writeKey } from 'ordered-binary'
 import { StorageClosedError } from './errors.ts'
 
 /**
@@ -91,7 +92,11 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     binaryDatabase: name => named<BinaryDatabase>(name, { encoding: 'binary', keyEncoding: 'binary' }),
     // Without records: msgpackr's records pay off for many values of one shape packed together, but each value here
     // is packed alone and carried its own record definition, which cost more to write and read than plain maps.
-    valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack', useRecords: false }),
+    // Keys are lmdb's own ordered-binary bytes, but handed over as an encoder of ours: lmdb then leaves LMDB's
+    // memcmp in place of the word-by-word comparator it installs for its default keys. Both put the same bytes in
+    // the same order, so files written either way read the same; memcmp halved the cost of a put, whose time went
+    // mostly to comparing keys that share long prefixes (thread, collection, time-ordered IDs).
+    valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack', useRecords: false, keyEncoder: { writeKey, readKey } }),
     async transaction (action) {
       assertOpen()
       return await root.childTransaction(action)

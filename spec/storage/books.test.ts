@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { compareKeys, open } from 'lmdb'
 import { encodeBlock } from '../../codecs/block.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
@@ -27,6 +28,45 @@ describe('storage environment', () => {
       assert.equal(db.get('d'), undefined)
       const reopened = await temp.reopen()
       assert.deepEqual([reopened.valueDatabase<number>('numbers').get('a'), reopened.valueDatabase<number>('numbers').get('b')], [1, 2])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('reads and extends a file whose keys lmdb ordered with its default comparator', async () => {
+    const temp = await tempStorage()
+    try {
+      await temp.storage.close()
+      // Keys that share long prefixes, that are prefixes of each other, and that mix numbers and strings: where a
+      // comparator of whole words and plain memcmp could part ways, if they ever did.
+      const keys = [
+        ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000010'], ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000009'],
+        ['v', 1, 'Person', '0193a1b2'], ['v', 1, 'Person', ''], ['v', 1, 'Person'], ['v', 1, 'Pers'], ['v', 2, 'A'], ['v', 300, 'A'],
+        ['v', -1, 'A'], ['v', 1.5, 'A'], ['x', 1, 'Person', 'age', 42, 'id'], ['x', 1, 'Person', 'age', 7, 'id'], ['x', 1, 'Person', 'age', 'seven', 'id'],
+        ['u', 1, 'P', 'email', 'a\u0000b'], ['u', 1, 'P', 'email', 'a'], ['u', 1, 'P', 'email', 'é'], 'plain', 'plai', 7, 70000
+      ]
+      const legacy = open({ path: temp.path, maxDbs: 64 })
+      const written = legacy.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
+      await legacy.transaction(() => { keys.forEach((key, i) => { written.putSync(key, i) }) })
+      const expected = [...written.getRange()].map(({ key, value }) => [key, value])
+      await legacy.close()
+
+      const storage = await openStorage({ path: temp.path })
+      try {
+        const db = storage.valueDatabase<number>('mixed')
+        assert.deepEqual([...db.getRange()].map(({ key, value }) => [key, value]), expected)
+        for (const [i, key] of keys.entries()) assert.equal(db.get(key), i)
+        await storage.transaction(() => { db.putSync(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], -1); db.putSync(['v', 1, 'Per'], -2) })
+        const all = [...keys, ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], ['v', 1, 'Per']]
+        assert.deepEqual([...db.getRange()].map(({ key }) => key), [...all].sort(compareKeys))
+      } finally {
+        await storage.close()
+      }
+      const legacyAgain = open({ path: temp.path, maxDbs: 64, readOnly: true })
+      const reread = legacyAgain.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
+      assert.deepEqual([reread.get(['v', 1, 'Per']), reread.get(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'])], [-2, -1])
+      for (const [i, key] of keys.entries()) assert.equal(reread.get(key), i)
+      await legacyAgain.close()
     } finally {
       await temp.dispose()
     }
