@@ -93,9 +93,9 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     // Without records: msgpackr's records pay off for many values of one shape packed together, but each value here
     // is packed alone and carried its own record definition, which cost more to write and read than plain maps.
     // Keys are lmdb's own ordered-binary bytes, but handed over as an encoder of ours: lmdb then leaves LMDB's
-    // memcmp in place of the word-by-word comparator it installs for its default keys. Both put the same bytes in
-    // the same order, so files written either way read the same; memcmp halved the cost of a put, whose time went
-    // mostly to comparing keys that share long prefixes (thread, collection, time-ordered IDs).
+    // memcmp in place of the word-by-word comparator it installs for its default keys. Both put the same bytes in the
+    // same order, so files written either way read the same. Keys here share long prefixes (thread, collection,
+    // time-ordered IDs), and comparing them took about half of LMDB's time in a put: memcmp cut a put's cost by about 40 %.
     valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack', useRecords: false, keyEncoder: { writeKey, readKey } }),
     async transaction (action) {
       assertOpen()
