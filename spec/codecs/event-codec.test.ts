@@ -18,6 +18,7 @@ describe('json-patch codec folds', () => {
     const value = canonical({ name: 'n', _id: 'n1', tags: ['a', 'b'], nested: { bb: 1, a: null } })
     const state = jsonPatchCodec.apply(undefined, createOf(value))
     assert.equal(JSON.stringify(state), JSON.stringify(value))
+    assert.equal(state, value, 'no copy is made')
   })
 
   it('puts a save\'s result in dag-cbor key order, whatever order its patch added keys in', () => {
