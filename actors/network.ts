@@ -1,3 +1,4 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -6,11 +7,11 @@ import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
-import { InvalidAddressError, InvalidProofError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
-import { decodeRequest, frame, readFrame, recordPages, serviceKeyProof, verifyServiceKeyProof, type InviteAnswer, type Request } from '../codecs/wire.ts'
+import { InvalidAddressError, InvalidClockError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
+import { decodeGossip, encodeGossip, recordPages, type GossipRecords, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
-import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
+import { ForkedLogError, MissingAncestorError, ReplayedRecordError, StorageClosedError } from '../storage/errors.ts'
 import type { Settled } from '../storage/settled.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
@@ -103,9 +104,15 @@ export interface Network {
   stop (): Promise<void>
 }
 
+/**
+ * Refusals of a gossiped record that turn on what this peer holds or its clock rather than on the record: a peer that
+ * took the record first and passed it on may be honest.
+ */
+const REFUSED_FOR_WHAT_IT_HOLDS = new Set([ForkedLogError.code, InvalidClockError.code, StorageClosedError.code])
+
 /** Gossipsub carries messages up to 1 MiB; a larger batch travels only by direct push and pull. */
 const MAX_GOSSIP_BYTES = 1024 * 1024 - 1024
-/** Room in a gossip message for everything but its records: the request's fields and its frame's length. */
+/** Room in a gossip message for everything but its records: its other fields and gossipsub's envelope. */
 const GOSSIP_ENVELOPE_BYTES = 1024
 
 export async function startNetwork (init: NetworkInit): Promise<Network> {
@@ -269,13 +276,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (node.services.pubsub.getSubscribers(topic).length === 0) return
       // A batch too large for one message (large records) reaches readers by their pulls instead.
       if (recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES).length !== 1) return
-      let message: Uint8Array
-      try {
-        message = frame({ type: 'push-records', threadId, proof: serviceKeyProof(logs.threadKey(threadId).service, self, threadId), logId, records })
-      } catch {
-        // Gossip is the fast way, not the sure one: what cannot go by it still goes by the direct push and by pulls.
-        return
-      }
+      const message = encodeGossip({ threadId, logId, records })
+      // Gossip is the fast way, not the sure one: what cannot go by it still goes by the direct push and by pulls.
       if (message.length <= MAX_GOSSIP_BYTES) void node.services.pubsub.publish(topic, message).catch(() => undefined)
     },
 
@@ -333,28 +335,44 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     if (!init.onAncestorsMissing(threadId, logId, from.toString())) await network.pull(threadId, from)
   }
 
-  /** Takes records gossiped on a thread's topic, from a publisher that proves the service key, like a push. */
-  node.services.pubsub.addEventListener('message', event => {
-    const message = event.detail
-    if (message.type !== 'signed') return
-    const from = message.from
+  /**
+   * Takes records gossiped on a thread's topic. Gossip is not signed: every record proves itself (sealed with the
+   * service key, signed with its log's key), and a second signature on the message cost as much as everything else a
+   * receiver does with it. A message goes on to other peers only once it was taken here, so whatever reaches us
+   * through a peer, that peer took too: a message refused for what it is (malformed, a record failing its checks) is
+   * held against the peer it came from and goes no further. A refusal that depends on what a peer already holds (a
+   * fork of a record taken first, a clock ahead of ours) can come through an honest peer, and is held against no one.
+   */
+  node.services.pubsub.addEventListener('gossipsub:message', event => {
+    const { propagationSource: from, msgId, msg: message } = event.detail
+    const judge = (verdict: TopicValidatorResult): void => { node.services.pubsub.reportMessageValidationResult(msgId, from.toString(), verdict) }
     void (async () => {
+      let gossip: GossipRecords
       try {
-        const read = readFrame(message.data)
-        if (read === undefined) throw new MalformedMessageError('gossip message is not one whole frame')
-        const request = decodeRequest(read.bytes)
-        if (request.type !== 'push-records' || request.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only a thread\'s own records')
-        const held = logs.hasThread(request.threadId) ? logs.threadKey(request.threadId).service : undefined
-        if (held === undefined || !verifyServiceKeyProof(held, from.toString(), request.threadId, request.proof)) throw new InvalidProofError('gossip without proof of the service key')
-        try {
-          await ingestAll(request.threadId, request.logId, request.records)
-        } catch (error) {
-          // Gossip can outrun the records before it: fetch them (and these) from the publisher.
-          if (!(error instanceof MissingAncestorError)) throw error
-          await fetchMissingAncestors(request.threadId, request.logId, from)
-        }
+        gossip = decodeGossip(message.data)
+        if (gossip.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only its own topic\'s records')
       } catch (error) {
+        judge(TopicValidatorResult.Reject)
         server.refuse(from.toString(), error instanceof ThreadsError ? error.code : 'ERR_INTERNAL')
+        return
+      }
+      if (!logs.hasThread(gossip.threadId)) {
+        judge(TopicValidatorResult.Ignore)
+        return
+      }
+      try {
+        await ingestAll(gossip.threadId, gossip.logId, gossip.records)
+        judge(TopicValidatorResult.Accept)
+      } catch (error) {
+        if (error instanceof MissingAncestorError) {
+          // Gossip can outrun the records before it: fetch them (and these) from the peer that sent these, which holds them.
+          judge(TopicValidatorResult.Accept)
+          await fetchMissingAncestors(gossip.threadId, gossip.logId, from).catch(() => undefined)
+          return
+        }
+        const code = error instanceof ThreadsError ? error.code : 'ERR_INTERNAL'
+        judge(REFUSED_FOR_WHAT_IT_HOLDS.has(code) ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject)
+        if (!REFUSED_FOR_WHAT_IT_HOLDS.has(code)) server.refuse(from.toString(), code)
       }
     })()
   })

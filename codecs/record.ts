@@ -4,7 +4,7 @@ import {
   type Block, type CID
 } from './block.ts'
 import { Ed25519PublicKey, ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey } from './ed25519.ts'
-import { BlockIntegrityError, InvalidKeyError, InvalidSignatureError, MalformedBlockError } from './errors.ts'
+import { BlockIntegrityError, InvalidKeyError, InvalidSignatureError } from './errors.ts'
 import { timestampFromWire, timestampToWire, type Timestamp } from './hlc.ts'
 import type { ThreadKey } from './thread-key.ts'
 import { decodeUvarint } from './varint.ts'

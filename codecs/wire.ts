@@ -13,6 +13,7 @@ import { decodeUvarint, encodeUvarint } from './varint.ts'
  *
  * A request about a thread carries a proof that its sender holds the thread's service key: an HMAC under that
  * key over the sender's peer ID and the thread ID, so a proof seen by one peer is worth nothing to another.
+ * Gossip on a thread's topic (`encodeGossip`, `decodeGossip`) is the one message that goes unframed and unproven.
  */
 
 export const PROTOCOL = '/threads/1.0.0'
@@ -94,6 +95,17 @@ export type Request =
 
 export type InviteAnswer = 'accept' | 'decline'
 
+/**
+ * Records of one log, in log order, as gossip carries them on their thread's topic. Unlike a request it carries no
+ * proof: gossip messages are not signed, so a proof would name no one (anyone on the topic could copy it), and every
+ * record proves itself (sealed with the service key, signed with its log's key).
+ */
+export interface GossipRecords {
+  readonly threadId: ThreadId
+  readonly logId: string
+  readonly records: readonly RecordBlocks[]
+}
+
 export type Response =
   | { readonly type: 'edges', readonly edges: readonly ThreadEdge[] }
   | { readonly type: 'logs', readonly logs: readonly LogSummary[] }
@@ -108,7 +120,7 @@ const PROOFS_KEPT = 4096
 const proofs = new Map<string, Uint8Array>()
 
 /**
- * The proof that `peerId` holds `serviceKey` for `threadId`. Every push and gossip message carries one and every
+ * The proof that `peerId` holds `serviceKey` for `threadId`. Every request about a thread carries one and every
  * receiver checks one, and preparing the HMAC key cost more than the rest of a small push: the same proof is made
  * once and kept.
  */
@@ -160,6 +172,21 @@ export function readFrame (buffer: Uint8Array, limit = MAX_FRAME_BYTES): { bytes
   return { bytes: buffer.subarray(length[1], end), used: end }
 }
 
+/** A gossip message's bytes: one dag-cbor map, with no frame around it (the message is the frame). */
+export function encodeGossip (message: GossipRecords): Uint8Array {
+  return dagCbor.encode({ type: 'gossip-records', thread: message.threadId.bytes, log: message.logId, records: message.records.map(blocksToWire) })
+}
+
+export function decodeGossip (bytes: Uint8Array): GossipRecords {
+  const message = decodeMessage(bytes)
+  return shaped(() => {
+    if (message.type !== 'gossip-records') throw new MalformedMessageError('gossip carries only records')
+    const records = list(message.records, 'records', MAX_RECORDS_PER_PAGE).map(blocksFromWire)
+    if (records.length === 0) throw new MalformedMessageError('gossip carries no records')
+    return { threadId: threadOf(message.thread), logId: text(message.log, 'log ID'), records }
+  })
+}
+
 function toWire (message: Request | Response): unknown {
   switch (message.type) {
     case 'get-edges': return { type: message.type, threads: message.threads.map(({ threadId, proof }) => ({ thread: threadId.bytes, proof })) }
@@ -192,7 +219,7 @@ function blocksFromWire (value: unknown): RecordBlocks {
   return { record, event, header, body }
 }
 
-function decodeFrame (bytes: Uint8Array): Record<string, unknown> {
+function decodeMessage (bytes: Uint8Array): Record<string, unknown> {
   if (bytes.length > MAX_FRAME_BYTES) throw new MessageTooLargeError(`a message of ${bytes.length} bytes is over the ${MAX_FRAME_BYTES}-byte limit`)
   let value: unknown
   try {
@@ -245,7 +272,7 @@ function shaped<T> (read: () => T): T {
 }
 
 export function decodeRequest (bytes: Uint8Array): Request {
-  const message = decodeFrame(bytes)
+  const message = decodeMessage(bytes)
   return shaped(() => {
     switch (message.type) {
       case 'get-edges':
@@ -300,7 +327,7 @@ export function decodeRequest (bytes: Uint8Array): Request {
 }
 
 export function decodeResponse (bytes: Uint8Array): Response {
-  const message = decodeFrame(bytes)
+  const message = decodeMessage(bytes)
   return shaped(() => {
     switch (message.type) {
       case 'edges':

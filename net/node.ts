@@ -1,9 +1,9 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
+import { gossipsub, type TopicValidatorResult } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { AbortOptions, PrivateKey } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Ed25519PrivateKey } from '../codecs/ed25519.ts'
@@ -44,26 +44,20 @@ export interface ThreadsNodeInit {
   refuse?: (peer: string) => boolean
 }
 
-export type ThreadsNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: ReturnType<ReturnType<typeof gossipsub>> }>
-
 /**
- * The same key, signing with a key object made once. libp2p's own Ed25519 key imports itself anew for every
- * signature, and gossip signs every message it publishes: that import cost as much as the signature.
+ * Gossipsub as the node runs it: with `asyncValidation` the application reports each message's verdict, which the
+ * option's documentation names but the service's published interface leaves out.
  */
-export function signingOnce (key: PrivateKey): PrivateKey {
-  if (key.type !== 'Ed25519') return key
-  const signer = Ed25519PrivateKey.fromSeed(key.raw.subarray(0, 32))
-  const sign = (message: Uint8Array | { subarray: () => Uint8Array }, options?: AbortOptions): Uint8Array => {
-    options?.signal?.throwIfAborted()
-    return signer.sign(message instanceof Uint8Array ? message : message.subarray())
-  }
-  return Object.create(key, { sign: { value: sign } }) as PrivateKey
+export type ThreadsPubsub = ReturnType<ReturnType<typeof gossipsub>> & {
+  reportMessageValidationResult: (msgId: string, propagationSource: string, acceptance: TopicValidatorResult) => void
 }
+
+export type ThreadsNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: ThreadsPubsub }>
 
 export async function createThreadsNode (init: ThreadsNodeInit): Promise<ThreadsNode> {
   const limits = init.connections ?? DEFAULT_CONNECTION_LIMITS
   return await createLibp2p({
-    privateKey: signingOnce(init.privateKey),
+    privateKey: init.privateKey,
     addresses: { listen: init.listen ?? DEFAULT_LISTEN, announce: init.announce },
     connectionManager: { inboundConnectionThreshold: limits.inboundPerHostPerSecond, maxIncomingPendingConnections: limits.pendingInbound },
     connectionGater: {
@@ -75,7 +69,8 @@ export async function createThreadsNode (init: ThreadsNodeInit): Promise<Threads
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+      // Unsigned, and passed on only once the application took it: see `startNetwork`.
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictNoSign', asyncValidation: true })
     }
   }) as unknown as ThreadsNode
 }

@@ -16,6 +16,12 @@ export interface StorageInit {
   mapSize?: number
 }
 
+interface Asked<T> {
+  action: () => T
+  resolve: (result: T) => void
+  reject: (error: unknown) => void
+}
+
 export type BinaryDatabase = Database<Uint8Array, Uint8Array>
 export type ValueDatabase<V> = Database<V, StorageKey>
 export type StorageKey = string | number | Array<string | number | boolean>
@@ -29,7 +35,8 @@ export interface Storage {
   valueDatabase<V> (name: string): ValueDatabase<V>
   /**
    * Runs `action` as one atomic unit: it sees its own writes, and either all of them commit or, when it throws,
-   * none do. Resolves with `action`'s result once the commit is on disk and visible to every reader.
+   * none do. Resolves with `action`'s result once the commit is on disk and visible to every reader. Transactions
+   * commit in the order they were asked for; those asked for in one turn commit together (one flush for all).
    */
   transaction<T> (action: () => T): Promise<T>
   /**
@@ -49,6 +56,10 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
   const root: RootDatabase = open({ path: init.path, mapSize: init.mapSize ?? DEFAULT_MAP_SIZE, maxDbs: 64 })
   const databases = new Map<string, Database<any, any>>()
   let closed = false
+  /** Transactions asked for in this turn, not yet handed to LMDB. */
+  let asked: Array<Asked<any>> = []
+  /** Transactions handed to LMDB's write thread and not yet on disk. */
+  let writing = 0
 
   const assertOpen = (): void => {
     if (closed) throw new StorageClosedError(`storage at ${init.path} is closed`)
@@ -86,6 +97,34 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     return db as unknown as D
   }
 
+  /**
+   * Hands this turn's transactions to LMDB. Its write thread commits those asked for together in one transaction,
+   * each a child of its own, and so flushes once for all of them; but a transaction asked for alone, with nothing
+   * else being written, commits here and now: handing it to the write thread and back costs two thread wake-ups, about
+   * a third of a lone commit on an idle machine. Either way it is on disk when its promise resolves.
+   */
+  const handOver = (): void => {
+    const batch = asked
+    asked = []
+    if (closed) {
+      for (const { reject } of batch) reject(new StorageClosedError(`storage at ${init.path} is closed`))
+      return
+    }
+    const [alone] = batch
+    if (batch.length === 1 && writing === 0 && alone !== undefined) {
+      try {
+        alone.resolve(root.transactionSync(alone.action))
+      } catch (error) {
+        alone.reject(error)
+      }
+      return
+    }
+    for (const { action, resolve, reject } of batch) {
+      writing++
+      root.childTransaction(action).then(resolve, reject).finally(() => { writing-- })
+    }
+  }
+
   return {
     path: init.path,
     get closed () { return closed },
@@ -99,17 +138,24 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     valueDatabase: <V>(name: string) => named<ValueDatabase<V>>(name, { encoding: 'msgpack', useRecords: false, keyEncoder: { writeKey, readKey } }),
     async transaction (action) {
       assertOpen()
-      return await root.childTransaction(action)
+      return await new Promise((resolve, reject) => {
+        asked.push({ action, resolve, reject })
+        if (asked.length === 1) queueMicrotask(handOver)
+      })
     },
     transactionSync (action) {
       assertOpen()
       return root.transactionSync(action)
     },
     async flushed () {
+      // Transactions asked for in this turn are handed over first, so "every commit so far" includes them.
+      await new Promise<void>(resolve => { queueMicrotask(resolve) })
       await root.flushed
     },
     async close () {
       if (closed) return
+      // What was asked for before closing began is written, as it would have been had the turn ended first.
+      if (asked.length > 0) handOver()
       closed = true
       await root.close()
     }

@@ -14,7 +14,7 @@ import {
   EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, StorageClosedError, UniqueViolationError,
   UnknownCollectionError
 } from './errors.ts'
-import { compareEventKeys, createEventStore, type EventKey, type EventStore, type PersistedEvent } from './event-store.ts'
+import { compareEventKeys, createEventStore, type EventKey, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'

@@ -5,7 +5,7 @@ import { encrypt, randomSymmetricKey } from '../../codecs/aead.ts'
 import { CID, cidOf, encodeBlock, encryptBlock, type Block } from '../../codecs/block.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import {
-  BlockIntegrityError, BlockTooLargeError, DecryptionError, InvalidClockError, InvalidKeyError, InvalidSignatureError,
+  BlockTooLargeError, DecryptionError, InvalidClockError, InvalidKeyError, InvalidSignatureError,
   MalformedBlockError, ThreadsError
 } from '../../codecs/errors.ts'
 import {
@@ -16,7 +16,6 @@ import { ThreadKey } from '../../codecs/thread-key.ts'
 
 const isThreadsError = (e: unknown): boolean => e instanceof ThreadsError && typeof e.code === 'string' && e.code.startsWith('ERR_')
 const isMalformed = (e: unknown): boolean => e instanceof MalformedBlockError && e.code === 'ERR_MALFORMED_BLOCK'
-const isIntegrity = (e: unknown): boolean => e instanceof BlockIntegrityError && e.code === 'ERR_BLOCK_INTEGRITY'
 const isTooLarge = (e: unknown): boolean => e instanceof BlockTooLargeError && e.code === 'ERR_BLOCK_TOO_LARGE'
 const isDecryption = (e: unknown): boolean => e instanceof DecryptionError && e.code === 'ERR_DECRYPTION_FAILED'
 const isInvalidSignature = (e: unknown): boolean => e instanceof InvalidSignatureError && e.code === 'ERR_INVALID_SIGNATURE'

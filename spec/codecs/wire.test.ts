@@ -8,7 +8,7 @@ import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import {
-  decodeRequest, decodeResponse, frame, readFrame, recordPages, recordWireBytes, serviceKeyProof, verifyServiceKeyProof,
+  decodeGossip, decodeRequest, decodeResponse, encodeGossip, frame, readFrame, recordPages, recordWireBytes, serviceKeyProof, verifyServiceKeyProof,
   MAX_FRAME_BYTES, MAX_PAGE_BYTES, MAX_RECORDS_PER_PAGE, type Request, type Response
 } from '../../codecs/wire.ts'
 
@@ -94,7 +94,7 @@ describe('wire messages', () => {
   it('gives only a valid message or a typed error for 5,000 seeded random mutations', () => {
     let seed = 42
     const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
-    const samples = [...requests, ...responses].map(message => unframe(frame(message)))
+    const samples = [...[...requests, ...responses].map(message => unframe(frame(message))), encodeGossip({ threadId, logId: logKey.publicKey.logId, records: [blocks] })]
     let decoded = 0
     for (let round = 0; round < 5000; round++) {
       const source = samples[round % samples.length]!
@@ -102,7 +102,7 @@ describe('wire messages', () => {
       const flips = 1 + Math.floor(random() * 4)
       for (let f = 0; f < flips; f++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
       const cut = random() < 0.2 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes
-      for (const decode of [decodeRequest, decodeResponse]) {
+      for (const decode of [decodeRequest, decodeResponse, decodeGossip]) {
         try {
           decode(cut)
           decoded++
@@ -112,6 +112,22 @@ describe('wire messages', () => {
       }
     }
     assert.ok(decoded > 0, 'some mutations still decode, so the test exercised the accepting path')
+  })
+
+  it('carries gossip as one unframed message of a log\'s records, and refuses anything else with a typed error', () => {
+    const gossip = { threadId, logId: logKey.publicKey.logId, records: [blocks, blocks] }
+    assert.deepEqual(plain(decodeGossip(encodeGossip(gossip))), plain(gossip))
+    assert.equal(decodeGossip(encodeGossip(gossip)).records[1]!.body.cid.toString(), blocks.body.cid.toString())
+    const bad: Uint8Array[] = [
+      frame({ type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records: [blocks] }),
+      encode({ type: 'push-records', thread: threadId.bytes, proof, log: logKey.publicKey.logId, records: [[blocks.record.bytes, blocks.event.bytes, blocks.header.bytes, blocks.body.bytes]] }),
+      encodeGossip({ ...gossip, records: [] }),
+      encode({ type: 'gossip-records', thread: new Uint8Array(3), log: 'l', records: [[new Uint8Array(1), new Uint8Array(1), new Uint8Array(1), new Uint8Array(1)]] }),
+      encode({ type: 'gossip-records', thread: threadId.bytes, log: 'l', records: [[new Uint8Array(1)]] }),
+      new Uint8Array([1, 2, 3])
+    ]
+    for (const bytes of bad) assert.throws(() => decodeGossip(bytes), (e: unknown) => e instanceof MalformedMessageError && e.code === 'ERR_MALFORMED_MESSAGE')
+    assert.throws(() => decodeGossip(new Uint8Array(MAX_FRAME_BYTES + 1)), MessageTooLargeError)
   })
 
   it('binds a service-key proof to the peer and the thread', () => {

@@ -9,7 +9,7 @@ import { createRecord } from '../../codecs/record.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
-import { frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
+import { encodeGossip, frame, PROTOCOL, serviceKeyProof, type Request } from '../../codecs/wire.ts'
 import { createThreadsNode, type ThreadsNode } from '../../net/node.ts'
 import { RequestFailedError } from '../../net/requests.ts'
 import { askOnce, withRequester } from '../helpers/ask-once.ts'
@@ -158,15 +158,28 @@ describe('hostile peers', () => {
     const topic = dbA.id.toString()
     await attacker.dial(a.peer.addresses[0]!)
     await until(() => attacker.services.pubsub.getSubscribers(topic).some(peer => peer.toString() === a.peer.peerId), 'the flooder to see the honest peer on the topic', 5000)
-    // Garbage, well-formed messages without a proof, and proofs for another peer: none of it is a record to take.
-    const garbage = [new Uint8Array([1, 2, 3]), frame({ type: 'ok' }), frame({ type: 'push-records', threadId: dbA.id, proof: new Uint8Array(32), logId: dbA.logId!, records: [] })]
+    // Garbage, a request where gossip belongs, gossip without records, and records of the thread's log sealed with
+    // another thread's key: none of it is a record to take. Each message differs, as gossip drops a message seen before.
+    const stranger = ThreadKey.random()
+    const logKey = Ed25519PrivateKey.generate()
+    const garbage = (i: number): Uint8Array => [
+      Uint8Array.of(1, 2, 3, i),
+      frame({ type: 'push-records', threadId: dbA.id, proof: new Uint8Array(32), logId: `${dbA.logId!}-${i}`, records: [] }),
+      encodeGossip({ threadId: dbA.id, logId: `${dbA.logId!}-${i}`, records: [] }),
+      encodeGossip({ threadId: dbA.id, logId: dbA.logId!, records: [createRecord({ body: { i }, time: { wall: Date.now(), counter: i }, logKey, threadKey: stranger }).blocks] })
+    ][i % 4]!
+    const before = dumpStore(a.peer)
     for (let i = 0; i < 60 && !a.peer.banned.has(attacker.peerId.toString()); i++) {
-      await attacker.services.pubsub.publish(topic, garbage[i % garbage.length]!).catch(() => undefined)
+      await attacker.services.pubsub.publish(topic, garbage(i)).catch(() => undefined)
       await new Promise(resolve => setTimeout(resolve, 5))
     }
     await until(() => a.peer.banned.has(attacker.peerId.toString()), 'the flooder to be disconnected', 5000)
     const refused = [...(a.peer.refusals.get(attacker.peerId.toString()) ?? new Map<string, number>()).values()].reduce((sum, n) => sum + n, 0)
     assert.ok(refused >= misbehaviour.threshold, `refused ${refused} gossip messages`)
+    assert.ok((a.peer.refusals.get(attacker.peerId.toString())?.get('ERR_DECRYPTION_FAILED') ?? 0) > 0, 'records sealed with another key refused for it')
+    assert.equal(dumpStore(a.peer), before, 'nothing of it stored')
+    const passedOn = ['ERR_MALFORMED_MESSAGE', 'ERR_DECRYPTION_FAILED'].map(code => b.peer.refusals.get(a.peer.peerId!)?.get(code) ?? 0)
+    assert.deepEqual(passedOn, [0, 0], 'and nothing of it passed on to the other honest peer')
     await until(() => attacker.getConnections(peerIdFromString(a.peer.peerId!)).length === 0, 'the flooder\'s connection to close', 5000)
     await stillSyncing('through the flood')
   })

@@ -1,5 +1,4 @@
 import { describe, it } from 'node:test'
-import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { oneStoreOn, viewsAgree } from '../helpers/shared-store.ts'
 import { until, tempPeer, type TempPeer } from '../helpers/temp-peer.ts'

@@ -1,13 +1,12 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { InvalidProofError } from '../../codecs/errors.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { encodeUvarint } from '../../codecs/varint.ts'
 import { frame, PROTOCOL, serviceKeyProof, verifyServiceKeyProof, type Request } from '../../codecs/wire.ts'
-import { createThreadsNode, peerKey, signingOnce, type ThreadsNode } from '../../net/node.ts'
+import { createThreadsNode, peerKey, type ThreadsNode } from '../../net/node.ts'
 import { createRequester, RequestFailedError, serveRequests, type Requester, type RequestServer } from '../../net/requests.ts'
 import { tempStorage } from '../helpers/temp-storage.ts'
 
@@ -158,16 +157,6 @@ describe('the /threads/1.0.0 request protocol', () => {
     } finally {
       await slow.stop()
       await slowServer.stop()
-    }
-  })
-
-  it('signs as libp2p\'s own key does, with the key imported once', async () => {
-    const key = await generateKeyPair('Ed25519')
-    const signing = signingOnce(key)
-    assert.equal(peerIdFromPrivateKey(signing).toString(), peerIdFromPrivateKey(key).toString())
-    for (const message of [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(1000).fill(7)]) {
-      assert.deepEqual(new Uint8Array(await signing.sign(message)), new Uint8Array(await key.sign(message)))
-      assert.ok(await key.publicKey.verify(message, await signing.sign(message)))
     }
   })
 

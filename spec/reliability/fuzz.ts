@@ -15,7 +15,7 @@ import { Query, Where } from '../../codecs/query.ts'
 import { createRecord, openEvent, openHeader, openRecord, readRecordContent, verifyRecordBlocks, type RecordBlocks } from '../../codecs/record.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
-import { decodeRequest, decodeResponse, frame, readFrame, serviceKeyProof } from '../../codecs/wire.ts'
+import { decodeGossip, decodeRequest, decodeResponse, encodeGossip, frame, readFrame, serviceKeyProof } from '../../codecs/wire.ts'
 import { seededRandom } from '../helpers/seeded-random.ts'
 
 /**
@@ -139,6 +139,7 @@ export function fuzzTargets (): FuzzTarget[] {
     frame({ type: 'get-edges', threads: [{ threadId, proof }, { threadId: acl, proof }] }),
     frame({ type: 'get-records', threadId, proof, logs: [{ logId: logKey.publicKey.logId, from: 1, limit: 100 }] }),
     frame({ type: 'push-records', threadId, proof, logId: logKey.publicKey.logId, records }),
+    encodeGossip({ threadId, logId: logKey.publicKey.logId, records }),
     frame({ type: 'push-log', threadId, proof, logId: logKey.publicKey.logId, addrs: [new Uint8Array([4, 127, 0, 0, 1, 6, 15, 161])] }),
     frame({ type: 'replicate', threadId, sealedKey: new Uint8Array(92).fill(7) }),
     frame({ type: 'edges', edges: [{ threadId, heads: 'ab'.repeat(16) }] }),
@@ -193,9 +194,9 @@ export function fuzzTargets (): FuzzTarget[] {
       name: 'wire messages',
       samples: messages,
       decode: input => {
-        // Framed, as a stream delivers it, and bare, as a gossip message's body is decoded after its frame.
+        // Framed, as a stream delivers it, and bare, as gossip delivers a message.
         const unframed = (): Uint8Array => readFrame(input)?.bytes ?? input
-        everyParse([() => decodeRequest(unframed()), () => decodeResponse(unframed()), () => decodeRequest(input), () => decodeResponse(input)])
+        everyParse([() => decodeRequest(unframed()), () => decodeResponse(unframed()), () => decodeRequest(input), () => decodeResponse(input), () => decodeGossip(input)])
       }
     },
     {

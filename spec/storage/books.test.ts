@@ -33,6 +33,40 @@ describe('storage environment', () => {
     }
   })
 
+  it('commits transactions asked for in one turn in order, each whole or not at all, and one asked for alone', async () => {
+    const temp = await tempStorage()
+    try {
+      const db = temp.storage.valueDatabase<number>('numbers')
+      const together = [
+        temp.storage.transaction(() => { db.putSync('a', 1); return 'first' }),
+        temp.storage.transaction(() => { db.putSync('b', (db.get('a') ?? 0) + 1); return 'second' }),
+        temp.storage.transaction(() => { db.putSync('c', 3); throw new Error('abort the third') }),
+        temp.storage.transaction(() => { db.putSync('d', (db.get('b') ?? 0) + 1); return db.get('c') })
+      ]
+      const outcomes = await Promise.allSettled(together)
+      assert.deepEqual(outcomes.map(outcome => outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message), ['first', 'second', 'abort the third', undefined])
+      assert.equal(await temp.storage.transaction(() => { db.putSync('e', (db.get('d') ?? 0) + 1); return db.get('e') }), 4)
+      await assert.rejects(temp.storage.transaction(() => { db.putSync('f', 6); throw new Error('abort alone') }), /abort alone/)
+      const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
+      assert.deepEqual(['a', 'b', 'c', 'd', 'e', 'f'].map(key => reopened.get(key)), [1, 2, undefined, 3, 4, undefined])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('writes a transaction asked for in the turn closing began', async () => {
+    const temp = await tempStorage()
+    try {
+      const written = temp.storage.transaction(() => { temp.storage.valueDatabase<number>('numbers').putSync('last', 1) })
+      const closed = temp.storage.close()
+      await written
+      await closed
+      assert.equal((await temp.reopen()).valueDatabase<number>('numbers').get('last'), 1)
+    } finally {
+      await temp.dispose()
+    }
+  })
+
   it('reads and extends a file whose keys lmdb ordered with its default comparator', async () => {
     const temp = await tempStorage()
     try {
