@@ -5,7 +5,7 @@ import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { dispatcherMachine, type DispatcherEvent, type DispatcherJob, type Outcome, type SettledJob } from '../machines/dispatcher.machine.ts'
-import { listenerMachine, type PageRead } from '../machines/listener.machine.ts'
+import { listenerMachine, type PageEvent, type PageRead, type PagesCommand } from '../machines/listener.machine.ts'
 import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
@@ -184,11 +184,27 @@ const commitChanges = fromPromise<unknown, { dispatcher: AnyActorRef, changes: u
     })
   }))
 
-const readPage = fromPromise<PageRead, { cursor: number, known: number }>(async ({ input, self, system }) =>
-  effectsOf(system).readPage(self._parent!.id, input.cursor, input.known))
-
-const deliverPage = fromPromise<void, { changes: unknown[] }>(async ({ input, self, system }) => {
-  await effectsOf(system).deliverPage(self._parent!.id, input.changes as StoreChange[])
+const pages = fromCallback<PagesCommand, undefined, PageEvent>(({ receive, sendBack, self, system }) => {
+  const listener = self._parent!.id
+  // Once the listener stops, a delivery still on its way reports to no one.
+  let listening = true
+  receive(command => {
+    if (command.type === 'read') {
+      let page: PageRead
+      try {
+        page = effectsOf(system).readPage(listener, command.cursor, command.known)
+      } catch (error) {
+        sendBack({ type: 'read failed', error })
+        return
+      }
+      sendBack({ type: 'page read', page })
+      return
+    }
+    effectsOf(system).deliverPage(listener, command.changes as StoreChange[]).then(
+      () => { if (listening) sendBack({ type: 'page delivered' }) },
+      (error: unknown) => { if (listening) sendBack({ type: 'delivery failed', error }) })
+  })
+  return () => { listening = false }
 })
 
 const runJob = fromPromise<number, { job: ReducerJob }>(async ({ input, system }) => await effectsOf(system).runJob(input.job))
@@ -218,7 +234,7 @@ const threadActors = threadMachine.provide({
     logSync: logSyncMachine.provide({ actions: { 'gossip records': gossipRecords }, actors: { 'push records': pushRecords, 'pull records': pullRecords, 'fetch missing ancestors': fetchMissingAncestors } }),
     dispatcher: dispatcherMachine.provide({ actors: { persister } }),
     reducer: reducerMachine.provide({ actors: { 'run job': runJob } }),
-    listener: listenerMachine.provide({ actors: { 'read page': readPage, 'deliver page': deliverPage } }),
+    listener: listenerMachine.provide({ actors: { pages } }),
     transaction: transactionMachine.provide({ actors: { 'run body': runBody, 'commit changes': commitChanges } })
   }
 })

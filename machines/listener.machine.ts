@@ -1,4 +1,4 @@
-import { assign, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate'
+import { assign, fromCallback, sendTo, setup, type AnyActorRef } from 'xstate'
 
 /**
  * A subscriber to a thread's changes. It never holds changes in memory beyond one page: it keeps a cursor into
@@ -23,9 +23,22 @@ export interface ListenerContext {
   error: unknown
 }
 
+/** What the listener asks of its `pages` actor: one thing at a time, each answered by a `PageEvent`. */
+export type PagesCommand =
+  | { type: 'read', cursor: number, known: number }
+  | { type: 'deliver', changes: unknown[] }
+
+/** How a command to the `pages` actor ended. */
+export type PageEvent =
+  | { type: 'page read', page: PageRead }
+  | { type: 'read failed', error: unknown }
+  | { type: 'page delivered' }
+  | { type: 'delivery failed', error: unknown }
+
 export type ListenerEvent =
   | { type: 'events available', position: number }
   | { type: 'stop' }
+  | PageEvent
 
 export interface PageRead {
   /** The changes the filter kept. */
@@ -41,12 +54,13 @@ export const listenerMachine = setup({
     input: {} as ListenerInput
   },
   actors: {
-    /** Reads the page after `cursor`; fails when events up to `known` are no longer there to read. */
-    'read page': fromPromise<PageRead, { cursor: number, known: number }>(async () => {
-      throw new Error('reading is provided by actors/')
-    }),
-    'deliver page': fromPromise<void, { changes: unknown[] }>(async () => {
-      throw new Error('delivery is provided by actors/')
+    /**
+     * Runs for the listener's life and does what it is told, one command at a time: `read` the page after `cursor`
+     * (failing when events up to `known` are no longer there to read), `deliver` a page to the callback. One actor
+     * for every page, rather than one per read and per delivery, spares each page two actors' start and stop.
+     */
+    pages: fromCallback<PagesCommand, undefined, PageEvent>(() => {
+      throw new Error('reading and delivery are provided by actors/')
     })
   },
   actions: {
@@ -55,8 +69,10 @@ export const listenerMachine = setup({
     }),
     'subscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'subscribe', listener: self })),
     'unsubscribe': sendTo(({ context }) => context.dispatcher, ({ self }) => ({ type: 'unsubscribe', listener: self })),
+    'read the next page': sendTo('pages', ({ context }) => ({ type: 'read', cursor: context.cursor, known: context.known }) satisfies PagesCommand),
+    'deliver the page': sendTo('pages', ({ context }) => ({ type: 'deliver', changes: context.page }) satisfies PagesCommand),
     'keep page': assign(({ event }) => {
-      const { changes, position } = (event as unknown as { output: PageRead }).output
+      const { changes, position } = (event as Extract<ListenerEvent, { type: 'page read' }>).page
       return { page: changes, cursor: position }
     }),
     'clear page': assign({ page: [] }),
@@ -65,14 +81,15 @@ export const listenerMachine = setup({
   },
   guards: {
     'behind': ({ context }) => context.cursor < context.known,
-    'page has changes': ({ event }) => (event as unknown as { output: PageRead }).output.changes.length > 0,
+    'page has changes': ({ event }) => (event as Extract<ListenerEvent, { type: 'page read' }>).page.changes.length > 0,
     // Reading again from the same cursor would return the same page forever: fail instead of spinning.
-    'page made no progress': ({ context, event }) => (event as unknown as { output: PageRead }).output.position <= context.cursor
+    'page made no progress': ({ context, event }) => (event as Extract<ListenerEvent, { type: 'page read' }>).page.position <= context.cursor
   }
 }).createMachine({
   id: 'listener',
   context: ({ input }) => ({ dispatcher: input.dispatcher, cursor: input.cursor, known: input.cursor, page: [], error: undefined }),
   entry: 'subscribe',
+  invoke: { id: 'pages', src: 'pages' },
   on: {
     'events available': { actions: 'note position' },
     stop: { target: '.stopped' }
@@ -85,26 +102,22 @@ export const listenerMachine = setup({
     },
     reading: {
       description: 'Reads the next page of persisted events after the cursor.',
-      invoke: {
-        id: 'read page',
-        src: 'read page',
-        input: ({ context }) => ({ cursor: context.cursor, known: context.known }),
-        onDone: [
+      entry: 'read the next page',
+      on: {
+        'page read': [
           { guard: 'page made no progress', target: 'failed', actions: 'note stall' },
           { guard: 'page has changes', target: 'delivering', actions: 'keep page' },
           { target: 'idle', actions: 'keep page' }
         ],
-        onError: { target: 'failed', actions: 'keep error' }
+        'read failed': { target: 'failed', actions: 'keep error' }
       }
     },
     delivering: {
       description: 'Hands the page to the callback and waits for it: backpressure, not buffering.',
-      invoke: {
-        id: 'deliver page',
-        src: 'deliver page',
-        input: ({ context }) => ({ changes: context.page }),
-        onDone: { target: 'idle', actions: 'clear page' },
-        onError: { target: 'failed', actions: 'keep error' }
+      entry: 'deliver the page',
+      on: {
+        'page delivered': { target: 'idle', actions: 'clear page' },
+        'delivery failed': { target: 'failed', actions: 'keep error' }
       }
     },
     failed: {

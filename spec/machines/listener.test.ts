@@ -1,7 +1,7 @@
 import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef } from 'xstate'
-import { listenerMachine, type PageRead } from '../../machines/listener.machine.ts'
+import { createActor, fromCallback, waitFor, type AnyActorRef } from 'xstate'
+import { listenerMachine, type PageEvent, type PageRead, type PagesCommand } from '../../machines/listener.machine.ts'
 
 /** The listener with fake page reads and deliveries that finish only when the test says so. */
 
@@ -26,8 +26,15 @@ function harness (cursor = 0) {
   started.push(dispatcher)
   const machine = listenerMachine.provide({
     actors: {
-      'read page': fromPromise<PageRead, { cursor: number, known: number }>(({ input }) => new Promise((resolve, reject) => { reads.push({ input, resolve, reject }) })),
-      'deliver page': fromPromise<void, { changes: unknown[] }>(({ input }) => new Promise((resolve, reject) => { deliveries.push({ input, resolve, reject }) }))
+      pages: fromCallback<PagesCommand, undefined, PageEvent>(({ receive, sendBack }) => {
+        receive(command => {
+          if (command.type === 'read') {
+            reads.push({ input: { cursor: command.cursor, known: command.known }, resolve: page => { sendBack({ type: 'page read', page }) }, reject: error => { sendBack({ type: 'read failed', error }) } })
+          } else {
+            deliveries.push({ input: { changes: command.changes }, resolve: () => { sendBack({ type: 'page delivered' }) }, reject: error => { sendBack({ type: 'delivery failed', error }) } })
+          }
+        })
+      })
     }
   })
   const listener = createActor(machine, { input: { dispatcher, cursor } }).start()
@@ -91,11 +98,13 @@ describe('listener machine', () => {
     started.push(dispatcher)
     const machine = listenerMachine.provide({
       actors: {
-        'read page': fromPromise<PageRead, { cursor: number, known: number }>(async ({ input }) => {
-          reads++
-          return { changes: [], position: input.cursor }
-        }),
-        'deliver page': fromPromise<void, { changes: unknown[] }>(async () => {})
+        pages: fromCallback<PagesCommand, undefined, PageEvent>(({ receive, sendBack }) => {
+          receive(command => {
+            if (command.type !== 'read') return
+            reads++
+            sendBack({ type: 'page read', page: { changes: [], position: command.cursor } })
+          })
+        })
       }
     })
     const listener = createActor(machine, { input: { dispatcher, cursor: 2 } }).start()
