@@ -6,15 +6,16 @@ import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
-import type { RecordBlocks } from '../codecs/record.ts'
-import { InvalidAddressError, InvalidClockError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
+import { verifyRecordBlocks, type RecordBlocks } from '../codecs/record.ts'
+import { InvalidAddressError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
 import { decodeGossip, encodeGossip, recordPages, type GossipRecords, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
-import { ForkedLogError, MissingAncestorError, ReplayedRecordError, StorageClosedError } from '../storage/errors.ts'
+import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { Settled } from '../storage/settled.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
+import { judgeGossip, type GossipVerdict } from '../net/gossip-verdict.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
 import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
 import { createRequester, DEFAULT_REQUEST_LIMITS, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
@@ -103,12 +104,6 @@ export interface Network {
   send (to: Multiaddr | string, message: Request): Promise<void>
   stop (): Promise<void>
 }
-
-/**
- * Refusals of a gossiped record that turn on what this peer holds or its clock rather than on the record: a peer that
- * took the record first and passed it on may be honest.
- */
-const REFUSED_FOR_WHAT_IT_HOLDS = new Set([ForkedLogError.code, InvalidClockError.code, StorageClosedError.code])
 
 /** Gossipsub carries messages up to 1 MiB; a larger batch travels only by direct push and pull. */
 const MAX_GOSSIP_BYTES = 1024 * 1024 - 1024
@@ -338,42 +333,42 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   /**
    * Takes records gossiped on a thread's topic. Gossip is not signed: every record proves itself (sealed with the
    * service key, signed with its log's key), and a second signature on the message cost as much as everything else a
-   * receiver does with it. A message goes on to other peers only once it was taken here, so whatever reaches us
-   * through a peer, that peer took too: a message refused for what it is (malformed, a record failing its checks) is
-   * held against the peer it came from and goes no further. A refusal that depends on what a peer already holds (a
-   * fork of a record taken first, a clock ahead of ours) can come through an honest peer, and is held against no one.
+   * receiver does with it. Anyone who knows a thread's ID can gossip on its topic, so a log not known here is learnt
+   * from gossip only once its first record there is proven so, before anything is stored. What becomes of the records
+   * decides whether the message goes on to other peers (`judgeGossip`).
    */
   node.services.pubsub.addEventListener('gossipsub:message', event => {
     const { propagationSource: from, msgId, msg: message } = event.detail
-    const judge = (verdict: TopicValidatorResult): void => { node.services.pubsub.reportMessageValidationResult(msgId, from.toString(), verdict) }
     void (async () => {
-      let gossip: GossipRecords
+      let verdict: GossipVerdict = { acceptance: TopicValidatorResult.Ignore, ancestorsMissing: false }
+      let gossip: GossipRecords | undefined
       try {
         gossip = decodeGossip(message.data)
         if (gossip.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only its own topic\'s records')
+        if (logs.hasThread(gossip.threadId) && !logs.hasLog(gossip.threadId, gossip.logId)) {
+          verifyRecordBlocks(gossip.records[0]!, logs.threadKey(gossip.threadId).service, Ed25519PublicKey.fromLogId(gossip.logId))
+        }
       } catch (error) {
-        judge(TopicValidatorResult.Reject)
-        server.refuse(from.toString(), error instanceof ThreadsError ? error.code : 'ERR_INTERNAL')
-        return
-      }
-      if (!logs.hasThread(gossip.threadId)) {
-        judge(TopicValidatorResult.Ignore)
-        return
+        gossip = undefined
+        verdict = { acceptance: TopicValidatorResult.Reject, refusal: error instanceof ThreadsError ? error.code : 'ERR_INTERNAL', ancestorsMissing: false }
       }
       try {
-        await ingestAll(gossip.threadId, gossip.logId, gossip.records)
-        judge(TopicValidatorResult.Accept)
-      } catch (error) {
-        if (error instanceof MissingAncestorError) {
-          // Gossip can outrun the records before it: fetch them (and these) from the peer that sent these, which holds them.
-          judge(TopicValidatorResult.Accept)
-          await fetchMissingAncestors(gossip.threadId, gossip.logId, from).catch(() => undefined)
-          return
+        if (gossip !== undefined && logs.hasThread(gossip.threadId)) {
+          verdict = judgeGossip(await init.ingest(gossip.threadId, gossip.logId, gossip.records), logs.threadKey(gossip.threadId).read !== undefined)
         }
-        const code = error instanceof ThreadsError ? error.code : 'ERR_INTERNAL'
-        judge(REFUSED_FOR_WHAT_IT_HOLDS.has(code) ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject)
-        if (!REFUSED_FOR_WHAT_IT_HOLDS.has(code)) server.refuse(from.toString(), code)
+      } catch {
+        // The thread closed, or storage failed: nothing to say about the message or its sender.
       }
+      node.services.pubsub.reportMessageValidationResult(msgId, from.toString(), verdict.acceptance)
+      if (verdict.refusal !== undefined) server.refuse(from.toString(), verdict.refusal)
+      if (gossip === undefined || !verdict.ancestorsMissing) return
+      // Gossip can outrun the records before it. The peer that passed these on took them, so it holds their
+      // ancestors, unless it lies: the log's holders are asked too.
+      for (const holder of holders(gossip.threadId, [gossip.logId])) {
+        const peer = peerIdOf(holder)
+        if (peer !== undefined) init.onAncestorsMissing(gossip.threadId, gossip.logId, peer)
+      }
+      await fetchMissingAncestors(gossip.threadId, gossip.logId, from).catch(() => undefined)
     })()
   })
 

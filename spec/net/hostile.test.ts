@@ -158,16 +158,18 @@ describe('hostile peers', () => {
     const topic = dbA.id.toString()
     await attacker.dial(a.peer.addresses[0]!)
     await until(() => attacker.services.pubsub.getSubscribers(topic).some(peer => peer.toString() === a.peer.peerId), 'the flooder to see the honest peer on the topic', 5000)
-    // Garbage, a request where gossip belongs, gossip without records, and records of the thread's log sealed with
-    // another thread's key: none of it is a record to take. Each message differs, as gossip drops a message seen before.
+    // Garbage, a request where gossip belongs, gossip without records, and records sealed with another thread's key, of
+    // the thread's log and of a log not known here: none of it is a record to take, nor a log to learn. Each message differs, as gossip drops a
+    // message seen before.
     const stranger = ThreadKey.random()
     const logKey = Ed25519PrivateKey.generate()
     const garbage = (i: number): Uint8Array => [
       Uint8Array.of(1, 2, 3, i),
       frame({ type: 'push-records', threadId: dbA.id, proof: new Uint8Array(32), logId: `${dbA.logId!}-${i}`, records: [] }),
       encodeGossip({ threadId: dbA.id, logId: `${dbA.logId!}-${i}`, records: [] }),
-      encodeGossip({ threadId: dbA.id, logId: dbA.logId!, records: [createRecord({ body: { i }, time: { wall: Date.now(), counter: i }, logKey, threadKey: stranger }).blocks] })
-    ][i % 4]!
+      encodeGossip({ threadId: dbA.id, logId: dbA.logId!, records: [createRecord({ body: { i }, time: { wall: Date.now(), counter: i }, logKey, threadKey: stranger }).blocks] }),
+      encodeGossip({ threadId: dbA.id, logId: logKey.publicKey.logId, records: [createRecord({ body: { i }, time: { wall: Date.now(), counter: i }, logKey, threadKey: stranger }).blocks] })
+    ][i % 5]!
     const before = dumpStore(a.peer)
     for (let i = 0; i < 60 && !a.peer.banned.has(attacker.peerId.toString()); i++) {
       await attacker.services.pubsub.publish(topic, garbage(i)).catch(() => undefined)
@@ -178,6 +180,7 @@ describe('hostile peers', () => {
     assert.ok(refused >= misbehaviour.threshold, `refused ${refused} gossip messages`)
     assert.ok((a.peer.refusals.get(attacker.peerId.toString())?.get('ERR_DECRYPTION_FAILED') ?? 0) > 0, 'records sealed with another key refused for it')
     assert.equal(dumpStore(a.peer), before, 'nothing of it stored')
+    assert.equal(a.peer.logs.hasLog(dbA.id, logKey.publicKey.logId), false, 'no log learnt from it')
     const passedOn = ['ERR_MALFORMED_MESSAGE', 'ERR_DECRYPTION_FAILED'].map(code => b.peer.refusals.get(a.peer.peerId!)?.get(code) ?? 0)
     assert.deepEqual(passedOn, [0, 0], 'and nothing of it passed on to the other honest peer')
     await until(() => attacker.getConnections(peerIdFromString(a.peer.peerId!)).length === 0, 'the flooder\'s connection to close', 5000)

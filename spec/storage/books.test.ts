@@ -54,14 +54,29 @@ describe('storage environment', () => {
     }
   })
 
-  it('writes a transaction asked for in the turn closing began', async () => {
+  it('settles transactions asked for in the turn closing began: each written whole, or refused as closed', async () => {
     const temp = await tempStorage()
     try {
-      const written = temp.storage.transaction(() => { temp.storage.valueDatabase<number>('numbers').putSync('last', 1) })
+      const numbers = temp.storage.valueDatabase<number>('numbers')
+      await temp.storage.transaction(() => { numbers.putSync('first', 0) })
+      const asked = [1, 2, 3].map(n => temp.storage.transaction(() => { numbers.putSync(`n${n}`, n); numbers.putSync(`m${n}`, n) }))
       const closed = temp.storage.close()
-      await written
+      const outcomes = await Promise.allSettled(asked)
       await closed
-      assert.equal((await temp.reopen()).valueDatabase<number>('numbers').get('last'), 1)
+      const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
+      outcomes.forEach((outcome, i) => {
+        const n = i + 1
+        if (outcome.status === 'fulfilled') assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [n, n], `transaction ${n} resolved, so it is on disk`)
+        else {
+          assert.ok(outcome.reason instanceof StorageClosedError, String(outcome.reason))
+          assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [undefined, undefined], `transaction ${n} refused, so none of it is`)
+        }
+      })
+      const lone = temp.storage.transaction(() => { temp.storage.valueDatabase<number>('numbers').putSync('lone', 1) })
+      const closedAgain = temp.storage.close()
+      await lone
+      await closedAgain
+      assert.equal((await temp.reopen()).valueDatabase<number>('numbers').get('lone'), 1, 'a lone transaction after a pause commits on the spot, before closing')
     } finally {
       await temp.dispose()
     }
