@@ -6,7 +6,7 @@ import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
-import { verifyRecordBlocks, type RecordBlocks } from '../codecs/record.ts'
+import type { RecordBlocks } from '../codecs/record.ts'
 import { InvalidAddressError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
 import { decodeGossip, encodeGossip, recordPages, type GossipRecords, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
@@ -267,7 +267,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
 
     gossip (threadId, logId, records) {
       const topic = threadId.toString()
-      // Framing and signing a message for no one on the topic is most of what a local commit costs.
+      // Encoding a message for no one on the topic would be work for nothing.
       if (node.services.pubsub.getSubscribers(topic).length === 0) return
       // A batch too large for one message (large records) reaches readers by their pulls instead.
       if (recordPages(records, MAX_GOSSIP_BYTES - GOSSIP_ENVELOPE_BYTES).length !== 1) return
@@ -333,9 +333,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   /**
    * Takes records gossiped on a thread's topic. Gossip is not signed: every record proves itself (sealed with the
    * service key, signed with its log's key), and a second signature on the message cost as much as everything else a
-   * receiver does with it. Anyone who knows a thread's ID can gossip on its topic, so a log not known here is learnt
-   * from gossip only once its first record there is proven so, before anything is stored. What becomes of the records
-   * decides whether the message goes on to other peers (`judgeGossip`).
+   * receiver does with it; anyone who knows a thread's ID can gossip on its topic, and a log not known here is
+   * learnt only from a record that proves it (`addLogOf`). What becomes of the records decides whether the message
+   * goes on to other peers (`judgeGossip`).
    */
   node.services.pubsub.addEventListener('gossipsub:message', event => {
     const { propagationSource: from, msgId, msg: message } = event.detail
@@ -345,9 +345,6 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       try {
         gossip = decodeGossip(message.data)
         if (gossip.threadId.toString() !== message.topic) throw new MalformedMessageError('gossip carries only its own topic\'s records')
-        if (logs.hasThread(gossip.threadId) && !logs.hasLog(gossip.threadId, gossip.logId)) {
-          verifyRecordBlocks(gossip.records[0]!, logs.threadKey(gossip.threadId).service, Ed25519PublicKey.fromLogId(gossip.logId))
-        }
       } catch (error) {
         gossip = undefined
         verdict = { acceptance: TopicValidatorResult.Reject, refusal: error instanceof ThreadsError ? error.code : 'ERR_INTERNAL', ancestorsMissing: false }

@@ -2,7 +2,6 @@ import type { InspectionEvent, Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { parseThreadAddress } from '../codecs/address.ts'
-import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { ThreadId, ThreadVariant } from '../codecs/thread-id.ts'
 import type { ThreadsNode } from '../net/node.ts'
 import type { MisbehaviourLimits } from '../net/penalties.ts'
@@ -203,7 +202,11 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         // A thread this peer replicates: it holds the service key alone, so it verifies, links and stores the
         // records, and serves them, without ever reading them.
         if (!logs.hasThread(threadId) || logs.threadKey(threadId).canRead) throw new UnknownThreadError(`no store of thread ${threadId.toString()} is open here`)
-        if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
+        const [first] = records
+        if (first !== undefined && !logs.hasLog(threadId, logId)) {
+          const learnt = await settle(logs.addLogOf(threadId, logId, first))
+          if (!learnt.ok) return records.map(() => learnt)
+        }
         return await Promise.all(records.map(async record => await settle(logs.accept(threadId, logId, record))))
       },
       onLog: threadId => { runtimes.get(threadId.toString())?.syncLogs(false) },

@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createActor, fromCallback, fromPromise, waitFor, type ActorSystem, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate'
-import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { ActionType, Entity } from '../codecs/event-codec.ts'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
@@ -423,13 +422,13 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return await awaitReply<T>(reply => { child('dispatcher').send({ ...event, reply }) })
   }
 
-  // A log ID embeds its public key: a record of a log not yet known here brings the log with it, once.
+  // A log ID embeds its public key: a record of a log not yet known here brings the log with it, once, if it proves it.
   const learning = new Map<string, Promise<void>>()
-  const knowLog = async (fromLog: string): Promise<void> => {
+  const knowLog = async (fromLog: string, blocks: RecordBlocks): Promise<void> => {
     if (init.logs.hasLog(threadId, fromLog)) return
     let learnt = learning.get(fromLog)
     if (learnt === undefined) {
-      learnt = init.logs.addLog(threadId, Ed25519PublicKey.fromLogId(fromLog)).then(() => { logSync(fromLog) }).finally(() => { learning.delete(fromLog) })
+      learnt = init.logs.addLogOf(threadId, fromLog, blocks).then(() => { logSync(fromLog) }).finally(() => { learning.delete(fromLog) })
       learning.set(fromLog, learnt)
     }
     await learnt
@@ -513,7 +512,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async ingest (fromLog, blocks) {
       assertOpen()
-      await knowLog(fromLog)
+      await knowLog(fromLog, blocks)
       assertOpen()
       return await ingestInOrder(fromLog, blocks)
     },

@@ -1,5 +1,5 @@
 import { CID, type Block } from '../codecs/block.ts'
-import { Ed25519PrivateKey, type Ed25519PublicKey } from '../codecs/ed25519.ts'
+import { Ed25519PrivateKey, Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { InvalidClockError, ThreadsError } from '../codecs/errors.ts'
 import { compareTimestamps, HybridClock, type Timestamp } from '../codecs/hlc.ts'
 import {
@@ -130,6 +130,12 @@ export interface LogStore {
   createLog (threadId: ThreadId, key?: Ed25519PrivateKey): Promise<LogInfo>
   /** Someone else's log, known by its public key. */
   addLog (threadId: ThreadId, publicKey: Ed25519PublicKey, options?: AddLogOptions): Promise<LogInfo>
+  /**
+   * Someone else's log, brought by a record of it, once the record proves it: sealed with the thread's service key
+   * and signed with the key the log's ID names. Anyone can make a log ID; only a holder of the service key can make
+   * such a record.
+   */
+  addLogOf (threadId: ThreadId, logId: string, blocks: RecordBlocks): Promise<LogInfo>
   getLog (threadId: ThreadId, logId: string): LogInfo
   head (threadId: ThreadId, logId: string): Head
   edge (threadId: ThreadId): string
@@ -418,6 +424,12 @@ export function createLogStore (init: LogStoreInit): LogStore {
         if (options.legacyFirstRecordSignature === true) metadata.put(threadId, legacyName(publicKey.logId), true)
       })
       return logInfo(threadId, publicKey.logId)
+    },
+
+    async addLogOf (threadId, logId, recordBlocks) {
+      const publicKey = Ed25519PublicKey.fromLogId(logId)
+      verifyRecordBlocks(recordBlocks, threadKeyOf(threadId).service, publicKey, { limits })
+      return await store.addLog(threadId, publicKey)
     },
 
     getLog (threadId, logId) {

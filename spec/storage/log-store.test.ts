@@ -273,6 +273,26 @@ describe('log store', () => {
     assert.deepEqual(snapshotOf(reader, [[threadId, logId]]), before)
   })
 
+  it('learns a log from a record only when the record proves it, and from nothing else', async () => {
+    const learner = await otherStore()
+    await learner.addThread(threadId, threadKey)
+    const stranger = await otherStore()
+    await stranger.addThread(threadId, ThreadKey.random())
+    const strangerLog = await stranger.createLog(threadId)
+    const sealedWrong = await stranger.append(threadId, strangerLog.id, { n: 1 })
+    await assert.rejects(learner.addLogOf(threadId, strangerLog.id, sealedWrong.blocks), (e: unknown) => e instanceof ThreadsError && e.code === 'ERR_DECRYPTION_FAILED')
+    const member = await otherStore()
+    await member.addThread(threadId, threadKey)
+    const memberLog = await member.createLog(threadId)
+    const own = await member.append(threadId, memberLog.id, { n: 1 })
+    await assert.rejects(learner.addLogOf(threadId, strangerLog.id, own.blocks), (e: unknown) => e instanceof ThreadsError && e.code === 'ERR_INVALID_SIGNATURE', 'a record of another log')
+    await assert.rejects(learner.addLogOf(threadId, 'not-a-log-id', own.blocks), (e: unknown) => e instanceof ThreadsError && e.code === 'ERR_INVALID_KEY')
+    assert.deepEqual([learner.hasLog(threadId, strangerLog.id), learner.hasLog(threadId, memberLog.id)], [false, false])
+    await learner.addLogOf(threadId, memberLog.id, own.blocks)
+    assert.equal(learner.hasLog(threadId, memberLog.id), true)
+    assert.equal((await learner.accept(threadId, memberLog.id, own.blocks)).counter, 1)
+  })
+
   it('refuses truncated and oversized blocks', async () => {
     const logId = logKey.publicKey.logId
     const next = written[3]!
