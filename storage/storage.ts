@@ -64,8 +64,9 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
   let lastCommitEnded = 0
   let lastCommitTook = 0
 
+  const closedError = (): StorageClosedError => new StorageClosedError(`storage at ${init.path} is closed`)
   const assertOpen = (): void => {
-    if (closed) throw new StorageClosedError(`storage at ${init.path} is closed`)
+    if (closed) throw closedError()
   }
 
   /**
@@ -112,7 +113,7 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     const batch = asked
     asked = []
     if (closed) {
-      for (const { reject } of batch) reject(new StorageClosedError(`storage at ${init.path} is closed`))
+      for (const { reject } of batch) reject(closedError())
       return
     }
     const started = performance.now()
