@@ -13,4 +13,13 @@ describe('entity IDs', () => {
     assert.deepEqual([...ids].sort(), ids)
     assert.equal(new Set(Array.from({ length: 10_000 }, () => timeOrderedId(1_700_000_000_000))).size, 10_000)
   })
+
+  it('vary in every hex digit past the time, version and variant', () => {
+    const ids = Array.from({ length: 2000 }, () => timeOrderedId(1_700_000_000_000).replaceAll('-', ''))
+    // Digits 12 (the version) and 16 (the variant's top bits) are fixed or nearly so; all the others are random.
+    for (const position of [13, 14, 15, 17, 18, 19, ...Array.from({ length: 12 }, (_, i) => 20 + i)]) {
+      assert.equal(new Set(ids.map(id => id[position])).size, 16, `hex digit ${position} takes every value`)
+    }
+    assert.deepEqual(new Set(ids.map(id => id[16])), new Set(['8', '9', 'a', 'b']))
+  })
 })
