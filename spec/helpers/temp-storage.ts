@@ -29,3 +29,13 @@ export async function tempStorage (prefix = 'threads-spec-'): Promise<TempStorag
     }
   }
 }
+
+/** Runs `body` with a fresh temporary environment, and removes it afterwards whatever `body` did. */
+export async function withTempStorage<T> (body: (temp: TempStorage) => Promise<T>, prefix?: string): Promise<T> {
+  const temp = await tempStorage(prefix)
+  try {
+    return await body(temp)
+  } finally {
+    await temp.dispose()
+  }
+}

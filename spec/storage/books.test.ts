@@ -10,115 +10,103 @@ import { BlockNotFoundError, ConflictingKeyError, StorageClosedError } from '../
 import { createHeadBook, EMPTY_EDGE, EMPTY_HEAD } from '../../storage/head-book.ts'
 import { createKeyBook } from '../../storage/key-book.ts'
 import { openStorage } from '../../storage/storage.ts'
-import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
+import { tempStorage, withTempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 
 describe('storage environment', () => {
   it('commits a transaction whole or not at all', async () => {
-    const temp = await tempStorage()
-    try {
-      const db = temp.storage.valueDatabase<number>('numbers')
-      await temp.storage.transaction(() => { db.putSync('a', 1); db.putSync('b', 2) })
-      await assert.rejects(temp.storage.transaction(() => {
-        db.putSync('a', 10)
-        db.putSync('c', 3)
-        throw new Error('abort halfway')
-      }), /abort halfway/)
-      assert.deepEqual([db.get('a'), db.get('b'), db.get('c')], [1, 2, undefined])
-      assert.throws(() => temp.storage.transactionSync(() => { db.putSync('d', 4); throw new Error('abort sync') }), /abort sync/)
-      assert.equal(db.get('d'), undefined)
-      const reopened = await temp.reopen()
-      assert.deepEqual([reopened.valueDatabase<number>('numbers').get('a'), reopened.valueDatabase<number>('numbers').get('b')], [1, 2])
-    } finally {
-      await temp.dispose()
-    }
+    await withTempStorage(async temp => {
+    const db = temp.storage.valueDatabase<number>('numbers')
+    await temp.storage.transaction(() => { db.putSync('a', 1); db.putSync('b', 2) })
+    await assert.rejects(temp.storage.transaction(() => {
+      db.putSync('a', 10)
+      db.putSync('c', 3)
+      throw new Error('abort halfway')
+    }), /abort halfway/)
+    assert.deepEqual([db.get('a'), db.get('b'), db.get('c')], [1, 2, undefined])
+    assert.throws(() => temp.storage.transactionSync(() => { db.putSync('d', 4); throw new Error('abort sync') }), /abort sync/)
+    assert.equal(db.get('d'), undefined)
+    const reopened = await temp.reopen()
+    assert.deepEqual([reopened.valueDatabase<number>('numbers').get('a'), reopened.valueDatabase<number>('numbers').get('b')], [1, 2])
+    })
   })
 
   it('commits transactions asked for in one turn in order, each whole or not at all, and one asked for alone', async () => {
-    const temp = await tempStorage()
-    try {
-      const db = temp.storage.valueDatabase<number>('numbers')
-      const together = [
-        temp.storage.transaction(() => { db.putSync('a', 1); return 'first' }),
-        temp.storage.transaction(() => { db.putSync('b', (db.get('a') ?? 0) + 1); return 'second' }),
-        temp.storage.transaction(() => { db.putSync('c', 3); throw new Error('abort the third') }),
-        temp.storage.transaction(() => { db.putSync('d', (db.get('b') ?? 0) + 1); return db.get('c') })
-      ]
-      const outcomes = await Promise.allSettled(together)
-      assert.deepEqual(outcomes.map(outcome => outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message), ['first', 'second', 'abort the third', undefined])
-      assert.equal(await temp.storage.transaction(() => { db.putSync('e', (db.get('d') ?? 0) + 1); return db.get('e') }), 4)
-      await assert.rejects(temp.storage.transaction(() => { db.putSync('f', 6); throw new Error('abort alone') }), /abort alone/)
-      const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
-      assert.deepEqual(['a', 'b', 'c', 'd', 'e', 'f'].map(key => reopened.get(key)), [1, 2, undefined, 3, 4, undefined])
-    } finally {
-      await temp.dispose()
-    }
+    await withTempStorage(async temp => {
+    const db = temp.storage.valueDatabase<number>('numbers')
+    const together = [
+      temp.storage.transaction(() => { db.putSync('a', 1); return 'first' }),
+      temp.storage.transaction(() => { db.putSync('b', (db.get('a') ?? 0) + 1); return 'second' }),
+      temp.storage.transaction(() => { db.putSync('c', 3); throw new Error('abort the third') }),
+      temp.storage.transaction(() => { db.putSync('d', (db.get('b') ?? 0) + 1); return db.get('c') })
+    ]
+    const outcomes = await Promise.allSettled(together)
+    assert.deepEqual(outcomes.map(outcome => outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as Error).message), ['first', 'second', 'abort the third', undefined])
+    assert.equal(await temp.storage.transaction(() => { db.putSync('e', (db.get('d') ?? 0) + 1); return db.get('e') }), 4)
+    await assert.rejects(temp.storage.transaction(() => { db.putSync('f', 6); throw new Error('abort alone') }), /abort alone/)
+    const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
+    assert.deepEqual(['a', 'b', 'c', 'd', 'e', 'f'].map(key => reopened.get(key)), [1, 2, undefined, 3, 4, undefined])
+    })
   })
 
   it('settles transactions asked for in the turn closing began: each written whole, or refused as closed', async () => {
-    const temp = await tempStorage()
-    try {
-      const numbers = temp.storage.valueDatabase<number>('numbers')
-      await temp.storage.transaction(() => { numbers.putSync('first', 0) })
-      const asked = [1, 2, 3].map(n => temp.storage.transaction(() => { numbers.putSync(`n${n}`, n); numbers.putSync(`m${n}`, n) }))
-      const closed = temp.storage.close()
-      const outcomes = await Promise.allSettled(asked)
-      await closed
-      const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
-      outcomes.forEach((outcome, i) => {
-        const n = i + 1
-        if (outcome.status === 'fulfilled') assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [n, n], `transaction ${n} resolved, so it is on disk`)
-        else {
-          assert.ok(outcome.reason instanceof StorageClosedError, String(outcome.reason))
-          assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [undefined, undefined], `transaction ${n} refused, so none of it is`)
-        }
-      })
-      const lone = temp.storage.transaction(() => { temp.storage.valueDatabase<number>('numbers').putSync('lone', 1) })
-      const closedAgain = temp.storage.close()
-      await lone
-      await closedAgain
-      assert.equal((await temp.reopen()).valueDatabase<number>('numbers').get('lone'), 1, 'a lone transaction after a pause commits on the spot, before closing')
-    } finally {
-      await temp.dispose()
-    }
+    await withTempStorage(async temp => {
+    const numbers = temp.storage.valueDatabase<number>('numbers')
+    await temp.storage.transaction(() => { numbers.putSync('first', 0) })
+    const asked = [1, 2, 3].map(n => temp.storage.transaction(() => { numbers.putSync(`n${n}`, n); numbers.putSync(`m${n}`, n) }))
+    const closed = temp.storage.close()
+    const outcomes = await Promise.allSettled(asked)
+    await closed
+    const reopened = (await temp.reopen()).valueDatabase<number>('numbers')
+    outcomes.forEach((outcome, i) => {
+      const n = i + 1
+      if (outcome.status === 'fulfilled') assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [n, n], `transaction ${n} resolved, so it is on disk`)
+      else {
+        assert.ok(outcome.reason instanceof StorageClosedError, String(outcome.reason))
+        assert.deepEqual([reopened.get(`n${n}`), reopened.get(`m${n}`)], [undefined, undefined], `transaction ${n} refused, so none of it is`)
+      }
+    })
+    const lone = temp.storage.transaction(() => { temp.storage.valueDatabase<number>('numbers').putSync('lone', 1) })
+    const closedAgain = temp.storage.close()
+    await lone
+    await closedAgain
+    assert.equal((await temp.reopen()).valueDatabase<number>('numbers').get('lone'), 1, 'a lone transaction after a pause commits on the spot, before closing')
+    })
   })
 
   it('reads and extends a file whose keys lmdb ordered with its default comparator', async () => {
-    const temp = await tempStorage()
-    try {
-      await temp.storage.close()
-      // Keys that share long prefixes, that are prefixes of each other, and that mix numbers and strings: where a
-      // comparator of whole words and plain memcmp could part ways, if they ever did.
-      const keys = [
-        ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000010'], ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000009'],
-        ['v', 1, 'Person', '0193a1b2'], ['v', 1, 'Person', ''], ['v', 1, 'Person'], ['v', 1, 'Pers'], ['v', 2, 'A'], ['v', 300, 'A'],
-        ['v', -1, 'A'], ['v', 1.5, 'A'], ['x', 1, 'Person', 'age', 42, 'id'], ['x', 1, 'Person', 'age', 7, 'id'], ['x', 1, 'Person', 'age', 'seven', 'id'],
-        ['u', 1, 'P', 'email', 'a\u0000b'], ['u', 1, 'P', 'email', 'a'], ['u', 1, 'P', 'email', 'é'], 'plain', 'plai', 7, 70000
-      ]
-      const legacy = open({ path: temp.path, maxDbs: 64 })
-      const written = legacy.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
-      await legacy.transaction(() => { keys.forEach((key, i) => { written.putSync(key, i) }) })
-      const expected = [...written.getRange()].map(({ key, value }) => [key, value])
-      await legacy.close()
+    await withTempStorage(async temp => {
+    await temp.storage.close()
+    // Keys that share long prefixes, that are prefixes of each other, and that mix numbers and strings: where a
+    // comparator of whole words and plain memcmp could part ways, if they ever did.
+    const keys = [
+      ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000010'], ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-000000000009'],
+      ['v', 1, 'Person', '0193a1b2'], ['v', 1, 'Person', ''], ['v', 1, 'Person'], ['v', 1, 'Pers'], ['v', 2, 'A'], ['v', 300, 'A'],
+      ['v', -1, 'A'], ['v', 1.5, 'A'], ['x', 1, 'Person', 'age', 42, 'id'], ['x', 1, 'Person', 'age', 7, 'id'], ['x', 1, 'Person', 'age', 'seven', 'id'],
+      ['u', 1, 'P', 'email', 'a\u0000b'], ['u', 1, 'P', 'email', 'a'], ['u', 1, 'P', 'email', 'é'], 'plain', 'plai', 7, 70000
+    ]
+    const legacy = open({ path: temp.path, maxDbs: 64 })
+    const written = legacy.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
+    await legacy.transaction(() => { keys.forEach((key, i) => { written.putSync(key, i) }) })
+    const expected = [...written.getRange()].map(({ key, value }) => [key, value])
+    await legacy.close()
 
-      const storage = await openStorage({ path: temp.path })
-      try {
-        const db = storage.valueDatabase<number>('mixed')
-        assert.deepEqual([...db.getRange()].map(({ key, value }) => [key, value]), expected)
-        for (const [i, key] of keys.entries()) assert.equal(db.get(key), i)
-        await storage.transaction(() => { db.putSync(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], -1); db.putSync(['v', 1, 'Per'], -2) })
-        const all = [...keys, ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], ['v', 1, 'Per']]
-        assert.deepEqual([...db.getRange()].map(({ key }) => key), [...all].sort(compareKeys))
-      } finally {
-        await storage.close()
-      }
-      const legacyAgain = open({ path: temp.path, maxDbs: 64, readOnly: true })
-      const reread = legacyAgain.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
-      assert.deepEqual([reread.get(['v', 1, 'Per']), reread.get(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'])], [-2, -1])
-      for (const [i, key] of keys.entries()) assert.equal(reread.get(key), i)
-      await legacyAgain.close()
+    const storage = await openStorage({ path: temp.path })
+    try {
+      const db = storage.valueDatabase<number>('mixed')
+      assert.deepEqual([...db.getRange()].map(({ key, value }) => [key, value]), expected)
+      for (const [i, key] of keys.entries()) assert.equal(db.get(key), i)
+      await storage.transaction(() => { db.putSync(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], -1); db.putSync(['v', 1, 'Per'], -2) })
+      const all = [...keys, ['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'], ['v', 1, 'Per']]
+      assert.deepEqual([...db.getRange()].map(({ key }) => key), [...all].sort(compareKeys))
     } finally {
-      await temp.dispose()
+      await storage.close()
     }
+    const legacyAgain = open({ path: temp.path, maxDbs: 64, readOnly: true })
+    const reread = legacyAgain.openDB<number, any>({ name: 'mixed', encoding: 'msgpack', useRecords: false } as never)
+    assert.deepEqual([reread.get(['v', 1, 'Per']), reread.get(['v', 1, 'Person', '0193a1b2-c3d4-7e5f-8a9b-00000000001'])], [-2, -1])
+    for (const [i, key] of keys.entries()) assert.equal(reread.get(key), i)
+    await legacyAgain.close()
+    })
   })
 
   it('refuses work once closed, with a typed error', async () => {

@@ -14,7 +14,7 @@ import {
 } from '../../storage/errors.ts'
 import { EMPTY_EDGE } from '../../storage/head-book.ts'
 import { createLogStore, type LogStore, type StoredRecord } from '../../storage/log-store.ts'
-import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
+import { tempStorage, withTempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 import { flipByte } from '../helpers/tamper.ts'
 import { within } from '../helpers/temp-peer.ts'
 
@@ -381,21 +381,18 @@ describe('log store', () => {
   })
 
   it('detects a corrupted block on disk when verifying the log', async () => {
-    const temp = await tempStorage()
-    try {
-      const store = createLogStore({ storage: temp.storage })
-      const thread = await store.createThread({ variant: ThreadVariant.AccessControlled })
-      const log = await store.createLog(thread.id)
-      const first = await store.append(thread.id, log.id, { a: 1 })
-      await store.append(thread.id, log.id, { a: 2 })
-      const records = temp.storage.valueDatabase<Uint8Array[]>('log-records')
-      const key = [thread.id.toString(), log.id, first.counter]
-      const packed = records.get(key)!.map(bytes => Uint8Array.from(bytes))
-      packed[4]![packed[4]!.length - 1]! ^= 0xff
-      await temp.storage.transaction(() => records.putSync(key, packed))
-      assert.throws(() => store.verifyLog(thread.id, log.id), (e: unknown) => e instanceof CorruptLogError && e.code === 'ERR_CORRUPT_LOG')
-    } finally {
-      await temp.dispose()
-    }
+    await withTempStorage(async temp => {
+    const store = createLogStore({ storage: temp.storage })
+    const thread = await store.createThread({ variant: ThreadVariant.AccessControlled })
+    const log = await store.createLog(thread.id)
+    const first = await store.append(thread.id, log.id, { a: 1 })
+    await store.append(thread.id, log.id, { a: 2 })
+    const records = temp.storage.valueDatabase<Uint8Array[]>('log-records')
+    const key = [thread.id.toString(), log.id, first.counter]
+    const packed = records.get(key)!.map(bytes => Uint8Array.from(bytes))
+    packed[4]![packed[4]!.length - 1]! ^= 0xff
+    await temp.storage.transaction(() => records.putSync(key, packed))
+    assert.throws(() => store.verifyLog(thread.id, log.id), (e: unknown) => e instanceof CorruptLogError && e.code === 'ERR_CORRUPT_LOG')
+    })
   })
 })

@@ -8,7 +8,7 @@ import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import type { RecordBlocks } from '../../codecs/record.ts'
 import { createLogStore } from '../../storage/log-store.ts'
-import { tempStorage } from '../helpers/temp-storage.ts'
+import { withTempStorage } from '../helpers/temp-storage.ts'
 import type { CID } from '../../codecs/block.ts'
 
 /**
@@ -31,36 +31,33 @@ function referenceRecord (logKey: Ed25519PrivateKey, threadKey: ThreadKey, body:
 
 describe('records in the reference layout', () => {
   it('decode and verify when the caller opts in to the legacy first-record signature', async () => {
-    const temp = await tempStorage()
-    try {
-      const logKey = Ed25519PrivateKey.generate()
-      const threadKey = ThreadKey.random()
-      const first = referenceRecord(logKey, threadKey, { name: 'first' })
-      const second = referenceRecord(logKey, threadKey, { name: 'second' }, first.record.cid)
+    await withTempStorage(async temp => {
+    const logKey = Ed25519PrivateKey.generate()
+    const threadKey = ThreadKey.random()
+    const first = referenceRecord(logKey, threadKey, { name: 'first' })
+    const second = referenceRecord(logKey, threadKey, { name: 'second' }, first.record.cid)
 
-      const strict = createLogStore({ storage: temp.storage })
-      const thread = await strict.createThread({ key: threadKey })
-      await strict.addLog(thread.id, logKey.publicKey)
-      await assert.rejects(strict.accept(thread.id, logKey.publicKey.logId, first), (e: unknown) =>
-        e instanceof InvalidSignatureError && e.code === 'ERR_INVALID_SIGNATURE')
-      assert.equal(strict.head(thread.id, logKey.publicKey.logId).counter, 0)
+    const strict = createLogStore({ storage: temp.storage })
+    const thread = await strict.createThread({ key: threadKey })
+    await strict.addLog(thread.id, logKey.publicKey)
+    await assert.rejects(strict.accept(thread.id, logKey.publicKey.logId, first), (e: unknown) =>
+      e instanceof InvalidSignatureError && e.code === 'ERR_INVALID_SIGNATURE')
+    assert.equal(strict.head(thread.id, logKey.publicKey.logId).counter, 0)
 
-      // Opting in is per log: another log of the same thread keeps refusing the legacy form.
-      const otherKey = Ed25519PrivateKey.generate()
-      await strict.addLog(thread.id, otherKey.publicKey)
-      await assert.rejects(strict.accept(thread.id, otherKey.publicKey.logId, referenceRecord(otherKey, threadKey, { name: 'other' })), InvalidSignatureError)
-      const legacyThread = await strict.addThread(ThreadId.create(), threadKey)
-      const legacy = strict
-      await legacy.addLog(legacyThread.id, logKey.publicKey, { legacyFirstRecordSignature: true })
-      await legacy.accept(legacyThread.id, logKey.publicKey.logId, first)
-      await legacy.accept(legacyThread.id, logKey.publicKey.logId, second)
-      const records = legacy.records(legacyThread.id, logKey.publicKey.logId)
-      assert.deepEqual(records.map(r => legacy.content(r)), [{ time: undefined, body: { name: 'first' } }, { time: undefined, body: { name: 'second' } }])
-      assert.equal(legacy.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2)
-      const reopened = createLogStore({ storage: await temp.reopen() })
-      assert.equal(reopened.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2, 'the opt-in is stored with the log')
-    } finally {
-      await temp.dispose()
-    }
+    // Opting in is per log: another log of the same thread keeps refusing the legacy form.
+    const otherKey = Ed25519PrivateKey.generate()
+    await strict.addLog(thread.id, otherKey.publicKey)
+    await assert.rejects(strict.accept(thread.id, otherKey.publicKey.logId, referenceRecord(otherKey, threadKey, { name: 'other' })), InvalidSignatureError)
+    const legacyThread = await strict.addThread(ThreadId.create(), threadKey)
+    const legacy = strict
+    await legacy.addLog(legacyThread.id, logKey.publicKey, { legacyFirstRecordSignature: true })
+    await legacy.accept(legacyThread.id, logKey.publicKey.logId, first)
+    await legacy.accept(legacyThread.id, logKey.publicKey.logId, second)
+    const records = legacy.records(legacyThread.id, logKey.publicKey.logId)
+    assert.deepEqual(records.map(r => legacy.content(r)), [{ time: undefined, body: { name: 'first' } }, { time: undefined, body: { name: 'second' } }])
+    assert.equal(legacy.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2)
+    const reopened = createLogStore({ storage: await temp.reopen() })
+    assert.equal(reopened.verifyLog(legacyThread.id, logKey.publicKey.logId).records, 2, 'the opt-in is stored with the log')
+    })
   })
 })
