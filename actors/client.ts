@@ -1,7 +1,7 @@
 import type { Entity, IndexDefinition } from '../codecs/event-codec.ts'
 import type { QueryInput, CollectionWriter, CollectionReader, Store } from './store.ts'
 import { createPeer, type Peer, type PeerInit } from './peer.ts'
-import type { StoreChange } from './thread-runtime.ts'
+import type { ListenerErrorCallback, StoreChange } from './thread-runtime.ts'
 import { TransactionClosedError } from '../storage/errors.ts'
 import { idFieldOf } from '../storage/store-engine.ts'
 
@@ -117,6 +117,8 @@ export class Client {
     if (store === undefined) {
       store = this.#peer.then(peer => peer.store(storeId))
       this.#stores.set(storeId, store)
+      // A store that could not be opened is asked for again next time, not refused from memory.
+      store.catch(() => { this.#stores.delete(storeId) })
     }
     return store
   }
@@ -163,15 +165,23 @@ export class Client {
     return { entity: await (await this.#store(storeId)).collection<T>(model).findById(id) }
   }
 
-  /** Calls back for every change to the entity (or the whole model when `id` is empty); returns a closer. */
-  listen<T extends Entity> (storeId: string, model: string, id: string, callback: (reply: ListenReply<T>) => void): () => void {
+  /**
+   * Calls back for every change to the entity (or the whole model when `id` is empty); returns a closer. The
+   * listener starts once the store is open, before any call made after this one reaches it. A store that cannot be
+   * opened, and a callback that throws, go to `onError` (or, without one, to a process warning), as a store's do.
+   */
+  listen<T extends Entity> (storeId: string, model: string, id: string, callback: (reply: ListenReply<T>) => void, onError?: ListenerErrorCallback): () => void {
     let stop: (() => void) | undefined
     let closed = false
-    void this.#store(storeId).then(store => {
+    this.#store(storeId).then(store => {
       if (closed) return
       stop = store.listen({ collection: model, id: id === '' ? undefined : id }, change => {
         callback({ collection: change.collection, action: change.action, ID: change.id, entity: change.entity as T | undefined })
-      })
+      }, onError)
+    }).catch((error: unknown) => {
+      if (closed) return
+      if (onError !== undefined) onError(error)
+      else process.emitWarning(error instanceof Error ? error : new Error(String(error)), 'ListenerStopped')
     })
     return () => {
       closed = true

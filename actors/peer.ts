@@ -10,7 +10,7 @@ import type { RefusalCounts } from '../net/requests.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
 import { randomBytes } from 'node:crypto'
 import { isDefaultRole, type DefaultRole } from '../codecs/acl.ts'
-import { toHex } from '../codecs/event-codec.ts'
+import { toHex, type EventCodec } from '../codecs/event-codec.ts'
 import type { Invite } from '../codecs/invite.ts'
 import { ownedThreadId, signLogBinding } from '../codecs/ownership.ts'
 import { peerIdentity } from '../net/node.ts'
@@ -35,6 +35,12 @@ export interface PeerInit {
   path: string
   /** Take a snapshot of a store's views every this many events (0: only on request). */
   snapshotEvery?: number
+  /**
+   * How actions become events and events fold into entities: RFC 6902 patches (`jsonPatchCodec`) unless told
+   * otherwise. Records name the codec that wrote them, and a store folds only its own codec's records, so every
+   * peer of a thread needs the same one.
+   */
+  codec?: EventCodec
   /** Receives every inspection event of every actor of the peer (an XState inspector). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /**
@@ -150,7 +156,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
   const identity = await peerIdentity(storage)
   const self = identity.publicKey.logId
   const logs = createLogStore({ storage })
-  const engine: StoreEngine = createStoreEngine({ storage, logs })
+  const engine: StoreEngine = createStoreEngine({ storage, logs, codec: init.codec })
   const runtimes = new Map<string, ThreadRuntime>()
   const stores = new Map<string, Store>()
   recorder?.start(self)

@@ -93,7 +93,9 @@ export interface Store {
   registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
   collection<T extends Entity = Entity> (name: string): Collection<T>
   collections (): CollectionDefinition[]
+  /** Runs `body` alone: writes wait for it, its reads see committed state and its own writes, and it commits whole or not at all. */
   writeTransaction<R> (collection: string, body: (tx: CollectionWriter) => Promise<R>): Promise<R>
+  /** Runs `body` against the state committed when it begins: it waits for no writer, and no commit meanwhile shows in its reads. */
   readTransaction<R> (collection: string, body: (tx: CollectionReader) => Promise<R>): Promise<R>
   /**
    * Calls `callback` for every change the filter matches, in order, from now on, waiting for it before the next;
@@ -154,17 +156,23 @@ export function createStore (init: StoreInit): Store {
     return definition
   }
 
-  const committedReader = <T extends Entity>(collection: string): CollectionReader<T> => ({
+  /** Reads of committed state, each run by `within`: as it comes, or against a state a read transaction pinned. */
+  const committedReader = <T extends Entity>(collection: string, within: <R>(read: () => R) => R = read => read()): CollectionReader<T> => ({
     async has (ids) {
-      definitionOf(collection)
-      return ids.every(id => engine.get(threadId, collection, id) !== undefined)
+      return within(() => {
+        definitionOf(collection)
+        return ids.every(id => engine.get(threadId, collection, id) !== undefined)
+      })
     },
     async findById (id) {
-      definitionOf(collection)
-      return engine.get(threadId, collection, id) as T | undefined
+      return within(() => {
+        definitionOf(collection)
+        return engine.get(threadId, collection, id) as T | undefined
+      })
     },
     async find (query = new Query()) {
-      return engine.find(threadId, collection, Query.parse(query)) as T[]
+      const parsed = Query.parse(query)
+      return within(() => engine.find(threadId, collection, parsed) as T[])
     }
   })
 
@@ -296,7 +304,15 @@ export function createStore (init: StoreInit): Store {
 
     async readTransaction (collection, body) {
       definitionOf(collection)
-      return await runtime.transaction('read', async () => await body(committedReader(collection)))
+      return await runtime.transaction('read', async () => {
+        // Every read of the body sees the state committed when it began, whatever commits while it awaits.
+        const pinned = engine.pin()
+        try {
+          return await body(committedReader(collection, read => pinned.read(read)))
+        } finally {
+          pinned.release()
+        }
+      })
     },
 
     listen: (filter, callback, onError) => runtime.listen(filter, callback, onError),

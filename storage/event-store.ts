@@ -77,7 +77,10 @@ export interface EventStore {
   putBatch (threadId: ThreadId, bytes: Uint8Array, total: number, folded: readonly PersistedEvent[]): void
   /** Stores an event in its entity's history (the view store does, as it folds). */
   putHistory (threadId: ThreadId, key: EventKey, event: EntityEvent): void
-  /** Events after `position`, in arrival order, whole records at a time, about `limit` of them. */
+  /**
+   * Events after `position`, in arrival order, at most `limit` of them: a record holding more is read again from
+   * where the last page stopped, so no reader ever holds more than `limit` events of it.
+   */
   after (threadId: ThreadId, position: number, limit: number): PersistedEvent[]
   /** One entity's events in key order. */
   entityEvents (threadId: ThreadId, collection: string, id: string): Array<{ key: EventKey, event: StoreEvent }>
@@ -134,8 +137,8 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       const thread = numbers.of(threadId)
       const out: PersistedEvent[] = []
       for (const { value } of db.getRange({ start: ['p', thread, position + 1], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
-        for (const event of unpack(value as StoredBatch | PackedBatch)) if (event.position > position) out.push(event)
-        if (out.length >= limit) break
+        for (const event of unpack(value as StoredBatch | PackedBatch)) if (event.position > position && out.length < limit) out.push(event)
+        if (out.length === limit) break
       }
       return out
     },

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb'
 import { readKey, writeKey } from 'ordered-binary'
-import { StorageClosedError } from './errors.ts'
+import { StorageClosedError, TransactionClosedError } from './errors.ts'
 
 /**
  * One LMDB environment per peer, in one directory. Each book opens its own named database inside it, so a
@@ -26,6 +26,14 @@ export type BinaryDatabase = Database<Uint8Array, Uint8Array>
 export type ValueDatabase<V> = Database<V, StorageKey>
 export type StorageKey = string | number | Array<string | number | boolean>
 
+/** A committed state held still: reads run through it see that state, whatever commits after it. */
+export interface PinnedState {
+  /** Runs `read` (synchronous reads of any database here) against the pinned state. */
+  read<T> (read: () => T): T
+  /** Lets the state go; reads through it are refused from then on. */
+  release (): void
+}
+
 export interface Storage {
   readonly path: string
   readonly closed: boolean
@@ -44,12 +52,31 @@ export interface Storage {
    * within it, committed with it. Books use it so each of their writes is atomic alone and composable.
    */
   transactionSync<T> (action: () => T): T
+  /**
+   * Holds the state committed now, for reads spread over many turns to see one state: LMDB keeps it (a read
+   * transaction) until `release`, or until the storage closes.
+   */
+  pin (): PinnedState
   /** Resolves once every commit so far has been flushed to disk. */
   flushed (): Promise<void>
   close (): Promise<void>
 }
 
 const DEFAULT_MAP_SIZE = 8 * 1024 ** 3
+
+/** Where each of lmdb's read methods takes its options, the read transaction among them. */
+const READ_OPTIONS_AT: Readonly<Record<string, number>> = {
+  get: 1,
+  getBinary: 1,
+  getEntry: 1,
+  getValues: 1,
+  getValuesCount: 1,
+  doesExist: 2,
+  getRange: 0,
+  getKeys: 0,
+  getCount: 0,
+  getKeysCount: 0
+}
 
 export async function openStorage (init: StorageInit): Promise<Storage> {
   await mkdir(init.path, { recursive: true })
@@ -63,6 +90,10 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
   /** When the latest commit (or group of them) ended, and how long it took from being handed over. */
   let lastCommitEnded = 0
   let lastCommitTook = 0
+  /** The pinned state reads run against while a `PinnedState.read` is under way. */
+  let pinned: Transaction | undefined
+  /** Pinned states not yet released: closing releases them, as LMDB cannot close under an open read. */
+  const pins = new Set<Transaction>()
 
   const closedError = (): StorageClosedError => new StorageClosedError(`storage at ${init.path} is closed`)
   const assertOpen = (): void => {
@@ -82,8 +113,10 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
       for (const name of Object.getOwnPropertyNames(proto)) {
         const method: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value
         if (typeof method !== 'function' || name === 'constructor' || Object.hasOwn(guard, name)) continue
+        const optionsAt = READ_OPTIONS_AT[name]
         guard[name] = (...args: unknown[]): unknown => {
           assertOpen()
+          if (pinned !== undefined && optionsAt !== undefined) args[optionsAt] = { ...(args[optionsAt] as object | undefined), transaction: pinned }
           return (method as (...args: unknown[]) => unknown).apply(db, args)
         }
       }
@@ -167,6 +200,28 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
       assertOpen()
       return root.transactionSync(action)
     },
+    pin () {
+      assertOpen()
+      let held: Transaction | undefined = root.useReadTransaction()
+      pins.add(held)
+      return {
+        read (read) {
+          assertOpen()
+          if (held === undefined) throw new TransactionClosedError('this pinned state was released')
+          const outer = pinned
+          pinned = held
+          try {
+            return read()
+          } finally {
+            pinned = outer
+          }
+        },
+        release () {
+          if (held !== undefined && pins.delete(held)) held.done()
+          held = undefined
+        }
+      }
+    },
     async flushed () {
       // Transactions asked for in this turn are handed over first, so "every commit so far" includes them.
       await new Promise<void>(resolve => { queueMicrotask(resolve) })
@@ -177,6 +232,8 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
       // What was asked for before closing began is handed over as if the turn had ended first.
       if (asked.length > 0) handOver()
       closed = true
+      for (const held of pins) held.done()
+      pins.clear()
       await root.close()
     }
   }

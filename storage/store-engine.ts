@@ -16,7 +16,7 @@ import {
 } from './errors.ts'
 import { compareEventKeys, createEventStore, type EventKey, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
-import type { Storage } from './storage.ts'
+import type { PinnedState, Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
 import { createViewStore, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
@@ -60,6 +60,8 @@ export interface StoreEngine {
   commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed
   /** Accepts a checked record of someone's log (`logs.check`) and folds its events; call inside `storage.transaction`. */
   ingestWithin (checked: CheckedRecord): Committed
+  /** Holds the state committed now: reads run through it see that state, as a read transaction must. */
+  pin (): PinnedState
   definition (threadId: ThreadId, collection: string): CollectionDefinition | undefined
   collections (threadId: ThreadId): CollectionDefinition[]
   get (threadId: ThreadId, collection: string, id: string): Entity | undefined
@@ -503,6 +505,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }),
 
     invalidate: forget,
+
+    pin: () => storage.pin(),
 
     definition: (threadId, collection) => reading(() => views.definition(threadId, collection)),
     collections: threadId => reading(() => views.collections(threadId)),

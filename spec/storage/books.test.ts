@@ -6,7 +6,7 @@ import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { createBlockStore } from '../../storage/block-store.ts'
-import { BlockNotFoundError, ConflictingKeyError, StorageClosedError } from '../../storage/errors.ts'
+import { BlockNotFoundError, ConflictingKeyError, StorageClosedError, TransactionClosedError } from '../../storage/errors.ts'
 import { createHeadBook, EMPTY_EDGE, EMPTY_HEAD } from '../../storage/head-book.ts'
 import { createKeyBook } from '../../storage/key-book.ts'
 import { openStorage } from '../../storage/storage.ts'
@@ -107,6 +107,59 @@ describe('storage environment', () => {
     for (const [i, key] of keys.entries()) assert.equal(reread.get(key), i)
     await legacyAgain.close()
     })
+  })
+
+  it('pins a committed state: every kind of read through it sees that state, whatever commits after', async () => {
+    await withTempStorage(async ({ storage }) => {
+      const db = storage.valueDatabase<string>('pinned')
+      await storage.transaction(() => {
+        db.putSync(['k', 1], 'one')
+        db.putSync(['k', 2], 'two')
+      })
+      const pinned = storage.pin()
+      await storage.transaction(() => {
+        db.putSync(['k', 1], 'changed')
+        db.removeSync(['k', 2])
+        db.putSync(['k', 3], 'three')
+      })
+      const read = (): unknown => ({
+        get: [db.get(['k', 1]), db.get(['k', 3])],
+        exists: [db.doesExist(['k', 2]), db.doesExist(['k', 3])],
+        range: [...db.getRange({ start: ['k'], end: ['l'] })].map(({ key, value }) => [key, value]),
+        keys: [...db.getKeys({ start: ['k'], end: ['l'] })],
+        count: db.getCount({ start: ['k'], end: ['l'] })
+      })
+      assert.deepEqual(pinned.read(read), {
+        get: ['one', undefined],
+        exists: [true, false],
+        range: [[['k', 1], 'one'], [['k', 2], 'two']],
+        keys: [['k', 1], ['k', 2]],
+        count: 2
+      })
+      assert.deepEqual(read(), {
+        get: ['changed', 'three'],
+        exists: [false, true],
+        range: [[['k', 1], 'changed'], [['k', 3], 'three']],
+        keys: [['k', 1], ['k', 3]],
+        count: 2
+      })
+      pinned.release()
+      pinned.release()
+      assert.throws(() => pinned.read(read), (e: unknown) => e instanceof TransactionClosedError && e.code === 'ERR_TRANSACTION_CLOSED')
+    })
+  })
+
+  it('lets a pinned state go when it closes: reads through it are refused, releasing it later is harmless', async () => {
+    const temp = await tempStorage()
+    const db = temp.storage.valueDatabase<string>('pinned')
+    await temp.storage.transaction(() => db.putSync('k', 'v'))
+    const pinned = temp.storage.pin()
+    assert.equal(pinned.read(() => db.get('k')), 'v')
+    const reopened = await temp.reopen()
+    assert.throws(() => pinned.read(() => db.get('k')), StorageClosedError)
+    pinned.release()
+    assert.equal(reopened.valueDatabase<string>('pinned').get('k'), 'v')
+    await temp.dispose()
   })
 
   it('refuses work once closed, with a typed error', async () => {

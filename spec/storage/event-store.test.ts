@@ -57,6 +57,9 @@ describe('event store', () => {
     assert.deepEqual(second.map(event => event.entity), [{ _id: 'n1', value: 3 }, undefined, { _id: 'n3', value: 4 }, { _id: 'n1', value: 3 }],
       'a create that landed on an entity keeps what it left, not the fold of the create alone')
     assert.deepEqual(events.after(threadId, 3, 100), second.slice(1), 'from inside a record, only what comes after')
+    assert.deepEqual(events.after(threadId, 0, 3), [...first, second[0]], 'no more than the limit, though a record holds more')
+    assert.deepEqual(events.after(threadId, 3, 2), second.slice(1, 3), 'and on from inside that record, a page at a time')
+    assert.deepEqual(events.after(threadId, 4, 2), second.slice(2, 4))
     assert.equal(events.position(threadId), 6)
   })
 

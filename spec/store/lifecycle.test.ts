@@ -5,7 +5,7 @@ import { MalformedBlockError, InvalidQueryError } from '../../codecs/errors.ts'
 import { encodeRecordBody, parseRecordBody } from '../../codecs/event-codec.ts'
 import { Query, Where } from '../../codecs/query.ts'
 import { StorageClosedError, UniqueViolationError } from '../../storage/errors.ts'
-import { tempPeer, until, within } from '../helpers/temp-peer.ts'
+import { dumpStore, tempPeer, until, within } from '../helpers/temp-peer.ts'
 
 /** Failure and shutdown paths of the store: what happens when callbacks throw, peers close, inputs are odd. */
 describe('store lifecycle and edges', () => {
@@ -52,6 +52,34 @@ describe('store lifecycle and edges', () => {
     await temp.dispose()
   })
 
+  it('refuses the later reads of a read transaction left open when its peer closes', async () => {
+    const temp = await tempPeer()
+    const db = await temp.peer.newStore()
+    await db.registerSchema('Note', { type: 'object' })
+    await db.collection('Note').create([{ text: 'before close' }])
+    let opened!: () => void
+    const reading = new Promise<void>(resolve => { opened = resolve })
+    let resume!: () => void
+    const holding = new Promise<void>(resolve => { resume = resolve })
+    let laterRead: Promise<unknown> | undefined
+    const reader = db.readTransaction('Note', async tx => {
+      assert.equal((await tx.find()).length, 1)
+      opened()
+      await holding
+      laterRead = tx.find()
+      return await laterRead
+    })
+    await within(reading, 'the read transaction to read')
+    const closing = temp.peer.close()
+    const closed = (e: unknown): boolean => e instanceof StorageClosedError && e.code === 'ERR_STORAGE_CLOSED'
+    await assert.rejects(within(reader, 'the open read transaction to settle'), closed)
+    resume()
+    await within(closing, 'close to finish')
+    await until(() => laterRead !== undefined, 'the body to read again')
+    await assert.rejects(laterRead!, closed)
+    await temp.dispose()
+  })
+
   it('folds a store from its logs when its views are in a layout this build does not read', async () => {
     const temp = await tempPeer({ network: false })
     try {
@@ -95,16 +123,42 @@ describe('store lifecycle and edges', () => {
     }
   })
 
-  it('refuses a unique index over values existing entities already share', async () => {
+  it('refuses a unique index over values existing entities already share, and changes nothing', async () => {
     const temp = await tempPeer()
     try {
       const db = await temp.peer.newStore()
       await db.registerSchema('User', { type: 'object' })
       await db.collection('User').create([{ email: 'same@x' }, { email: 'same@x' }])
+      const before = dumpStore(temp.peer)
       await assert.rejects(db.registerSchema('User', { type: 'object' }, { indexes: [{ path: 'email', unique: true }] }), (e: unknown) =>
         e instanceof UniqueViolationError && e.code === 'ERR_UNIQUE_VIOLATION' && e.path === 'email')
+      assert.equal(dumpStore(temp.peer), before)
+      assert.deepEqual(db.collections().find(collection => collection.name === 'User')?.indexes, [])
       await db.registerSchema('User', { type: 'object' }, { indexes: [{ path: 'email' }] })
       assert.equal(db.collection('User').plan(Query.where('email').eq('same@x')).using, 'index:email')
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('builds a unique index over existing entities, and holds later writes to it, across a reopen', async () => {
+    const temp = await tempPeer()
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('User', { type: 'object' })
+      const [ada] = await db.collection('User').create([{ email: 'ada@x' }, { email: 'bob@x' }, { name: 'no email' }])
+      await db.registerSchema('User', { type: 'object' }, { indexes: [{ path: 'email', unique: true }] })
+      const holds = async (store: typeof db): Promise<void> => {
+        const users = store.collection('User')
+        assert.equal(users.plan(Query.where('email').eq('ada@x')).using, 'index:email')
+        assert.deepEqual((await users.find(Query.where('email').eq('ada@x'))).map(user => user._id), [ada])
+        const before = dumpStore(temp.peer)
+        await assert.rejects(users.create([{ email: 'ada@x' }]), (e: unknown) => e instanceof UniqueViolationError && e.path === 'email')
+        await assert.rejects(users.save([{ _id: ada!, email: 'bob@x' }]), UniqueViolationError)
+        assert.equal(dumpStore(temp.peer), before)
+      }
+      await holds(db)
+      await holds(await (await temp.reopen()).store(db.id))
     } finally {
       await temp.dispose()
     }

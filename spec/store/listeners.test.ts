@@ -214,3 +214,41 @@ describe('store listeners', () => {
     assert.deepEqual(strict.changes.map(brief), [['Strict', 'create', 'good']])
   })
 })
+
+describe('a listener far behind', () => {
+  it('holds one page of changes at a time however far it lags, and loses none', async () => {
+    let largestPage = 0
+    let largestLag = 0
+    const temp = await tempPeer({
+      inspect: event => {
+        if (event.type !== '@xstate.snapshot' || !String((event.actorRef as { id?: string }).id).startsWith('listener:')) return
+        const context = (event as { snapshot: { context?: { page: unknown[], cursor: number, known: number } } }).snapshot.context
+        if (context === undefined) return
+        largestPage = Math.max(largestPage, context.page.length)
+        largestLag = Math.max(largestLag, context.known - context.cursor)
+      }
+    })
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Item', { type: 'object' })
+      let open!: () => void
+      const gate = new Promise<void>(resolve => { open = resolve })
+      const received: number[] = []
+      const stop = db.listen({ collection: 'Item' }, async change => {
+        await gate
+        received.push(change.entity?.i as number)
+      })
+      const items = db.collection('Item')
+      for (let batch = 0; batch < 12; batch++) await items.create(Array.from({ length: 100 }, (_, n) => ({ i: batch * 100 + n })))
+      await sleep(50)
+      open()
+      await until(() => received.length === 1200, `1,200 changes to reach the listener (got ${received.length})`, 10_000)
+      stop()
+      assert.deepEqual(received, Array.from({ length: 1200 }, (_, i) => i))
+      assert.ok(largestLag >= 900, `the listener lagged by ${largestLag} events at most: the test proves nothing`)
+      assert.ok(largestPage > 0 && largestPage <= 256, `the listener held ${largestPage} changes at once`)
+    } finally {
+      await temp.dispose()
+    }
+  })
+})

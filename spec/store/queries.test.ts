@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { Collection, Store } from '../../actors/store.ts'
 import type { Entity, JsonValue } from '../../codecs/event-codec.ts'
 import { Query, Where, type Comparable, type Operator, type QueryJSON } from '../../codecs/query.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { seededRandom } from '../helpers/seeded-random.ts'
 import { tempPeer, type TempPeer } from '../helpers/temp-peer.ts'
 
@@ -289,6 +290,25 @@ describe('store query plans and indexes', () => {
     assert.equal(indexed.plan(Query.where('age').eq(3).or(Query.where('age').eq(4))).using, 'scan')
     assert.equal(unindexed.plan(Query.where('age').eq(30)).using, 'scan')
     assert.equal(unindexed.plan(Query.where('age').gt(30)).using, 'scan')
+  })
+
+  it('reads a query it plans through an index from that index, not by scanning the views', async () => {
+    const store = await temp.peer.newStore()
+    await store.registerSchema('Probe', { type: 'object' }, { indexes: [{ path: 'age' }, { path: 'email', unique: true }] })
+    const probes = store.collection('Probe')
+    await probes.create([{ _id: 'a', age: 30, email: 'a@x' }, { _id: 'b', age: 30, email: 'b@x' }, { _id: 'c', age: 31, email: 'c@x' }])
+    // Index entries taken away behind the store's back: a read of the index misses their entities, a scan does not.
+    const thread = createThreadNumbers(temp.peer.storage).of(store.id)
+    const views = temp.peer.storage.valueDatabase<unknown>('views')
+    await temp.peer.storage.transaction(() => {
+      views.removeSync(['x', thread, 'Probe', 'age', 30, 'b'])
+      views.removeSync(['u', thread, 'Probe', 'email', 'c@x'])
+    })
+    assert.deepEqual(sortedIds(await probes.find(Query.where('age').eq(30))), ['a'])
+    assert.deepEqual(sortedIds(await probes.find(Query.where('age').ge(30))), ['a', 'c'])
+    assert.deepEqual(sortedIds(await probes.find(Query.where('email').eq('c@x'))), [])
+    assert.equal(probes.plan(Query.where('age').ne(31)).using, 'scan')
+    assert.deepEqual(sortedIds(await probes.find(Query.where('age').ne(31))), ['a', 'b'])
   })
 
   it('answers the same with and without an index, and as a brute-force filter, on 2,000 random entities', async () => {

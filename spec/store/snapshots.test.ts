@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createPeer, type Peer } from '../../actors/peer.ts'
 import type { Store } from '../../actors/store.ts'
+import { Query } from '../../codecs/query.ts'
 import type { ThreadId } from '../../codecs/thread-id.ts'
 import { createEventStore } from '../../storage/event-store.ts'
 import type { Storage } from '../../storage/storage.ts'
@@ -118,6 +119,35 @@ describe('snapshots', () => {
     assert.equal(dumpViews(peer.storage, db.id), later, 'the log alone')
     assert.deepEqual((await people().find({ ands: [{ path: 'name', op: 'eq', value: 'late' }], ors: [] })).map(p => p.age), [7],
       'indexes answer after a restore')
+  })
+
+  it('mends damaged views, definitions and index entries, from the snapshot and from the log alone', async () => {
+    const views = dumpViews(peer.storage, db.id)
+    const thread = createThreadNumbers(peer.storage).of(db.id)
+    const stored = peer.storage.valueDatabase<unknown>('views')
+    const [first, second, third] = (await people().find(new Query().orderBy('_id'))).map(person => ({ id: person._id!, name: person.name }))
+    const damage = async (): Promise<void> => {
+      await peer.storage.transaction(() => {
+        stored.removeSync(['v', thread, 'Person', first!.id])
+        const view = stored.get(['v', thread, 'Person', second!.id]) as { doc: { age: number } }
+        stored.putSync(['v', thread, 'Person', second!.id], { ...view, doc: { ...view.doc, age: -1 } })
+        stored.putSync(['v', thread, 'Person', 'stray'], { at: [0, 0, 'x', 0], doc: { _id: 'stray', name: 'stray', age: 1 } })
+        for (const key of [...stored.getKeys({ start: ['x', thread, 'Person'] })] as Array<Array<string | number>>) {
+          if (key[0] !== 'x' || key[1] !== thread || key[2] !== 'Person') break
+          if (key.at(-1) === third!.id) stored.removeSync(key)
+        }
+        stored.removeSync(['u', thread, 'Person', 'name', third!.name])
+        stored.putSync(['x', thread, 'Person', 'age', 999, 'stray'], 1)
+        stored.removeSync(['c', thread, 'Person'])
+      })
+      assert.notEqual(dumpViews(peer.storage, db.id), views)
+    }
+    await damage()
+    await db.rebuild({ from: 'snapshot' })
+    assert.equal(dumpViews(peer.storage, db.id), views, 'restored from the snapshot')
+    await damage()
+    await db.rebuild()
+    assert.equal(dumpViews(peer.storage, db.id), views, 'rebuilt from the log')
   })
 
   it('compacts the arrival index up to the snapshot and leaves the views alone', async () => {

@@ -205,6 +205,40 @@ describe('store transactions', () => {
     await items.delete([id!, 'uncommitted'])
   })
 
+  it('sees one committed state through a whole read transaction, whatever commits while it awaits', async () => {
+    const items = db.collection('Item')
+    const [kept, changed, removed] = await items.create([{ name: 'kept', n: 41 }, { name: 'changed', n: 42 }, { name: 'removed', n: 43 }])
+    const inRange = Query.where('n').ge(40).and('n').lt(50).orderBy('n')
+    let added: string | undefined
+    const seen = await db.readTransaction('Item', async tx => {
+      const first = (await tx.find(inRange)).map(item => item.name)
+      // Writes that do not wait for the reader commit between its reads, through the index and the views.
+      ;[added] = await items.create([{ name: 'added', n: 44 }])
+      await items.save([{ _id: changed!, name: 'changed', n: 45 }])
+      await items.delete([removed!])
+      assert.deepEqual((await items.find(inRange)).map(item => item.name), ['kept', 'added', 'changed'])
+      return {
+        first,
+        again: (await tx.find(inRange)).map(item => item.name),
+        byIndex: (await tx.find(Query.where('n').eq(44))).length,
+        changed: (await tx.findById(changed!))?.n,
+        hasAdded: await tx.has([added!]),
+        hasRemoved: await tx.has([removed!])
+      }
+    })
+    assert.deepEqual(seen, {
+      first: ['kept', 'changed', 'removed'],
+      again: ['kept', 'changed', 'removed'],
+      byIndex: 0,
+      changed: 42,
+      hasAdded: false,
+      hasRemoved: true
+    })
+    const now = await db.readTransaction('Item', async tx => (await tx.find(inRange)).map(item => item.name))
+    assert.deepEqual(now, ['kept', 'added', 'changed'])
+    await items.delete([kept!, changed!, added!])
+  })
+
   it('returns the read transaction body\'s value and passes its error back', async () => {
     assert.equal(await db.readTransaction('Item', async () => 42), 42)
     const failure = new Error('reader fails')
