@@ -113,13 +113,12 @@ export class Client {
   }
 
   #store (storeId: string): Promise<Store> {
-    let store = this.#stores.get(storeId)
-    if (store === undefined) {
-      store = this.#peer.then(peer => peer.store(storeId))
-      this.#stores.set(storeId, store)
-      // A store that could not be opened is asked for again next time, not refused from memory.
-      store.catch(() => { this.#stores.delete(storeId) })
-    }
+    const cached = this.#stores.get(storeId)
+    if (cached !== undefined) return cached
+    const store = this.#peer.then(peer => peer.store(storeId))
+    this.#stores.set(storeId, store)
+    // A store that could not be opened is asked for again next time, not refused from memory.
+    store.catch(() => { if (this.#stores.get(storeId) === store) this.#stores.delete(storeId) })
     return store
   }
 

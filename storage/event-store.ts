@@ -98,21 +98,27 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
   // → one event of an entity's history, so compacting the arrival index never costs a later re-fold its history.
   const foldAlone = (event: StoreEvent): Entity | undefined => codec.apply(undefined, event as EntityEvent)
 
-  /** A stored batch's events with their positions, keys and the entities they left. */
-  const unpack = (batch: StoredBatch | PackedBatch): PersistedEvent[] => {
+  /**
+   * Appends a stored batch's events after `position` to `out`, with their positions, keys and the entities they
+   * left, until `out` holds `limit`. Only those are built: a reader paging through a large record pays for each page.
+   */
+  const unpackInto = (batch: StoredBatch | PackedBatch, position: number, out: PersistedEvent[], limit: number): void => {
+    const start = Math.max(0, position + 1 - batch.first)
     if (Array.isArray(batch.events)) {
-      return batch.events.map(({ key, event, entity, alone }, index) => ({ position: batch.first + index, key, event, entity: alone === true ? foldAlone(event) : entity }))
+      for (let ordinal = start; ordinal < batch.events.length && out.length < limit; ordinal++) {
+        const { key, event, entity, alone } = batch.events[ordinal]!
+        out.push({ position: batch.first + ordinal, key, event, entity: alone === true ? foldAlone(event) : entity })
+      }
+      return
     }
     const { first, at, taken, left } = batch as StoredBatch
     const events = JSON.parse(fromUtf8.decode(batch.events)) as StoreEvent[]
-    const indexes = taken ?? events.keys()
-    const out: PersistedEvent[] = []
-    for (const index of indexes) {
-      const event = events[index]!
-      const entity = left === undefined ? ALONE : left[out.length]
-      out.push({ position: first + out.length, key: [...at, index], event, entity: entity === ALONE ? foldAlone(event) : entity ?? undefined })
+    const count = taken?.length ?? events.length
+    for (let ordinal = start; ordinal < count && out.length < limit; ordinal++) {
+      const index = taken?.[ordinal] ?? ordinal
+      const entity = left === undefined ? ALONE : left[ordinal]
+      out.push({ position: first + ordinal, key: [...at, index], event: events[index]!, entity: entity === ALONE ? foldAlone(events[index]!) : entity ?? undefined })
     }
-    return out
   }
 
   const store: EventStore = {
@@ -137,7 +143,7 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       const thread = numbers.of(threadId)
       const out: PersistedEvent[] = []
       for (const { value } of db.getRange({ start: ['p', thread, position + 1], end: ['p', thread, Number.MAX_SAFE_INTEGER] })) {
-        for (const event of unpack(value as StoredBatch | PackedBatch)) if (event.position > position && out.length < limit) out.push(event)
+        unpackInto(value as StoredBatch | PackedBatch, position, out, limit)
         if (out.length === limit) break
       }
       return out

@@ -92,8 +92,11 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
   let lastCommitTook = 0
   /** The pinned state reads run against while a `PinnedState.read` is under way. */
   let pinned: Transaction | undefined
-  /** Pinned states not yet released: closing releases them, as LMDB cannot close under an open read. */
-  const pins = new Set<Transaction>()
+  /**
+   * Pinned states not yet released, one entry each: LMDB hands pins taken with no commit between them the same
+   * read transaction, and counts its uses, so each pin lets go of it once. Closing releases what is left.
+   */
+  const pins = new Set<{ readonly transaction: Transaction }>()
 
   const closedError = (): StorageClosedError => new StorageClosedError(`storage at ${init.path} is closed`)
   const assertOpen = (): void => {
@@ -202,14 +205,14 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
     },
     pin () {
       assertOpen()
-      let held: Transaction | undefined = root.useReadTransaction()
-      pins.add(held)
+      const pin = { transaction: root.useReadTransaction() }
+      pins.add(pin)
       return {
         read (read) {
           assertOpen()
-          if (held === undefined) throw new TransactionClosedError('this pinned state was released')
+          if (!pins.has(pin)) throw new TransactionClosedError('this pinned state was released')
           const outer = pinned
-          pinned = held
+          pinned = pin.transaction
           try {
             return read()
           } finally {
@@ -217,8 +220,7 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
           }
         },
         release () {
-          if (held !== undefined && pins.delete(held)) held.done()
-          held = undefined
+          if (pins.delete(pin)) pin.transaction.done()
         }
       }
     },
@@ -232,7 +234,7 @@ export async function openStorage (init: StorageInit): Promise<Storage> {
       // What was asked for before closing began is handed over as if the turn had ended first.
       if (asked.length > 0) handOver()
       closed = true
-      for (const held of pins) held.done()
+      for (const pin of pins) pin.transaction.done()
       pins.clear()
       await root.close()
     }

@@ -12,6 +12,12 @@ import { createKeyBook } from '../../storage/key-book.ts'
 import { openStorage } from '../../storage/storage.ts'
 import { tempStorage, withTempStorage, type TempStorage } from '../helpers/temp-storage.ts'
 
+/** The transactions LMDB's open readers of the environment at `path` hold, as its reader table lists them. */
+function readersOf (path: string): () => string[] {
+  const environment = open({ path })
+  return () => environment.readerList().split('\n').slice(1).map(line => line.trim().split(/\s+/)[2]).filter((txn): txn is string => txn !== undefined)
+}
+
 describe('storage environment', () => {
   it('commits a transaction whole or not at all', async () => {
     await withTempStorage(async temp => {
@@ -149,16 +155,39 @@ describe('storage environment', () => {
     })
   })
 
+  it('lets go of the LMDB reader behind pins taken together once each is released', async () => {
+    await withTempStorage(async ({ storage, path }) => {
+      const db = storage.valueDatabase<string>('pinned')
+      await storage.transaction(() => db.putSync('k', 'v'))
+      const readers = readersOf(path)
+      const first = storage.pin()
+      const second = storage.pin()
+      const pinnedAt = readers()
+      assert.equal(pinnedAt.length, 1, 'two pins with no commit between them share one read transaction')
+      await storage.transaction(() => db.putSync('k', 'w'))
+      first.release()
+      assert.equal(second.read(() => db.get('k')), 'v', 'the other pin still holds its state')
+      second.release()
+      await storage.transaction(() => db.putSync('k', 'x'))
+      assert.equal(db.get('k'), 'x')
+      assert.ok(!readers().includes(pinnedAt[0]!), `the pinned state's reader is still open: ${readers().join(', ')}`)
+    })
+  })
+
   it('lets a pinned state go when it closes: reads through it are refused, releasing it later is harmless', async () => {
     const temp = await tempStorage()
     const db = temp.storage.valueDatabase<string>('pinned')
     await temp.storage.transaction(() => db.putSync('k', 'v'))
     const pinned = temp.storage.pin()
     assert.equal(pinned.read(() => db.get('k')), 'v')
+    const readers = readersOf(temp.path)
+    const pinnedAt = readers()
+    await temp.storage.transaction(() => db.putSync('k', 'later'))
     const reopened = await temp.reopen()
     assert.throws(() => pinned.read(() => db.get('k')), StorageClosedError)
     pinned.release()
-    assert.equal(reopened.valueDatabase<string>('pinned').get('k'), 'v')
+    assert.ok(!readers().includes(pinnedAt[0]!), `the pinned state's reader outlived its storage: ${readers().join(', ')}`)
+    assert.equal(reopened.valueDatabase<string>('pinned').get('k'), 'later')
     await temp.dispose()
   })
 

@@ -4,7 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client, type ListenReply } from '../../actors/client.ts'
+import { createPeer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
 import { Query } from '../../codecs/query.ts'
 import { SchemaViolationError, TransactionClosedError, UniqueViolationError, UnknownThreadError } from '../../storage/errors.ts'
 import { until, within } from '../helpers/temp-peer.ts'
@@ -124,13 +126,25 @@ describe('the paper\'s Client facade', () => {
     await client.modelDelete(storeId, 'Person', ['ivy'])
   })
 
-  it('reports a store it cannot open to onError, and refuses calls to it with a typed error', async () => {
-    const unknown = ThreadId.create().toString()
-    const failures: unknown[] = []
-    client.listen(unknown, 'Person', '', () => {}, error => { failures.push(error) })
-    await until(() => failures.length === 1, 'the failure to be reported')
-    assert.ok(failures[0] instanceof UnknownThreadError && failures[0].code === 'ERR_UNKNOWN_THREAD')
-    await assert.rejects(client.modelHas(unknown, 'Person', ['x']), UnknownThreadError)
-    assert.equal(await within(client.modelHas(storeId, 'Person', ['nobody']), 'a known store to answer'), false)
+  it('reports a store it cannot open to onError, and opens it when asked again once the peer holds it', async () => {
+    const peerPath = await mkdtemp(join(tmpdir(), 'threads-client-spec-'))
+    const peer = await createPeer({ path: peerPath, network: false })
+    const onPeer = new Client(peer)
+    try {
+      const threadId = ThreadId.create()
+      const failures: unknown[] = []
+      onPeer.listen(threadId.toString(), 'Person', '', () => {}, error => { failures.push(error) })
+      await until(() => failures.length === 1, 'the failure to be reported')
+      assert.ok(failures[0] instanceof UnknownThreadError && failures[0].code === 'ERR_UNKNOWN_THREAD')
+      await assert.rejects(onPeer.start(threadId.toString()), UnknownThreadError)
+
+      await peer.openStore(threadId, { key: ThreadKey.random() })
+      await within(onPeer.start(threadId.toString()), 'the store, now held, to open')
+      await onPeer.registerSchema(threadId.toString(), 'Person', PERSON)
+      assert.equal(await onPeer.modelHas(threadId.toString(), 'Person', ['nobody']), false)
+    } finally {
+      await onPeer.close()
+      await rm(peerPath, { recursive: true, force: true })
+    }
   })
 })
