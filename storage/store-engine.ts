@@ -369,6 +369,11 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }
   }
 
+  /** The thread's events after `position`, in arrival order, read a page at a time. */
+  function * persistedSince (threadId: ThreadId, position: number): Generator<PersistedEvent> {
+    for (let page = events.after(threadId, position, 1000); page.length > 0; page = events.after(threadId, page.at(-1)!.position, 1000)) yield * page
+  }
+
   const keyOf = (time: Timestamp | undefined, logId: string, index: number): EventKey => [time?.wall ?? 0, time?.counter ?? 0, logId, index]
 
   /**
@@ -526,7 +531,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     async snapshot (threadId) {
       return await transaction(() => {
         const position = events.position(threadId)
-        views.snapshot(threadId, position)
+        views.snapshot(threadId, position, function * (from) { for (const { event } of persistedSince(threadId, from)) yield event })
         return position
       })
     },
@@ -538,14 +543,11 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         // Whether an event of an access-controlled thread counts depends on ACL events that may arrive after any
         // snapshot, and the arrival index keeps what was folded then: only the logs say what counts now.
         if (threadId.isAccessControlled) return refold(threadId)
-        const from = views.restore(threadId)
         let folded = 0
-        for (let batch = events.after(threadId, from, 1000); batch.length > 0; batch = events.after(threadId, batch.at(-1)!.position, 1000)) {
-          for (const { key, event } of batch) {
-            if (event.type === 'collection') views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-            else views.fold(threadId, key, event, codec, events, views.view(threadId, event.collection, event.id))
-            folded++
-          }
+        for (const { key, event } of persistedSince(threadId, views.restore(threadId))) {
+          if (event.type === 'collection') views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
+          else views.fold(threadId, key, event, codec, events, views.view(threadId, event.collection, event.id))
+          folded++
         }
         return folded
       })

@@ -73,8 +73,12 @@ export interface ViewStore {
    * writing only what differs from what is stored; histories are filled in as a fold would.
    */
   rebuild (threadId: ThreadId, sorted: ReadonlyArray<{ key: EventKey, event: StoreEvent }>, codec: EventCodec, events: EventStore): void
-  /** Copies the views and definitions into snapshot `position`, replacing an older snapshot. */
-  snapshot (threadId: ThreadId, position: number): void
+  /**
+   * Makes the snapshot the views and definitions at `position`, the current one. Only what the events after the
+   * latest snapshot touched is copied (`eventsSince` gives them), unless the views were replaced since (a rebuild,
+   * a restore) or there is no snapshot yet: then everything is.
+   */
+  snapshot (threadId: ThreadId, position: number, eventsSince: (position: number) => Iterable<StoreEvent>): void
   /** The position of the latest snapshot, 0 when there is none. */
   snapshotPosition (threadId: ThreadId): number
   /** Replaces the views with the latest snapshot's, rebuilding indexes; returns its position. */
@@ -180,7 +184,8 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   // definition; ['x', thread, collection, path, value, id] → 1 (an index); ['u', thread, collection, path, value] →
   // the IDs holding the value, sorted (a unique index: one ID, unless records from elsewhere brought in more);
   // ['s', thread] → snapshot position; ['sv', thread, collection, id] → snapshot view; ['sc', thread, collection] →
-  // snapshot definition.
+  // snapshot definition; ['si', thread] → true while the views have changed since the snapshot only through events
+  // after it, so the next snapshot copies only what those touched (a rebuild or a restore removes it).
 
   /**
    * Writes `value` only when `key` is free, and says whether it did: one write where a read and a write would be.
@@ -399,6 +404,14 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     writeDifference(['x', thread], plain, 4, true)
     writeDifference(['u', thread], unique, 3)
     definitions.clear()
+    db.removeSync(['si', thread])
+  }
+
+  /** Makes `to` hold what `from` holds, or nothing when `from` holds nothing. */
+  const copyEntry = (from: Key, to: Key): void => {
+    const value = db.get(from)
+    if (value === undefined) db.removeSync(to)
+    else db.putSync(to, value)
   }
 
   /** Writes `event` to its entity's history, first writing the create a view stood for until now. */
@@ -532,12 +545,27 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       replaceViews(numbers.assign(threadId), folded, defined)
     },
 
-    snapshot (threadId, position) {
+    snapshot (threadId, position, eventsSince) {
       const thread = numbers.assign(threadId)
       storage.transactionSync(() => {
-        writeDifference(['sv', thread], entriesUnder(['v', thread], 2), 2)
-        writeDifference(['sc', thread], entriesUnder(['c', thread], 1), 1)
+        const latest = db.get(['s', thread]) as number | undefined
+        if (latest === undefined || db.get(['si', thread]) !== true) {
+          writeDifference(['sv', thread], entriesUnder(['v', thread], 2), 2)
+          writeDifference(['sc', thread], entriesUnder(['c', thread], 1), 1)
+        } else {
+          // Every view or definition that changed since the latest snapshot changed through an event after it.
+          const copied = new Set<string>()
+          for (const event of eventsSince(latest)) {
+            const id = event.type === 'collection' ? undefined : event.id
+            const slot = id === undefined ? `c\u0000${event.collection}` : `v\u0000${event.collection}\u0000${id}`
+            if (copied.has(slot)) continue
+            copied.add(slot)
+            if (id === undefined) copyEntry(['c', thread, event.collection], ['sc', thread, event.collection])
+            else copyEntry(['v', thread, event.collection, id], ['sv', thread, event.collection, id])
+          }
+        }
         db.putSync(['s', thread], position)
+        db.putSync(['si', thread], true)
       })
     },
 

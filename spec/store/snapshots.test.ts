@@ -234,3 +234,64 @@ describe('snapshots', () => {
     assert.equal(dumpViews(peer.storage, db.id), views)
   })
 })
+
+/** The entries under `[kind, thread]`, keyed by what follows those two parts. */
+function entriesOf (storage: Storage, threadId: ThreadId, kind: string): Array<[unknown[], unknown]> {
+  const thread = createThreadNumbers(storage).of(threadId)
+  const out: Array<[unknown[], unknown]> = []
+  for (const { key, value } of storage.valueDatabase<unknown>('views').getRange({ start: [kind, thread] })) {
+    const parts = key as unknown[]
+    if (parts[0] !== kind || parts[1] !== thread) break
+    out.push([parts.slice(2), value])
+  }
+  return out
+}
+
+describe('snapshots taken as the views change', () => {
+  it('copies only what changed since the latest snapshot, and everything once the views were replaced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'threads-snapshots-'))
+    const peer = await createPeer({ path: dir, snapshotEvery: 0 })
+    try {
+      const db = await peer.newStore()
+      const agree = (): void => {
+        assert.deepEqual(entriesOf(peer.storage, db.id, 'sv'), entriesOf(peer.storage, db.id, 'v'), 'snapshot views')
+        assert.deepEqual(entriesOf(peer.storage, db.id, 'sc'), entriesOf(peer.storage, db.id, 'c'), 'snapshot definitions')
+      }
+      await db.registerSchema('Person', PERSON, { indexes: [{ path: 'age' }] })
+      await db.registerSchema('Pet', { type: 'object' })
+      const people = db.collection<{ _id?: string, name: string, age: number }>('Person')
+      const ids = await people.create(Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, age: i })))
+      await db.collection('Pet').create([{ _id: 'rex', kind: 'dog' }, { _id: 'tom', kind: 'cat' }])
+      await db.snapshot()
+      agree()
+
+      // Changes of every kind: updates, saves, deletes, creates, a changed definition, new collections.
+      for (const id of ids.slice(0, 5)) await people.update(id, draft => { draft.age += 100 })
+      await people.save([{ _id: ids[5]!, name: 'renamed', age: 5 }])
+      await people.delete(ids.slice(6, 9))
+      await people.create([{ name: 'late', age: 77 }])
+      await db.collection('Pet').delete(['tom'])
+      await db.registerSchema('Pet', { type: 'object' }, { indexes: [{ path: 'kind' }] })
+      await db.kv('settings').put('theme', 'dark')
+      await db.documents('toys').put({ _id: 'ball' })
+      await db.snapshot()
+      agree()
+
+      // What no event touched is not copied again: a stray change to its copy outlasts the next snapshot...
+      const thread = createThreadNumbers(peer.storage).of(db.id)
+      const views = peer.storage.valueDatabase<unknown>('views')
+      const untouched = ['sv', thread, 'Person', ids[20]!]
+      await peer.storage.transaction(() => { views.putSync(untouched, { at: [0, 0, 'x', 0], doc: { stray: true } }) })
+      await people.create([{ name: 'later', age: 78 }])
+      await db.snapshot()
+      assert.deepEqual(views.get(untouched), { at: [0, 0, 'x', 0], doc: { stray: true } })
+      // ...until the views are replaced: the snapshot after a rebuild is copied in full.
+      await db.rebuild()
+      await db.snapshot()
+      agree()
+    } finally {
+      await peer.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
