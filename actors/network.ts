@@ -14,6 +14,7 @@ import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { Settled } from '../storage/settled.ts'
 import type { LogStore } from '../storage/log-store.ts'
+import type { PushOutcome } from '../machines/log-sync.machine.ts'
 import type { Storage } from '../storage/storage.ts'
 import { judgeGossip, type GossipVerdict } from '../net/gossip-verdict.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
@@ -90,8 +91,11 @@ export interface Network {
    * records. Never throws.
    */
   gossip (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): void
-  /** Pushes consecutive records of our own log to every peer known to hold a log of the thread, directly. */
-  push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[]): Promise<void>
+  /**
+   * Pushes consecutive records of our own log directly to every peer known to hold a log of the thread, or to those
+   * of `to` (peer IDs) only; says which it could not reach, and fails when it reached none.
+   */
+  push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[], to?: readonly string[]): Promise<PushOutcome>
   /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
   /** Pulls from each of `peers`; returns how many records came, and fails only when every pull failed. */
@@ -276,15 +280,16 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       if (message.length <= MAX_GOSSIP_BYTES) void node.services.pubsub.publish(topic, message).catch(() => undefined)
     },
 
-    async push (threadId, logId, records) {
-      const peers = peersOf(threadId)
-      if (peers.length === 0) return
+    async push (threadId, logId, records, to) {
+      const peers = peersOf(threadId).filter(addr => to === undefined || to.includes(peerIdOf(addr)!))
+      if (peers.length === 0) return { unreached: [] }
       const key = logs.threadKey(threadId)
-      // Direct pushes reach the writers we know, gossip mesh or not, and say whether they arrived.
+      // Direct pushes reach the writers we know, gossip mesh or not, and say whether they arrived. Reaching some peers
+      // is progress: the log's sync actor sends the others what they missed again. Reaching none is a failure to retry.
       const outcomes = await Promise.allSettled(peers.map(addr => pushRecords({ requester, peer: addr, threadId, key, logId, records })))
-      // Reaching some peers is progress: the others pull what they missed. Reaching none is a failure to retry.
       const failures = outcomes.filter(outcome => outcome.status === 'rejected')
       if (failures.length === peers.length) throw (failures[0] as PromiseRejectedResult).reason
+      return { unreached: peers.filter((_addr, index) => outcomes[index]!.status === 'rejected').map(addr => peerIdOf(addr)!) }
     },
 
     async pullLog (threadId, logId, progress) {

@@ -252,7 +252,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
           ? undefined
           : {
               gossip: (log, records) => { network.gossip(threadId, log, records) },
-              push: async (log, records) => { await network.push(threadId, log, records) },
+              push: async (log, records, to) => await network.push(threadId, log, records, to),
               pull: async (log, progress) => await network.pullLog(threadId, log, progress),
               pullFrom: async peers => await network.pullFrom(threadId, peers.map(peer => peerIdFromString(peer))),
               heldElsewhere: log => network.holdersOf(threadId, log).length > 0,

@@ -5,7 +5,7 @@ import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { dispatcherMachine, type DispatcherEvent, type DispatcherJob, type Outcome, type SettledJob } from '../machines/dispatcher.machine.ts'
 import { listenerMachine, type PageEvent, type PageRead, type PagesCommand } from '../machines/listener.machine.ts'
-import { logSyncMachine, type LogSyncEvent, type PullStep } from '../machines/log-sync.machine.ts'
+import { logSyncMachine, type LogSyncEvent, type PullStep, type PushOutcome } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
@@ -62,8 +62,11 @@ export interface LogSyncEffects {
    * with no one on the topic, is left to the direct push and to pulls.
    */
   gossip (logId: string, records: readonly RecordBlocks[]): void
-  /** Sends consecutive records of our own log to the thread's peers directly. */
-  push (logId: string, records: readonly RecordBlocks[]): Promise<void>
+  /**
+   * Sends consecutive records of our own log directly to the thread's peers, or to those of `to` (peer IDs) only;
+   * says which it could not reach, and fails when it reached none.
+   */
+  push (logId: string, records: readonly RecordBlocks[], to?: readonly string[]): Promise<PushOutcome>
   /** Fetches what the peers holding `logId` have beyond what we hold, telling `progress` each step. */
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
   /** Fetches what the peers with these IDs hold of the thread beyond what we hold; returns how many records came. */
@@ -158,7 +161,7 @@ interface ThreadEffects {
   /** Runs one of the reducer's long jobs. */
   runJob (job: ReducerJob): Promise<number>
   gossip (logId: string, records: readonly RecordBlocks[]): void
-  push (logId: string, records: readonly RecordBlocks[]): Promise<void>
+  push (logId: string, records: readonly RecordBlocks[], to?: readonly string[]): Promise<PushOutcome>
   pull (logId: string, progress: (step: PullStep) => void): Promise<number>
   pullFrom (peers: readonly string[]): Promise<number>
 }
@@ -213,9 +216,8 @@ const logOf = (self: AnyActorRef): string => syncedLog(self._parent!)
 const gossipRecords = ({ self, system }: { self: AnyActorRef, system: ActorSystem<any> }, { records }: { records: unknown[] }): void => {
   if (records.length > 0) effectsOf(system).gossip(syncedLog(self), records as RecordBlocks[])
 }
-const pushRecords = fromPromise<void, { records: unknown[] }>(async ({ input, self, system }) => {
-  await effectsOf(system).push(logOf(self), input.records as RecordBlocks[])
-})
+const pushRecords = fromPromise<PushOutcome, { records: unknown[], to?: string[] }>(async ({ input, self, system }) =>
+  await effectsOf(system).push(logOf(self), input.records as RecordBlocks[], input.to))
 const pullRecords = fromCallback<LogSyncEvent, undefined>(({ sendBack, self, system }) => {
   // Once the actor stops (the store closes, the log stops syncing), what the pull still reports goes nowhere.
   let listening = true
@@ -353,8 +355,8 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       init.sync?.gossip(log, records)
     },
 
-    async push (log, records) {
-      await init.sync?.push(log, records)
+    async push (log, records, to) {
+      return await init.sync?.push(log, records, to) ?? { unreached: [] }
     },
 
     async pull (log, progress) {

@@ -7,10 +7,18 @@ import { assign, fromCallback, fromPromise, not, setup } from 'xstate'
  * else's log pulls: when a peer connects, when an edge differs, and on a slow timer; and when a record pushed or
  * gossiped to us arrives ahead of its ancestors, it fetches them from the peer that sent it. A failed push or pull
  * backs off (doubling, with jitter) and tries again; after `maxAttempts` failures in a row the machine rests in
- * `failed`, with the reason, until something asks it to sync again.
+ * `failed`, with the reason, until something asks it to sync again. A push that reached some peers but not others
+ * is progress: the next batch goes out at once, and the latest batch those peers missed is owed to them, sent again
+ * to them alone while the log is quiet (backing off likewise) until they take it or the attempts run out; a peer
+ * that takes it fetches whatever else it lacks as its ancestors.
  */
 
 export type LogRole = 'own' | 'remote'
+
+/** How a push that reached at least one peer ended: the peers (IDs) it could not reach, none when every one took it. */
+export interface PushOutcome {
+  unreached: string[]
+}
 
 export interface LogSyncInput {
   role: LogRole
@@ -29,6 +37,11 @@ export interface LogSyncContext extends LogSyncInput {
   outgoing: unknown[]
   /** The batch being pushed; kept through failures, so a retry resends exactly it. */
   sending: unknown[]
+  /** The latest batch some peers missed when it was pushed, and those peers (IDs). */
+  owed: unknown[]
+  owedTo: string[]
+  /** Attempts so far to hand the owed records over. */
+  owedAttempts: number
   /** Records committed while a push was on its way, to gossip together when it ends. */
   ungossiped: unknown[]
   /** Peers that sent records of this log ahead of their ancestors, whom to fetch the ancestors from. */
@@ -63,8 +76,11 @@ export const logSyncMachine = setup({
     input: {} as LogSyncInput
   },
   actors: {
-    /** Sends a batch of our own log's records to the thread's peers directly, and says whether any took it. */
-    'push records': fromPromise<void, { records: unknown[] }>(async () => {
+    /**
+     * Sends a batch of our own log's records directly to the thread's peers, or to those of `to` only; says whom it
+     * missed, and fails when it reached none.
+     */
+    'push records': fromPromise<PushOutcome, { records: unknown[], to?: string[] }>(async () => {
       throw new Error('pushing is provided by actors/')
     }),
     /** Pulls what the log's peers hold beyond what we hold, reporting each step, then `pulled` or `pull failed`. */
@@ -79,7 +95,8 @@ export const logSyncMachine = setup({
   delays: {
     'push delay': ({ context }) => context.pushDelayMs,
     poll: ({ context }) => context.pollMs * (0.75 + Math.random() / 2),
-    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2)
+    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** (context.attempts - 1)) * (0.5 + Math.random() / 2),
+    'repay delay': ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2 ** context.owedAttempts) * (0.5 + Math.random() / 2)
   },
   actions: {
     /** Publishes records of our own log on the thread's gossip topic. */
@@ -97,6 +114,11 @@ export const logSyncMachine = setup({
       ? {}
       : { sending: context.outgoing, outgoing: [] }),
     'batch sent': assign({ sending: [] }),
+    // Only the latest batch: a peer that takes it without the records before it fetches those as its ancestors.
+    'owe the batch to the peers that missed it': assign(({ context }, outcome: PushOutcome) => ({ owed: context.sending, owedTo: outcome.unreached, owedAttempts: 0 })),
+    'owe it still to the peers that missed it again': assign(({ context }, outcome: PushOutcome) => ({ owedTo: outcome.unreached, owedAttempts: context.owedAttempts + 1 })),
+    'count a missed repayment': assign({ owedAttempts: ({ context }) => context.owedAttempts + 1 }),
+    'forget what is owed': assign({ owed: [], owedTo: [], owedAttempts: 0 }),
     'note peer ahead': assign({
       ahead: ({ context, event }) => event.type === 'ancestors missing' && !context.ahead.includes(event.from) ? [...context.ahead, event.from] : context.ahead
     }),
@@ -115,12 +137,15 @@ export const logSyncMachine = setup({
   guards: {
     'is our own log': ({ context }) => context.role === 'own',
     'has records to push': ({ context }) => context.outgoing.length > 0 || context.sending.length > 0,
+    'some peers missed the batch': (_, outcome: PushOutcome) => outcome.unreached.length > 0,
+    'owes records to peers': ({ context }) => context.owed.length > 0,
+    'out of attempts to repay': ({ context }) => context.owedAttempts >= context.maxAttempts,
     'records came ahead of their ancestors': ({ context }) => context.ahead.length > 0,
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
 }).createMachine({
   id: 'log sync',
-  context: ({ input }) => ({ ...input, outgoing: [], sending: [], ungossiped: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
+  context: ({ input }) => ({ ...input, outgoing: [], sending: [], owed: [], owedTo: [], owedAttempts: 0, ungossiped: [], ahead: [], fetchingFrom: [], attempts: 0, error: undefined }),
   on: {
     committed: { actions: [{ type: 'gossip records', params: ({ event }) => ({ records: [...event.records] }) }, 'queue records'] },
     // Our own log has every record of its own; only someone else's can come ahead of its ancestors.
@@ -133,10 +158,15 @@ export const logSyncMachine = setup({
       description: 'In step with what we know: waits for a commit to push, or a reason to pull.',
       always: [
         { guard: 'has records to push', target: 'holding' },
-        { guard: 'records came ahead of their ancestors', target: 'fetching missing ancestors' }
+        { guard: 'records came ahead of their ancestors', target: 'fetching missing ancestors' },
+        // Those peers pull what they lack: from us on their next poll, or when a later record shows them the gap.
+        { guard: 'out of attempts to repay', actions: 'forget what is owed' }
       ],
       on: { sync: [{ guard: 'is our own log' }, { target: 'pulling' }] },
-      after: { poll: [{ guard: 'is our own log', target: 'idle', reenter: true }, { target: 'pulling' }] }
+      after: {
+        'repay delay': { guard: 'owes records to peers', target: 'repaying' },
+        poll: [{ guard: 'is our own log', target: 'idle', reenter: true }, { target: 'pulling' }]
+      }
     },
     holding: {
       description: 'Lets the gossiped copy reach the peers first, rather than race a pushed copy for their time, and gathers what is committed meanwhile into one push.',
@@ -153,11 +183,35 @@ export const logSyncMachine = setup({
         id: 'push records',
         src: 'push records',
         input: ({ context }) => ({ records: context.sending }),
-        onDone: { target: 'idle', actions: ['batch sent', 'reset failures'] },
+        onDone: [
+          {
+            guard: { type: 'some peers missed the batch', params: ({ event }) => event.output },
+            target: 'idle',
+            actions: [{ type: 'owe the batch to the peers that missed it', params: ({ event }) => event.output }, 'batch sent', 'reset failures']
+          },
+          { target: 'idle', actions: ['batch sent', 'reset failures'] }
+        ],
         onError: [
           { guard: 'out of attempts', target: 'failed', actions: 'count failure' },
           { target: 'backingOff', actions: 'count failure' }
         ]
+      }
+    },
+    repaying: {
+      description: 'While the log is quiet, sends the records some peers missed to those peers alone.',
+      invoke: {
+        id: 'repay records',
+        src: 'push records',
+        input: ({ context }) => ({ records: context.owed, to: context.owedTo }),
+        onDone: [
+          {
+            guard: { type: 'some peers missed the batch', params: ({ event }) => event.output },
+            target: 'idle',
+            actions: { type: 'owe it still to the peers that missed it again', params: ({ event }) => event.output }
+          },
+          { target: 'idle', actions: 'forget what is owed' }
+        ],
+        onError: { target: 'idle', actions: 'count a missed repayment' }
       }
     },
     pulling: {

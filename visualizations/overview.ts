@@ -46,7 +46,7 @@ export async function recordOverview (): Promise<Diagram> {
       logId: own.id,
       snapshotEvery: 0,
       inspect: event => { const entry = traceEntryOf(event, 0); if (entry !== undefined) entries.push(entry) },
-      sync: { gossip: () => {}, push: async () => {}, pull: async () => 0, pullFrom: async () => 0, heldElsewhere: () => true, pollMs: 3_600_000, pushDelayMs: 0, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 }
+      sync: { gossip: () => {}, push: async () => ({ unreached: [] }), pull: async () => 0, pullFrom: async () => 0, heldElsewhere: () => true, pollMs: 3_600_000, pushDelayMs: 0, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 }
     })
     const store = createStore({ runtime, engine, logId: own.id, key: theirs.key, address: () => undefined, sync: async () => 0, addReplicator: async () => {}, invite: async () => { throw new NetworkUnavailableError('the overview runs one thread without invitations') } })
     runtime.syncLogs()

@@ -2,17 +2,20 @@ import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
-import { logSyncMachine, type LogRole, type LogSyncEvent, type PullStep } from '../../machines/log-sync.machine.ts'
+import { logSyncMachine, type LogRole, type LogSyncEvent, type PullStep, type PushOutcome } from '../../machines/log-sync.machine.ts'
 
 interface Call<T> { input: unknown, resolve: (value: T) => void, reject: (error: unknown) => void }
 interface Pull extends Call<number> { step: (step: PullStep) => void }
+
+/** A push every peer took. */
+const REACHED_ALL: PushOutcome = { unreached: [] }
 
 const started: AnyActorRef[] = []
 afterEach(() => { for (const actor of started.splice(0)) actor.stop() })
 
 function harness (role: LogRole, timing: Partial<{ pollMs: number, pushDelayMs: number, backoffMs: number, maxAttempts: number }> = {}) {
   const gossiped: unknown[][] = []
-  const pushes: Array<Call<void>> = []
+  const pushes: Array<Call<PushOutcome>> = []
   const pulls: Pull[] = []
   const fetches: Array<Call<number>> = []
   const machine = logSyncMachine.provide({
@@ -20,7 +23,7 @@ function harness (role: LogRole, timing: Partial<{ pollMs: number, pushDelayMs: 
       'gossip records': (_, { records }: { records: unknown[] }) => { if (records.length > 0) gossiped.push([...records]) }
     },
     actors: {
-      'push records': fromPromise<void, { records: unknown[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
+      'push records': fromPromise<PushOutcome, { records: unknown[], to?: string[] }>(({ input }) => new Promise((resolve, reject) => { pushes.push({ input, resolve, reject }) })),
       'pull records': fromCallback<LogSyncEvent, undefined>(({ sendBack }) => {
         pulls.push({
           input: undefined,
@@ -62,10 +65,10 @@ describe('log sync machine', () => {
     assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
     h.actor.send({ type: 'committed', records: ['r2'] })
     h.actor.send({ type: 'committed', records: ['r3'] })
-    h.pushes[0]!.resolve()
+    h.pushes[0]!.resolve(REACHED_ALL)
     await h.until(() => h.pushes.length === 2, 'the second push')
     assert.deepEqual(h.pushes[1]!.input, { records: ['r2', 'r3'] })
-    h.pushes[1]!.resolve()
+    h.pushes[1]!.resolve(REACHED_ALL)
     await h.inState('idle')
   })
 
@@ -81,12 +84,12 @@ describe('log sync machine', () => {
     h.actor.send({ type: 'committed', records: ['r3'] })
     h.actor.send({ type: 'committed', records: ['r4'] })
     assert.deepEqual(h.gossiped, [['r1'], ['r2']])
-    h.pushes[0]!.resolve()
+    h.pushes[0]!.resolve(REACHED_ALL)
     await h.until(() => h.gossiped.length === 3, 'the gossip of what was committed during the push')
     assert.deepEqual(h.gossiped[2], ['r3', 'r4'])
     await h.until(() => h.pushes.length === 2, 'the second push')
     assert.deepEqual(h.pushes[1]!.input, { records: ['r3', 'r4'] })
-    h.pushes[1]!.resolve()
+    h.pushes[1]!.resolve(REACHED_ALL)
     await h.inState('idle')
     assert.equal(h.gossiped.length, 3)
   })
@@ -103,10 +106,48 @@ describe('log sync machine', () => {
     assert.deepEqual(h.pushes[1]!.input, h.pushes[0]!.input)
     // A retry resends the batch directly; gossip carried it once.
     assert.deepEqual(h.gossiped, [['r1'], ['r2']])
-    h.pushes[1]!.resolve()
+    h.pushes[1]!.resolve(REACHED_ALL)
     await h.until(snapshot => snapshot.value === 'pushing' || snapshot.value === 'idle', 'the retry to push or rest')
     await h.until(() => h.pushes.length === 3 || h.actor.getSnapshot().context.outgoing.length === 0, 'the third push, or nothing left to push')
     assert.equal(h.actor.getSnapshot().context.attempts, 0)
+  })
+
+  it('pushes the next batch at once after one some peers missed, and sends them the latest they missed while the log is quiet', async () => {
+    const h = harness('own', { maxAttempts: 5 })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    await h.until(() => h.pushes.length === 1, 'the first push')
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    h.pushes[0]!.resolve({ unreached: ['peer-b', 'peer-c'] })
+    await h.until(() => h.pushes.length === 2, 'the next batch')
+    assert.deepEqual(h.pushes[1]!.input, { records: ['r2'] }, 'the next batch goes to every peer, without waiting')
+    assert.equal(h.actor.getSnapshot().context.attempts, 0)
+    // peer-b took r2, and fetches r1 as its ancestor; peer-c is owed r2, which brings it to fetch r1 likewise.
+    h.pushes[1]!.resolve({ unreached: ['peer-c'] })
+    await h.until(() => h.pushes.length === 3, 'the latest batch a peer missed, sent to it alone')
+    assert.deepEqual(h.pushes[2]!.input, { records: ['r2'], to: ['peer-c'] })
+    h.pushes[2]!.resolve({ unreached: ['peer-c'] })
+    await h.until(() => h.pushes.length === 4, 'the batch sent again to the peer still missing it')
+    assert.deepEqual(h.pushes[3]!.input, { records: ['r2'], to: ['peer-c'] })
+    h.pushes[3]!.resolve(REACHED_ALL)
+    await h.inState('idle')
+    assert.deepEqual(h.actor.getSnapshot().context.owed, [])
+    assert.deepEqual(h.actor.getSnapshot().context.owedTo, [])
+  })
+
+  it('stops sending what some peers missed after its attempts run out, and leaves it to their pulls', async () => {
+    const h = harness('own', { maxAttempts: 2, backoffMs: 1 })
+    h.actor.send({ type: 'committed', records: ['r1'] })
+    await h.until(() => h.pushes.length === 1, 'the first push')
+    h.pushes[0]!.resolve({ unreached: ['peer-b'] })
+    await h.until(() => h.pushes.length === 2, 'the first repayment')
+    h.pushes[1]!.reject(new Error('peer offline'))
+    await h.until(() => h.pushes.length === 3, 'the second repayment')
+    assert.deepEqual(h.pushes[2]!.input, { records: ['r1'], to: ['peer-b'] })
+    h.pushes[2]!.resolve({ unreached: ['peer-b'] })
+    await h.until(snapshot => snapshot.context.owed.length === 0, 'what is owed to be forgotten')
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.equal(h.pushes.length, 3)
+    assert.equal(h.actor.getSnapshot().value, 'idle')
   })
 
   it('pushes what it holds back at once when told to, as a closing store does', async () => {
@@ -116,7 +157,7 @@ describe('log sync machine', () => {
     h.actor.send({ type: 'push now' })
     assert.equal(h.actor.getSnapshot().value, 'pushing')
     assert.deepEqual(h.pushes[0]!.input, { records: ['r1'] })
-    h.pushes[0]!.resolve()
+    h.pushes[0]!.resolve(REACHED_ALL)
     await h.inState('idle')
   })
 
@@ -239,16 +280,21 @@ describe('log sync machine', () => {
       for (const maxAttempts of [1, 2]) {
         const paths = getShortestPaths(logSyncMachine, {
           input: { role, pollMs: 1, pushDelayMs: 1, backoffMs: 1, maxBackoffMs: 1, maxAttempts },
-          // Queued records make every commit a new context: states are told apart by where the machine is.
-          serializeState: state => JSON.stringify(state.value),
+          // Queued records make every commit a new context: states are told apart by where the machine is, and by
+          // whether it owes records to peers that missed them (only then does a quiet log go on to repay them).
+          serializeState: state => `${JSON.stringify(state.value)}${state.context.owed.length > 0 ? ' owing' : ''}`,
           events: [
             { type: 'committed', records: ['r'] },
             { type: 'xstate.after.push delay.log sync.holding' } as never,
+            { type: 'xstate.after.repay delay.log sync.idle' } as never,
+            { type: 'xstate.done.actor.repay records', output: REACHED_ALL } as never,
+            { type: 'xstate.error.actor.repay records', error: new Error('x') } as never,
             { type: 'sync' },
             { type: 'push now' },
             { type: 'stop' },
             { type: 'xstate.error.actor.push records', error: new Error('x') } as never,
-            { type: 'xstate.done.actor.push records' } as never,
+            { type: 'xstate.done.actor.push records', output: REACHED_ALL } as never,
+            { type: 'xstate.done.actor.push records', output: { unreached: ['peer'] } } as never,
             { type: 'ancestors missing', from: 'peer' },
             { type: 'xstate.error.actor.fetch missing ancestors', error: new Error('x') } as never,
             { type: 'xstate.done.actor.fetch missing ancestors', output: 1 } as never,

@@ -24,9 +24,10 @@ describe('diagrams', () => {
     }
     const logSync = machineDiagram(found.find(machine => machine.name === 'log-sync')!)
     const states = logSync.nodes.filter(node => node.shape === 'state' || node.shape === 'final').map(node => node.id)
-    assert.deepEqual(states, ['idle', 'holding', 'pushing', 'pulling', 'pulling.comparing edges', 'pulling.listing logs', 'pulling.fetching', 'pulling.handing to the dispatcher', 'fetching missing ancestors', 'backingOff', 'failed', 'stopped'])
+    assert.deepEqual(states, ['idle', 'holding', 'pushing', 'repaying', 'pulling', 'pulling.comparing edges', 'pulling.listing logs', 'pulling.fetching', 'pulling.handing to the dispatcher', 'fetching missing ancestors', 'backingOff', 'failed', 'stopped'])
     const edge = (from: string, to: string): readonly string[] => logSync.edges.find(e => e.from === from && e.to === to)?.labels ?? []
     assert.deepEqual(edge('pushing', 'failed'), ['error: push records [out of attempts] / count failure'])
+    assert.deepEqual(edge('idle', 'repaying'), ['after repay delay [owes records to peers]'])
     assert.deepEqual(edge('pulling.fetching', 'pulling.handing to the dispatcher'), ['handing page'])
     assert.deepEqual(edge('idle', 'holding'), ['always [has records to push]'])
     assert.deepEqual(edge('holding', 'pushing'), ['push now', 'after push delay'])
