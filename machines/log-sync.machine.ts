@@ -139,7 +139,7 @@ export const logSyncMachine = setup({
     'has records to push': ({ context }) => context.outgoing.length > 0 || context.sending.length > 0,
     'some peers missed the batch': (_, outcome: PushOutcome) => outcome.unreached.length > 0,
     'owes records to peers': ({ context }) => context.owed.length > 0,
-    'out of attempts to repay': ({ context }) => context.owedAttempts >= context.maxAttempts,
+    'out of attempts to repay': ({ context }) => context.owed.length > 0 && context.owedAttempts >= context.maxAttempts,
     'records came ahead of their ancestors': ({ context }) => context.ahead.length > 0,
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
@@ -189,7 +189,8 @@ export const logSyncMachine = setup({
             target: 'idle',
             actions: [{ type: 'owe the batch to the peers that missed it', params: ({ event }) => event.output }, 'batch sent', 'reset failures']
           },
-          { target: 'idle', actions: ['batch sent', 'reset failures'] }
+          // Every peer took it, those owed an earlier batch too: they fetch that as its ancestors.
+          { target: 'idle', actions: ['batch sent', 'reset failures', 'forget what is owed'] }
         ],
         onError: [
           { guard: 'out of attempts', target: 'failed', actions: 'count failure' },
@@ -198,7 +199,10 @@ export const logSyncMachine = setup({
       }
     },
     repaying: {
-      description: 'While the log is quiet, sends the records some peers missed to those peers alone.',
+      description: 'While the log is quiet, sends the records some peers missed to those peers alone; a commit comes first, and what is owed waits for the next quiet spell.',
+      on: {
+        committed: { target: 'holding', actions: [{ type: 'gossip records', params: ({ event }) => ({ records: [...event.records] }) }, 'queue records'] }
+      },
       invoke: {
         id: 'repay records',
         src: 'push records',

@@ -557,7 +557,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
           const copied = new Set<string>()
           for (const event of eventsSince(latest)) {
             const id = event.type === 'collection' ? undefined : event.id
-            const slot = id === undefined ? `c\u0000${event.collection}` : `v\u0000${event.collection}\u0000${id}`
+            const slot = JSON.stringify(id === undefined ? [event.collection] : [event.collection, id])
             if (copied.has(slot)) continue
             copied.add(slot)
             if (id === undefined) copyEntry(['c', thread, event.collection], ['sc', thread, event.collection])

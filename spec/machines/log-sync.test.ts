@@ -57,6 +57,13 @@ async function failFirstPush (h: ReturnType<typeof harness>): Promise<void> {
   await h.inState('backingOff')
 }
 
+/** Commits `r1` on our own log and has its first push miss `peer-b`, which leaves `r1` owed to it. */
+async function missPeerOnFirstPush (h: ReturnType<typeof harness>): Promise<void> {
+  h.actor.send({ type: 'committed', records: ['r1'] })
+  await h.until(() => h.pushes.length === 1, 'the first push')
+  h.pushes[0]!.resolve({ unreached: ['peer-b'] })
+}
+
 describe('log sync machine', () => {
   it('pushes our own log\'s records in batches, in order, queuing what is committed meanwhile', async () => {
     const h = harness('own')
@@ -134,11 +141,34 @@ describe('log sync machine', () => {
     assert.deepEqual(h.actor.getSnapshot().context.owedTo, [])
   })
 
+  it('lets a commit go first while it repays, keeps what is owed, and forgets it once a later batch reaches every peer', async () => {
+    const h = harness('own', { maxAttempts: 5, backoffMs: 1 })
+    await missPeerOnFirstPush(h)
+    await h.until(() => h.pushes.length === 2, 'the repayment')
+    assert.equal(h.actor.getSnapshot().value, 'repaying')
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    await h.until(() => h.pushes.length === 3, 'the new batch, not held back by the repayment')
+    assert.deepEqual(h.pushes[2]!.input, { records: ['r2'] })
+    assert.deepEqual(h.gossiped.at(-1), ['r2'], 'a commit during a repayment is gossiped at once too')
+    assert.deepEqual(h.actor.getSnapshot().context.owed, ['r1'])
+    h.pushes[2]!.resolve(REACHED_ALL)
+    await h.inState('idle')
+    assert.deepEqual(h.actor.getSnapshot().context.owed, [], 'peer-b took r2, and fetches r1 as its ancestor')
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.equal(h.pushes.length, 3)
+  })
+
+  it('forgets what is owed at once when it may make no attempt at all', async () => {
+    const h = harness('own', { maxAttempts: 0 })
+    await missPeerOnFirstPush(h)
+    await h.until(snapshot => snapshot.value === 'idle' && snapshot.context.owed.length === 0, 'what is owed to be forgotten')
+    h.actor.send({ type: 'committed', records: ['r2'] })
+    await h.until(() => h.pushes.length === 2, 'the next push')
+  })
+
   it('stops sending what some peers missed after its attempts run out, and leaves it to their pulls', async () => {
     const h = harness('own', { maxAttempts: 2, backoffMs: 1 })
-    h.actor.send({ type: 'committed', records: ['r1'] })
-    await h.until(() => h.pushes.length === 1, 'the first push')
-    h.pushes[0]!.resolve({ unreached: ['peer-b'] })
+    await missPeerOnFirstPush(h)
     await h.until(() => h.pushes.length === 2, 'the first repayment')
     h.pushes[1]!.reject(new Error('peer offline'))
     await h.until(() => h.pushes.length === 3, 'the second repayment')
