@@ -200,9 +200,8 @@ export const logSyncMachine = setup({
     },
     repaying: {
       description: 'While the log is quiet, sends the records some peers missed to those peers alone; a commit comes first, and what is owed waits for the next quiet spell.',
-      on: {
-        committed: { target: 'holding', actions: [{ type: 'gossip records', params: ({ event }) => ({ records: [...event.records] }) }, 'queue records'] }
-      },
+      // A commit is gossiped and queued as in any state; queued, it goes on to be pushed at once.
+      always: { guard: 'has records to push', target: 'holding' },
       invoke: {
         id: 'repay records',
         src: 'push records',
