@@ -185,7 +185,8 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   // the IDs holding the value, sorted (a unique index: one ID, unless records from elsewhere brought in more);
   // ['s', thread] → snapshot position; ['sv', thread, collection, id] → snapshot view; ['sc', thread, collection] →
   // snapshot definition; ['si', thread] → true while the views have changed since the snapshot only through events
-  // after it, so the next snapshot copies only what those touched (a rebuild or a restore removes it).
+  // after it, so the next snapshot copies only what those touched (a rebuild or a restore that rewrites a view or a
+  // definition removes it).
 
   /**
    * Writes `value` only when `key` is free, and says whether it did: one write where a read and a write would be.
@@ -353,28 +354,39 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   }
 
   /** Writes every entry of `expected` under `prefix`. */
-  const putAll = (prefix: Key, expected: Expected): void => {
+  /** Writes every entry of `expected` under `prefix`, and says how many. */
+  const putAll = (prefix: Key, expected: Expected): number => {
+    let written = 0
     for (const [part, child] of expected) {
-      if (child instanceof Map) putAll([...prefix, part as string], child as Expected)
-      else db.putSync([...prefix, part as string], child)
+      if (child instanceof Map) written += putAll([...prefix, part as string], child as Expected)
+      else {
+        db.putSync([...prefix, part as string], child)
+        written++
+      }
     }
+    return written
   }
 
   /**
    * Makes the entries under `prefix` exactly `expected` (`depth` key parts below the prefix), writing only what
    * differs: usually little or nothing. Index entries carry no value worth reading (`keysOnly`): their keys say
-   * everything. Takes what it finds out of `expected`.
+   * everything. Takes what it finds out of `expected`. Says whether it wrote anything.
    */
-  const writeDifference = (prefix: Key, expected: Expected, depth: number, keysOnly = false): void => {
+  const writeDifference = (prefix: Key, expected: Expected, depth: number, keysOnly = false): boolean => {
+    let changed = false
     const settle = (key: Key, value: unknown): void => {
       let node: Expected | undefined = key.length === prefix.length + depth ? expected : undefined
       for (let i = prefix.length; i < key.length - 1 && node !== undefined; i++) node = node.get(key[i]) as Expected | undefined
       const last = key[key.length - 1]
       if (node === undefined || !node.has(last)) {
         db.removeSync(key)
+        changed = true
         return
       }
-      if (!keysOnly && !same(value, node.get(last))) db.putSync(key, node.get(last))
+      if (!keysOnly && !same(value, node.get(last))) {
+        db.putSync(key, node.get(last))
+        changed = true
+      }
       node.delete(last)
     }
     // Plain loops over the cursor: a generator around it cost more than the lookups.
@@ -389,7 +401,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
         settle(key as Key, value)
       }
     }
-    putAll(prefix, expected)
+    return putAll(prefix, expected) > 0 || changed
   }
 
   /** Makes the thread's definitions, views and index entries exactly these. */
@@ -399,12 +411,13 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     for (const [collection, byId] of views as Map<string, Map<string, StoredView>>) {
       expectIndexEntries(collection, defined.get(collection)?.indexes ?? [], byId, plain, unique)
     }
-    writeDifference(['c', thread], defined, 1)
-    writeDifference(['v', thread], views, 2)
+    const definitionsChanged = writeDifference(['c', thread], defined, 1)
+    const viewsChanged = writeDifference(['v', thread], views, 2)
     writeDifference(['x', thread], plain, 4, true)
     writeDifference(['u', thread], unique, 3)
     definitions.clear()
-    db.removeSync(['si', thread])
+    // Views put right by other means than events leave the latest snapshot no base for copying only what events touch.
+    if (definitionsChanged || viewsChanged) db.removeSync(['si', thread])
   }
 
   /** Makes `to` hold what `from` holds, or nothing when `from` holds nothing. */
