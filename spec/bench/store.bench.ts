@@ -67,7 +67,9 @@ export async function run (): Promise<void> {
       measure('indexed equality on a non-unique index (1/8 of entities)', () => people.plan(Query.where('city').eq('Oslo')), 200, 3)
     ])
 
+    const fullSnapshotStart = performance.now()
     await db.snapshot()
+    const fullSnapshotMs = performance.now() - fullSnapshotStart
     await peer.close()
     peer = undefined
     const reopenStart = performance.now()
@@ -90,11 +92,7 @@ export async function run (): Promise<void> {
     }
     const rebuildMs = median(rebuildRounds)
 
-    // A rebuild replaced the views, so the next snapshot copies them all; the one after copies what changed.
     const reopenedPeople = reopened.collection('Person')
-    const fullStart = performance.now()
-    await reopened.snapshot()
-    const fullSnapshotMs = performance.now() - fullStart
     for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 10 }, () => reopenedPeople.create(Array.from({ length: 100 }, () => person(n++)))))
     const nextStart = performance.now()
     await reopened.snapshot()
@@ -104,7 +102,7 @@ export async function run (): Promise<void> {
       { name: `reopen a store of ${events.toLocaleString('en')} events and query it`, micros: reopenMs * 1000 },
       { name: `restore views from the snapshot (+${restoredEvents} later events)`, micros: restoreMs * 1000 },
       { name: `rebuild views from the logs alone (${rebuiltEvents.toLocaleString('en')} events), median of 3`, micros: rebuildMs * 1000 },
-      { name: 'snapshot after the rebuild: every view copied', micros: fullSnapshotMs * 1000 },
+      { name: 'first snapshot: every view copied', micros: fullSnapshotMs * 1000 },
       { name: 'next snapshot, 10,000 creates later: what they touched', micros: nextSnapshotMs * 1000 }
     ])
 
