@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createPeer } from '../../actors/peer.ts'
+import { createPeer, type Peer } from '../../actors/peer.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import { createEventStore } from '../../storage/event-store.ts'
 import { createThreadNumbers } from '../../storage/thread-numbers.ts'
@@ -91,11 +91,31 @@ async function runWriterUntilKilled (path: string, first: number, killAfterMs: n
 
 type GroupState = 'created' | 'deleted'
 
+/** How the harness came to know a group's state: a line the writer printed, or a check after a kill. */
+interface Seen {
+  state: GroupState
+  crash: number
+  how: 'printed' | 'found after the kill'
+}
+
+const fromUtf8 = new TextDecoder()
+
+/** Counters of the log's records whose events name any of `ids`: says whether a group that vanished reached the log. */
+function recordsNaming (peer: Peer, threadId: ThreadId, logId: string, ids: readonly string[]): number[] {
+  const counters: number[] = []
+  for (const record of peer.logs.records(threadId, logId, { limit: Number.MAX_SAFE_INTEGER })) {
+    const { events } = peer.logs.content(record).body as { events?: Uint8Array }
+    const text = events === undefined ? '' : fromUtf8.decode(events)
+    if (ids.some(id => text.includes(JSON.stringify(id)))) counters.push(record.counter)
+  }
+  return counters
+}
+
 /**
  * Opens the peer the writer left and checks everything the header promises; throws saying what disagrees. Groups
  * in flight at the kill are found whole or not at all, and `seen` learns which, so later kills check them too.
  */
-async function check (path: string, seen: Map<number, GroupState>, pending: Set<number>): Promise<number> {
+async function check (path: string, crash: number, seen: Map<number, Seen>, pending: Set<number>): Promise<number> {
   const peer = await createPeer({ path, network: false })
   try {
     const [threadId] = peer.stores()
@@ -106,15 +126,17 @@ async function check (path: string, seen: Map<number, GroupState>, pending: Set<
     const db = await peer.store(ThreadId.from(threadId))
     const groups = db.collection('Group')
     const presence = async (n: number): Promise<boolean[]> => await Promise.all(groupIds(n).map(async id => await groups.findById(id) !== undefined))
-    for (const [n, state] of seen) {
+    for (const [n, { state, crash: when, how }] of seen) {
       const present = await presence(n)
-      const want = state === 'created'
-      if (!present.every(p => p === want)) throw new Error(`group ${n} was seen ${state}, but its entities present are ${JSON.stringify(present)}`)
+      if (present.every(p => p === (state === 'created'))) continue
+      const named = recordsNaming(peer, db.id, db.logId!, groupIds(n))
+      throw new Error(`group ${n} was ${state} (${how}, kill ${when}), but after kill ${crash} its entities present are ` +
+        `${JSON.stringify(present)}; records naming it: ${JSON.stringify(named)} of ${peer.logs.head(db.id, db.logId!).counter}`)
     }
     for (const n of pending) {
       const present = await presence(n)
-      if (present.some(p => p !== present[0])) throw new Error(`group ${n}, in flight at the kill, is half there: ${JSON.stringify(present)}`)
-      seen.set(n, present[0] === true ? 'created' : 'deleted')
+      if (present.some(p => p !== present[0])) throw new Error(`group ${n}, in flight at kill ${crash}, is half there: ${JSON.stringify(present)}`)
+      seen.set(n, { state: present[0] === true ? 'created' : 'deleted', crash, how: 'found after the kill' })
     }
     peer.logs.verifyLog(db.id, db.logId!)
     const head = peer.logs.head(db.id, db.logId!)
@@ -135,7 +157,7 @@ export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
   const random = seededRandom(options.seed)
   const root = await mkdtemp(join(tmpdir(), 'threads-crash-'))
   const path = join(root, 'peer')
-  const seen = new Map<number, GroupState>()
+  const seen = new Map<number, Seen>()
   const started = performance.now()
   const report: CrashReport = { crashes: 0, killedWhileOpening: 0, committed: 0, records: 0, slowestStartMs: 0, ms: 0 }
   try {
@@ -161,10 +183,10 @@ export async function runCrashes (options: CrashOptions): Promise<CrashReport> {
           continue
         }
         pending.delete(n)
-        seen.set(n, kind === 'd' ? 'deleted' : 'created')
+        seen.set(n, { state: kind === 'd' ? 'deleted' : 'created', crash, how: 'printed' })
         report.committed++
       }
-      report.records = await check(path, seen, pending)
+      report.records = await check(path, crash, seen, pending)
     }
   } finally {
     await rm(root, { recursive: true, force: true })
