@@ -9,7 +9,9 @@ import { groupIds } from './crash.ts'
  * creates its group one entity at a time inside an interactive write transaction (`b n` before, `t n` after).
  * Numbers start at `argv[3]`.
  *
- * Its stdout is a pipe, which Node writes synchronously: a line the harness reads was printed after the commit.
+ * Its stdout is a pipe. Node writes to a pipe at once only while the pipe has room, and queues the rest in the process,
+ * which a kill loses: so the writer goes on only once a line is in the pipe. A line saying a commit begins is there
+ * before the commit starts, and a line the harness reads was printed after what it reports.
  */
 
 const [path, first] = [process.argv[2]!, Number(process.argv[3])]
@@ -21,6 +23,10 @@ if (existing === undefined) {
 }
 process.stdout.write(`ready ${db.id.toString()}\n`)
 
+const say = async (line: string): Promise<void> => {
+  await new Promise<void>((resolve, reject) => { process.stdout.write(`${line}\n`, error => { error == null ? resolve() : reject(error) }) })
+}
+
 const groups = db.collection('Group')
 let next = first
 const created: number[] = []
@@ -29,21 +35,21 @@ const one = async (): Promise<void> => {
   const n = next++
   if (n % 5 === 0 && created.length > 0) {
     const victim = created.splice(Math.floor(created.length / 2), 1)[0]!
-    process.stdout.write(`x ${victim}\n`)
+    await say(`x ${victim}`)
     await groups.delete(groupIds(victim))
-    process.stdout.write(`d ${victim}\n`)
+    await say(`d ${victim}`)
   } else if (n % 7 === 0) {
-    process.stdout.write(`b ${n}\n`)
+    await say(`b ${n}`)
     await db.writeTransaction('Group', async tx => {
       for (const _id of groupIds(n)) await tx.create([{ _id, n }])
     })
     created.push(n)
-    process.stdout.write(`t ${n}\n`)
+    await say(`t ${n}`)
   } else {
-    process.stdout.write(`b ${n}\n`)
+    await say(`b ${n}`)
     await groups.create(groupIds(n).map(_id => ({ _id, n })))
     created.push(n)
-    process.stdout.write(`c ${n}\n`)
+    await say(`c ${n}`)
   }
 }
 

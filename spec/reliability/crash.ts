@@ -21,7 +21,10 @@ import { seededRandom } from '../helpers/seeded-random.ts'
 export interface CrashOptions {
   crashes: number
   seed: number
-  /** Longest time the writer runs after saying it is ready before it is killed. */
+  /**
+   * Longest time the writer runs after its first commit before it is killed: timed from then, not from its start,
+   * so a loaded machine's slow first commit cannot leave a run with nothing committed.
+   */
   maxRunMs: number
 }
 
@@ -70,14 +73,14 @@ async function runWriterUntilKilled (path: string, first: number, killAfterMs: n
       if (line.startsWith('ready ')) {
         run.ready = true
         run.startMs = performance.now() - started
-        if (!beforeReady) timer = setTimeout(kill, killAfterMs)
         continue
       }
+      if (!beforeReady && timer === undefined && /^[ctd] /.test(line)) timer = setTimeout(kill, killAfterMs)
       run.lines.push(line)
     }
   })
-  // Bounded: the writer stops by itself after 30 s, and a writer that never gets ready is killed all the same, and
-  // reported: either would be a harness bug worth seeing.
+  // Bounded: the writer stops by itself after 30 s, and a writer that never gets ready or never commits is killed all
+  // the same, and reported: either would be a bug worth seeing.
   let hung = false
   const safety = setTimeout(() => { hung = true; kill() }, 40_000)
   const exit = await exited
