@@ -75,8 +75,8 @@ export interface ViewStore {
   rebuild (threadId: ThreadId, sorted: ReadonlyArray<{ key: EventKey, event: StoreEvent }>, codec: EventCodec, events: EventStore): void
   /**
    * Makes the snapshot the views and definitions at `position`, the current one. Only what the events after the
-   * latest snapshot touched is copied (`eventsSince` gives them), unless the views were replaced since (a rebuild,
-   * a restore) or there is no snapshot yet: then everything is.
+   * latest snapshot touched is copied (`eventsSince` gives them), unless a rebuild or a restore rewrote a view or a
+   * definition since, or there is no snapshot yet: then everything is.
    */
   snapshot (threadId: ThreadId, position: number, eventsSince: (position: number) => Iterable<StoreEvent>): void
   /** The position of the latest snapshot, 0 when there is none. */
@@ -353,7 +353,6 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     return entries
   }
 
-  /** Writes every entry of `expected` under `prefix`. */
   /** Writes every entry of `expected` under `prefix`, and says how many. */
   const putAll = (prefix: Key, expected: Expected): number => {
     let written = 0
