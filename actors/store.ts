@@ -1,6 +1,6 @@
 import type { Draft } from 'immer'
 import { draftUpdate, fitsKey, KEY_LIMITS, type AclTarget, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
-import { arrange, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
+import { arrange, compareStrings, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
@@ -197,9 +197,11 @@ export function createStore (init: StoreInit): Store {
         if (pending === undefined || pending.size === 0) return await committed.find(query)
         const parsed = Query.parse(query)
         const field = idFieldOf(definitionOf(collection))
-        const unbounded: QueryJSON = { ...parsed, skip: undefined, limit: undefined }
-        const rows = engine.find(threadId, collection, unbounded).filter(entity => !pending.has(entity[field] as string))
+        const unarranged: QueryJSON = { ...parsed, sort: undefined, skip: undefined, limit: undefined }
+        const rows = engine.find(threadId, collection, unarranged).filter(entity => !pending.has(entity[field] as string))
         for (const entity of pending.values()) if (entity !== null && queryMatches(entity, parsed)) rows.push(entity)
+        // In ID order before arranging, as committed rows come: ties stand in the same order with or without own writes.
+        rows.sort((a, b) => compareStrings(a[field] as string, b[field] as string))
         return arrange(rows, parsed, row => row) as T[]
       },
       async create (entities) {

@@ -250,9 +250,58 @@ export function fitsBytes (value: string, maxBytes: number): boolean {
   return value.length * 3 <= maxBytes || Buffer.byteLength(value) <= maxBytes
 }
 
-/** True for a non-empty string of at most `maxBytes` UTF-8 bytes. */
+/** True for a non-empty, well-formed string of at most `maxBytes` UTF-8 bytes. */
 export function fitsKey (value: unknown, maxBytes: number): value is string {
-  return typeof value === 'string' && value.length > 0 && fitsBytes(value, maxBytes)
+  return typeof value === 'string' && value.length > 0 && fitsBytes(value, maxBytes) && value.isWellFormed()
+}
+
+/**
+ * A field name every store keeps as written: `__proto__`, assigned to an object, sets its prototype instead of
+ * adding a field, and a lone surrogate has no UTF-8 form, so the bytes stored would read back as another name.
+ */
+function isPlainKey (key: string): boolean {
+  return key !== '__proto__' && key.isWellFormed()
+}
+
+/**
+ * Whether `value` is JSON that every peer stores and reads back unchanged: finite numbers, well-formed strings,
+ * arrays without holes, and plain objects with plain field names. Found without building a path for every field.
+ */
+export function isPlainJson (value: unknown): boolean {
+  if (value === null || typeof value === 'boolean') return true
+  if (typeof value === 'string') return value.isWellFormed()
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i])) return false
+    return true
+  }
+  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) return false
+  for (const key in value) if (!isPlainKey(key) || !isPlainJson((value as Record<string, unknown>)[key])) return false
+  return true
+}
+
+/** Where `value` stops being plain JSON (a Date, NaN, undefined, a lone surrogate, a `__proto__` field…), if it does. */
+export function jsonProblem (value: unknown, path = ''): string | undefined {
+  if (value === null || typeof value === 'boolean') return undefined
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : `${path || '/'} holds a lone surrogate, which UTF-8 cannot carry`
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path || '/'} is ${value}`
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return `${path}/${i} is a hole`
+      const problem = jsonProblem(value[i], `${path}/${i}`)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
+    for (const [key, item] of Object.entries(value)) {
+      if (!isPlainKey(key)) return `${path}/${key.toWellFormed()} is a field name that cannot be stored as written`
+      const problem = jsonProblem(item, `${path}/${key}`)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  return `${path || '/'} is ${value === undefined ? 'undefined' : typeof value === 'object' ? (value as object).constructor?.name ?? 'an object' : typeof value}`
 }
 
 /** A dotted path of non-empty field names: what indexes and queries address. */
@@ -262,12 +311,18 @@ export function isFieldPath (path: unknown): path is string {
 
 function parseJsonList (bytes: Uint8Array, what: string): unknown[] {
   let list: unknown
+  let text: string
   try {
-    list = JSON.parse(fromUtf8.decode(bytes))
+    text = fromUtf8.decode(bytes)
+    list = JSON.parse(text)
   } catch (cause) {
     throw new MalformedBlockError(`record body ${what} are not UTF-8 JSON`, { cause })
   }
   if (!Array.isArray(list)) throw new MalformedBlockError(`record body ${what} are not a list`)
+  // Valid UTF-8 holds no lone surrogate but as a `\u` escape; `__proto__` may be escaped too. Most bodies have neither.
+  if ((text.includes('\\u') || text.includes('__proto__')) && !isPlainJson(list)) {
+    throw new MalformedBlockError(`record body ${what}: ${jsonProblem(list)}`)
+  }
   return list
 }
 

@@ -7,7 +7,8 @@ import { isFieldPath, type Entity, type JsonValue } from './event-codec.ts'
  *   Query.where('age').ge(60).and('age').lt(66).or(new Where('age').eq(67)).orderBy('age').skip(0).limit(10)
  *
  * A query matches when all of its criteria match, or when any of the queries joined with `or` matches. Paths are
- * dotted (`address.city`). Sorting happens before `skip` and `limit`.
+ * dotted (`address.city`). Rows come in ID order, or sorted by a path with ties in ID order, whichever index
+ * answers; sorting happens before `skip` and `limit`.
  */
 
 export type Operator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le'
@@ -140,7 +141,8 @@ function parseCriterion (value: unknown): Criterion {
   const { path, op, value: operand } = value as Record<string, unknown>
   if (typeof op !== 'string' || !OPERATORS.has(op)) throw new InvalidQueryError(`unknown operator ${JSON.stringify(op)}`)
   if (!isComparable(operand)) throw new InvalidQueryError(`cannot compare with ${JSON.stringify(operand)}`)
-  return { path: parsePath(path), op: op as Operator, value: operand }
+  // An index keeps 0 for -0, as entities do: -0 as a key would sort after every number.
+  return { path: parsePath(path), op: op as Operator, value: Object.is(operand, -0) ? 0 : operand }
 }
 
 function parseSort (value: unknown): Sort {
@@ -165,7 +167,10 @@ export function valueAt (entity: Entity, path: string): JsonValue | undefined {
   for (let start = 0; ; ) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
     const end = path.indexOf('.', start)
-    value = (value as Record<string, JsonValue>)[end === -1 ? path.slice(start) : path.slice(start, end)]
+    const field = end === -1 ? path.slice(start) : path.slice(start, end)
+    // Only the entity's own fields: `constructor` or `toString` would otherwise find Object.prototype's.
+    if (!Object.hasOwn(value, field)) return undefined
+    value = (value as Record<string, JsonValue>)[field]
     if (end === -1) return value
     start = end + 1
   }
@@ -231,7 +236,10 @@ export function queryMatches (entity: Entity, query: QueryJSON): boolean {
   return query.ors.some(or => queryMatches(entity, or))
 }
 
-/** Sorts (when the query says how), then skips and limits, as the paper's order of operations has it. */
+/**
+ * Sorts (when the query says how), then skips and limits, as the paper's order of operations has it. Rows come in
+ * ID order, and the sort is stable, so ties keep it.
+ */
 export function arrange<T> (rows: T[], query: QueryJSON, entityOf: (row: T) => Entity): T[] {
   const { sort } = query
   if (sort !== undefined) {

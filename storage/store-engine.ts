@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
-  draftUpdate, encodeRecordBody, fitsKey, isFieldPath, jsonPatchCodec, KEY_LIMITS, parseRecordBody,
+  draftUpdate, encodeRecordBody, fitsKey, isFieldPath, isPlainJson, jsonPatchCodec, jsonProblem, KEY_LIMITS, parseRecordBody,
   type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type ParsedRecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
@@ -126,41 +126,6 @@ function exists (collection: string, id: string): EntityExistsError {
   return new EntityExistsError(`${collection} ${id} already exists`)
 }
 
-/** Whether `value` is plain JSON; the common answer, found without building a path for every field on the way. */
-function isPlainJson (value: unknown): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value)
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainJson(value[i])) return false
-    return true
-  }
-  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) return false
-  for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key])) return false
-  return true
-}
-
-/** Where `value` stops being plain JSON (a Date, a Map, NaN, undefined, a class instance…), if it does. */
-function jsonProblem (value: unknown, path: string): string | undefined {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path || '/'} is ${value}`
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) return `${path}/${i} is a hole`
-      const problem = jsonProblem(value[i], `${path}/${i}`)
-      if (problem !== undefined) return problem
-    }
-    return undefined
-  }
-  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
-    for (const [key, item] of Object.entries(value)) {
-      const problem = jsonProblem(item, `${path}/${key}`)
-      if (problem !== undefined) return problem
-    }
-    return undefined
-  }
-  return `${path || '/'} is ${value === undefined ? 'undefined' : typeof value === 'object' ? (value as object).constructor?.name ?? 'an object' : typeof value}`
-}
-
 export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   const { storage, logs } = init
   const codec = init.codec ?? jsonPatchCodec
@@ -215,7 +180,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   const assertValid = (threadId: ThreadId, definition: CollectionDefinition, entity: Entity): void => {
-    const notJson = isPlainJson(entity) ? undefined : jsonProblem(entity, '')
+    const notJson = isPlainJson(entity) ? undefined : jsonProblem(entity)
     if (notJson !== undefined) throw new SchemaViolationError(`entity is not plain JSON: ${notJson}`, [notJson])
     const validate = validatorOf(threadId, definition)
     if (!validate(entity)) {

@@ -1,5 +1,5 @@
 import { canonical, fitsBytes, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
-import { arrange, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
+import { arrange, compareStrings, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
 import type { Storage, ValueDatabase } from './storage.ts'
@@ -521,7 +521,8 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
         rows = readEntities(thread, collection)
       } else {
         rows = []
-        for (const id of candidates.ids) {
+        // In ID order, as a scan reads them: which of several equal rows a page holds must not depend on the plan.
+        for (const id of [...candidates.ids].sort(compareStrings)) {
           const doc = viewOf(thread, collection, id)?.doc
           if (doc !== undefined) rows.push(doc)
         }

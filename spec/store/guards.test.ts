@@ -51,7 +51,11 @@ describe('guards around the write path', () => {
       [{ when: new Date(0) }, '/when is Date'],
       [{ nested: { count: Number.NaN } }, '/nested/count is NaN'],
       [{ list: [1, undefined] }, '/list/1 is undefined'],
-      [{ map: new Map() }, '/map is Map']
+      [{ map: new Map() }, '/map is Map'],
+      [{ note: 'a\ud800b' }, '/note holds a lone surrogate, which UTF-8 cannot carry'],
+      [{ list: ['\udc00'] }, '/list/0 holds a lone surrogate, which UTF-8 cannot carry'],
+      [JSON.parse('{"nested":{"__proto__":{"x":1}}}'), '/nested/__proto__ is a field name that cannot be stored as written'],
+      [{ ['\ud83d']: 1 }, '/\ufffd is a field name that cannot be stored as written']
     ] as const) {
       await assert.rejects(notes.create([entity as never]), (e: unknown) =>
         e instanceof SchemaViolationError && e.code === 'ERR_SCHEMA_VIOLATION' && e.problems[0] === where, where)

@@ -210,4 +210,23 @@ describe('store lifecycle and edges', () => {
     }
     assert.throws(() => parseRecordBody({ codec: 'json-patch', events: encodeBlock([]).bytes.subarray(0, 0) }), MalformedBlockError)
   })
+
+  it('refuses record bodies holding what no view can keep as written: a lone surrogate, a field named __proto__', () => {
+    const raw = (json: string): unknown => ({ codec: 'json-patch', events: new TextEncoder().encode(json) })
+    const create = (value: string): string => `[{"type":"create","collection":"C","id":"a","patch":[{"op":"replace","path":"","value":${value}}]}]`
+    for (const json of [
+      create('{"note":"\\ud800"}'),
+      create('{"\\udfff":1}'),
+      create('{"__proto__":{"x":1}}'),
+      create('{"nested":{"\\u005f_proto__":1}}'),
+      '[{"type":"delete","collection":"C","id":"\\ud800"}]',
+      '[{"type":"delete","collection":"\\udc00","id":"a"}]'
+    ]) {
+      assert.throws(() => parseRecordBody(raw(json)), MalformedBlockError, json)
+    }
+    assert.throws(() => parseRecordBody({ codec: 'json-patch', events: new TextEncoder().encode('[]'), control: new TextEncoder().encode('[{"type":"invite","id":"\\ud800"}]') }), MalformedBlockError)
+    // Escapes are fine where they stand for what UTF-8 carries: a whole pair, or a control character.
+    const fine = parseRecordBody(raw(create('{"smile":"\\ud83d\\ude00","tab":"\\u0009","proto":"__proto__"}')))
+    assert.deepEqual(fine.events[0], { type: 'create', collection: 'C', id: 'a', patch: [{ op: 'replace', path: '', value: { smile: '😀', tab: '\t', proto: '__proto__' } }] })
+  })
 })

@@ -166,11 +166,12 @@ describe('store queries', () => {
 
 describe('store queries over mixed types', () => {
   let temp: TempPeer
+  let db: Store
   let things: Collection
 
   before(async () => {
     temp = await tempPeer()
-    const db = await temp.peer.newStore()
+    db = await temp.peer.newStore()
     await db.registerSchema('Thing', { type: 'object' })
     things = db.collection('Thing')
     await things.create([
@@ -221,6 +222,17 @@ describe('store queries over mixed types', () => {
     assert.deepEqual(order.slice(0, 10), ['missing', 'null', 'false', 'true', 'n1', 'n5', 'n10', 's10', 's5', 'sx'])
     assert.deepEqual(new Set(order.slice(10)), new Set(['obj', 'arr']))
     assert.deepEqual(ids(await things.find(new Query().orderByDesc('age').skip(2).limit(3))), ['sx', 's5', 's10'])
+  })
+
+  it('reads only an entity\'s own fields, whatever names Object.prototype holds', async () => {
+    await db.registerSchema('Named', { type: 'object' }, { indexes: [{ path: 'constructor' }] })
+    const named = db.collection('Named')
+    await named.create([{ _id: 'a', constructor: 3 }, { _id: 'b' }, { _id: 'c', constructor: 1 }, { _id: 'd', constructor: 2 }, { _id: 'e', toString: 'x' }])
+    assert.deepEqual(ids(await named.find(new Query().orderBy('constructor'))), ['b', 'e', 'c', 'd', 'a'])
+    assert.deepEqual(ids(await named.find(new Query().orderByDesc('constructor'))), ['a', 'd', 'c', 'b', 'e'])
+    assert.deepEqual(ids(await named.find(Query.where('constructor').ge(2))), ['a', 'd'])
+    assert.deepEqual(ids(await named.find(Query.where('toString').ne('x'))), ['a', 'b', 'c', 'd'])
+    assert.deepEqual(ids(await named.find(Query.where('hasOwnProperty.name').eq('hasOwnProperty'))), [])
   })
 })
 
@@ -330,19 +342,35 @@ describe('store query plans and indexes', () => {
     assert.ok(throughIndex > 60, `only ${throughIndex} of 150 random queries went through an index`)
   })
 
-  it('sorts, skips and limits identically through an index and a scan', async () => {
+  it('sorts, skips and limits identically through an index and a scan, ties and unsorted rows in ID order', async () => {
     for (let round = 0; round < 30; round++) {
       const low = Math.floor(next() * 100) - 10
       const skip = Math.floor(next() * 20)
       const limit = Math.floor(next() * 30)
-      const query = Query.where('age').ge(low).and('age').lt(low + 30).orderByDesc('age').skip(skip).limit(limit)
-      assert.equal(indexed.plan(query).using, 'index:age')
-      const viaIndex = await indexed.find(query)
-      const viaScan = await unindexed.find(query)
-      const expectedAges = bruteForce(entities, Query.parse(query)).map(entity => entity.age as number)
-        .sort((a, b) => b - a).slice(skip, skip + limit)
-      assert.deepEqual(viaIndex.map(entity => entity.age), expectedAges)
-      assert.deepEqual(viaScan.map(entity => entity.age), expectedAges)
+      const range = Query.where('age').ge(low).and('age').lt(low + 30)
+      const sorted = range.orderByDesc('age').skip(skip).limit(limit)
+      const unsorted = range.skip(skip).limit(limit)
+      assert.equal(indexed.plan(sorted).using, 'index:age')
+      assert.equal(indexed.plan(unsorted).using, 'index:age')
+      // `entities` is in ID order, and a stable sort keeps it among equal ages.
+      const matching = bruteForce(entities, Query.parse(range))
+      const expectedSorted = ids([...matching].sort((a, b) => (b.age as number) - (a.age as number)).slice(skip, skip + limit))
+      const expectedUnsorted = ids(matching.slice(skip, skip + limit))
+      assert.deepEqual(ids(await indexed.find(sorted)), expectedSorted)
+      assert.deepEqual(ids(await unindexed.find(sorted)), expectedSorted)
+      assert.deepEqual(ids(await indexed.find(unsorted)), expectedUnsorted)
+      assert.deepEqual(ids(await unindexed.find(unsorted)), expectedUnsorted)
+    }
+  })
+
+  it('finds 0 for an operand of -0, through an index as by a scan', async () => {
+    const zero = ids(bruteForce(entities, Query.parse(Query.where('age').eq(0))))
+    const positive = ids(bruteForce(entities, Query.parse(Query.where('age').gt(0))))
+    assert.ok(zero.length > 0)
+    for (const collection of [indexed, unindexed]) {
+      assert.deepEqual(ids(await collection.find(Query.where('age').eq(-0))), zero)
+      assert.deepEqual(ids(await collection.find(Query.where('age').gt(-0))), positive)
+      assert.deepEqual(ids(await collection.find(Query.where('age').ge(-0))), [...zero, ...positive].sort())
     }
   })
 

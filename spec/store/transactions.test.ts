@@ -72,6 +72,28 @@ describe('store transactions', () => {
     await items.delete([existing!, result!])
   })
 
+  it('orders its own writes among committed rows as a committed read would: ties and unsorted rows by ID', async () => {
+    const items = db.collection('Item')
+    await items.create([{ _id: 'b', name: 'b', n: 1 }, { _id: 'd', name: 'd', n: 1 }])
+    const inside = await db.writeTransaction('Item', async tx => {
+      await tx.create([{ _id: 'c', name: 'c', n: 1 }, { _id: 'a', name: 'a', n: 1 }])
+      await tx.save([{ _id: 'd', name: 'd', n: 0 }])
+      return {
+        unsorted: (await tx.find()).map(item => item._id),
+        sorted: (await tx.find(new Query().orderBy('n'))).map(item => item._id),
+        page: (await tx.find(new Query().orderByDesc('n').skip(1).limit(2))).map(item => item._id)
+      }
+    })
+    const after = {
+      unsorted: (await items.find()).map(item => item._id),
+      sorted: (await items.find(new Query().orderBy('n'))).map(item => item._id),
+      page: (await items.find(new Query().orderByDesc('n').skip(1).limit(2))).map(item => item._id)
+    }
+    assert.deepEqual(inside, { unsorted: ['a', 'b', 'c', 'd'], sorted: ['d', 'a', 'b', 'c'], page: ['b', 'c'] })
+    assert.deepEqual(after, inside)
+    await items.delete(['a', 'b', 'c', 'd'])
+  })
+
   it('commits nothing and appends no record for a transaction that only reads', async () => {
     const records = recordCount()
     const before = dumpStore(temp.peer)
