@@ -44,6 +44,8 @@ class ClientTransaction<Handle> {
   }
 
   async start (): Promise<void> {
+    // A second start would leave the first body holding the store's write lock with nothing to end it.
+    if (this.#ended !== undefined) throw new TransactionClosedError('this transaction was started already; a transaction starts once')
     const started = Promise.withResolvers<Handle>()
     this.#ended = Promise.withResolvers<void>()
     const ended = this.#ended

@@ -1,7 +1,7 @@
 import type { InspectionEvent, Observer } from 'xstate'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { parseThreadAddress } from '../codecs/address.ts'
+import { parseThreadAddress, toMultiaddr } from '../codecs/address.ts'
 import { ThreadId, ThreadVariant } from '../codecs/thread-id.ts'
 import type { ThreadsNode } from '../net/node.ts'
 import type { MisbehaviourLimits } from '../net/penalties.ts'
@@ -271,7 +271,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         addReplicator: async address => {
           if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
           if (logId === undefined) throw new ReadOnlyStoreError('a reader has no log of its own to replicate')
-          await network.addReplicator(threadId, logId, typeof address === 'string' ? multiaddr(address) : address)
+          await network.addReplicator(threadId, logId, toMultiaddr(address))
         },
         sync: async () => network === undefined ? 0 : await network.pullAll(threadId),
         invite: async (invitee, options) => await invitations.invite(threadId, invitee, options)
@@ -353,7 +353,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
     async connect (address) {
       if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
-      await network.connect(typeof address === 'string' ? multiaddr(address) : address)
+      await network.connect(toMultiaddr(address))
     },
 
     stores () {

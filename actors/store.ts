@@ -1,5 +1,5 @@
 import type { Draft } from 'immer'
-import { draftUpdate, fitsKey, KEY_LIMITS, type AclTarget, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
+import { copyJson, draftUpdate, fitsKey, KEY_LIMITS, type AclTarget, type Entity, type IndexDefinition } from '../codecs/event-codec.ts'
 import { arrange, compareStrings, Query, queryMatches, type QueryJSON } from '../codecs/query.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RecordBlocks } from '../codecs/record.ts'
@@ -9,7 +9,7 @@ import { isRole, ROLES, type AclDocument, type Role } from '../codecs/acl.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { Invite } from '../codecs/invite.ts'
 import type { Refusal } from '../storage/access-store.ts'
-import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
+import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, TransactionClosedError, UnknownCollectionError } from '../storage/errors.ts'
 import type { InviteOptions } from './invitations.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
@@ -146,6 +146,12 @@ export interface StoreInit {
 
 const ANY_OBJECT: Entity = { type: 'object' }
 
+/** A write transaction as its writer sees it: its own writes not yet committed, and whether it still runs. */
+interface OpenTransaction {
+  readonly pending: Map<string, Entity | null>
+  assertRunning (): void
+}
+
 export function createStore (init: StoreInit): Store {
   const { runtime, engine, logId, key } = init
   const threadId = runtime.threadId
@@ -176,30 +182,40 @@ export function createStore (init: StoreInit): Store {
     }
   })
 
-  /** A writer that hands its changes to `submit`, reading through `pending` (its own uncommitted writes) first. */
-  const writer = <T extends Entity>(collection: string, submit: (changes: Change[]) => Promise<void>, pending?: Map<string, Entity | null>): CollectionWriter<T> => {
+  /**
+   * A writer that hands its changes to `submit`. Inside a write transaction it reads through the transaction's own
+   * uncommitted writes first, and only while the transaction runs. It keeps copies of what it is handed, and hands
+   * out copies of what it keeps: a caller changing an object afterwards changes neither.
+   */
+  const writer = <T extends Entity>(collection: string, submit: (changes: Change[]) => Promise<void>, transaction?: OpenTransaction): CollectionWriter<T> => {
     const committed = committedReader<T>(collection)
+    const pending = transaction?.pending
+    const readable = (): void => {
+      transaction?.assertRunning()
+      definitionOf(collection)
+    }
     const current = (id: string): Entity | undefined => {
       const own = pending?.get(id)
-      return own === undefined ? engine.get(threadId, collection, id) : own ?? undefined
+      return own === undefined ? engine.get(threadId, collection, id) : own === null ? undefined : copyJson(own)
     }
     const note = (id: string, entity: Entity | null): void => { pending?.set(id, entity) }
     return {
       async has (ids) {
-        definitionOf(collection)
+        readable()
         return ids.every(id => current(id) !== undefined)
       },
       async findById (id) {
-        definitionOf(collection)
+        readable()
         return current(id) as T | undefined
       },
       async find (query = new Query()) {
+        transaction?.assertRunning()
         if (pending === undefined || pending.size === 0) return await committed.find(query)
         const parsed = Query.parse(query)
         const field = idFieldOf(definitionOf(collection))
         const unarranged: QueryJSON = { ...parsed, sort: undefined, skip: undefined, limit: undefined }
         const rows = engine.find(threadId, collection, unarranged).filter(entity => !pending.has(entity[field] as string))
-        for (const entity of pending.values()) if (entity !== null && queryMatches(entity, parsed)) rows.push(entity)
+        for (const entity of pending.values()) if (entity !== null && queryMatches(entity, parsed)) rows.push(copyJson(entity))
         // In ID order before arranging, as committed rows come: ties stand in the same order with or without own writes.
         rows.sort((a, b) => compareStrings(a[field] as string, b[field] as string))
         return arrange(rows, parsed, row => row) as T[]
@@ -207,15 +223,16 @@ export function createStore (init: StoreInit): Store {
       async create (entities) {
         const definition = definitionOf(collection)
         const field = idFieldOf(definition)
-        const identified = entities.map(entity => withId(definition, entity))
+        const identified = entities.map(entity => copyJson(withId(definition, entity)))
         await submit(identified.map(entity => ({ type: 'create', collection, entity })))
         for (const entity of identified) note(entity[field] as string, entity)
         return identified.map(entity => entity[field] as string)
       },
       async save (entities) {
         const field = idFieldOf(definitionOf(collection))
-        await submit(entities.map(entity => ({ type: 'save', collection, entity })))
-        for (const entity of entities) note(entity[field] as string, entity)
+        const copies = entities.map(entity => copyJson(entity))
+        await submit(copies.map(entity => ({ type: 'save', collection, entity })))
+        for (const entity of copies) note(entity[field] as string, entity)
       },
       async update (id, recipe) {
         if (pending !== undefined) {
@@ -262,16 +279,33 @@ export function createStore (init: StoreInit): Store {
     if (changes.length > 0) await runtime.commit(changes)
   }
 
-  // One registration per collection, however many first writes race to it.
+  // One registration per collection, however many first writes race to it; settles, refused or not, once its map
+  // entry is gone, so the writes that waited on it go on in the order they came.
   const registering = new Map<string, Promise<void>>()
-  const ensureCollection = async (name: string): Promise<void> => {
-    if (engine.definition(threadId, name) !== undefined) return
-    let registered = registering.get(name)
-    if (registered === undefined) {
-      registered = store.registerSchema(name, ANY_OBJECT).finally(() => registering.delete(name))
-      registering.set(name, registered)
+
+  /**
+   * Commits a key-value or document write. The first write of a collection registers it in the same record, so a
+   * write refused registers nothing; later writes go to the dispatcher in the turn they are called, or after the
+   * registration they wait on, in the order they came either way.
+   */
+  const writeImplicit = async (collection: string, change: Change): Promise<void> => {
+    for (;;) {
+      if (engine.definition(threadId, collection) !== undefined) {
+        await runtime.commit([change])
+        return
+      }
+      const under = registering.get(collection)
+      if (under !== undefined) {
+        await under
+        continue
+      }
+      if (change.type === 'discard') return
+      const registration = runtime.commit([{ type: 'collection', collection, schema: ANY_OBJECT, indexes: [] }, change])
+      const done = (): void => { registering.delete(collection) }
+      registering.set(collection, registration.then(done, done))
+      await registration
+      return
     }
-    await registered
   }
 
   const store: Store = {
@@ -299,8 +333,16 @@ export function createStore (init: StoreInit): Store {
     async writeTransaction (collection, body) {
       definitionOf(collection)
       return await runtime.transaction('write', async collect => {
-        const pending = new Map<string, Entity | null>()
-        return await body(writer(collection, async changes => { collect(changes) }, pending))
+        let running = true
+        const transaction: OpenTransaction = {
+          pending: new Map(),
+          assertRunning: () => { if (!running) throw new TransactionClosedError('the transaction has ended') }
+        }
+        try {
+          return await body(writer(collection, async changes => { collect(changes) }, transaction))
+        } finally {
+          running = false
+        }
       })
     },
 
@@ -323,15 +365,13 @@ export function createStore (init: StoreInit): Store {
       const collection = `kv:${name}`
       return {
         async put (key, value) {
-          await ensureCollection(collection)
-          await runtime.commit([{ type: 'put', collection, entity: { _id: key, value } }])
+          await writeImplicit(collection, { type: 'put', collection, entity: { _id: key, value: copyJson(value) } })
         },
         async get (key) {
           return engine.definition(threadId, collection) === undefined ? undefined : engine.get(threadId, collection, key)?.value
         },
         async del (key) {
-          if (engine.definition(threadId, collection) === undefined || engine.get(threadId, collection, key) === undefined) return
-          await runtime.commit([{ type: 'delete', collection, id: key }])
+          await writeImplicit(collection, { type: 'discard', collection, id: key })
         }
       }
     },
@@ -340,17 +380,16 @@ export function createStore (init: StoreInit): Store {
       const collection = `documents:${name}`
       return {
         async put (document) {
-          await ensureCollection(collection)
-          const entity = withId(definitionOf(collection), document)
-          await runtime.commit([{ type: 'put', collection, entity }])
-          return entity._id as string
+          const definition = engine.definition(threadId, collection) ?? { schema: ANY_OBJECT }
+          const entity = copyJson(withId(definition, document))
+          await writeImplicit(collection, { type: 'put', collection, entity })
+          return entity[idFieldOf(definition)] as string
         },
         async get (key) {
           return engine.definition(threadId, collection) === undefined ? undefined : engine.get(threadId, collection, key) as T | undefined
         },
         async del (key) {
-          if (engine.definition(threadId, collection) === undefined || engine.get(threadId, collection, key) === undefined) return
-          await runtime.commit([{ type: 'delete', collection, id: key }])
+          await writeImplicit(collection, { type: 'discard', collection, id: key })
         },
         async query (query = new Query()) {
           const parsed = Query.parse(query)

@@ -90,7 +90,7 @@ export interface ThreadRuntime {
   readonly threadId: ThreadId
   /** Our own log in the thread; undefined for a reader. */
   readonly logId: string | undefined
-  commit (changes: Change[]): Promise<Committed>
+  commit (changes: Change[]): Promise<Committed | undefined>
   ingest (logId: string, blocks: RecordBlocks): Promise<Committed>
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
   listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
@@ -249,6 +249,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const waiting = new Set<(error: Error) => void>()
   let closed = false
   let nextId = 0
+  // xstate keeps what it works out for each kind of event a machine meets for as long as the machine lives, and a
+  // child's end is an event named after the child: a fresh ID for every transaction and listener would grow that
+  // without bound. An ID is handed out again once its child is gone.
+  const freeIds: string[] = []
+  const takeId = (kind: 'transaction' | 'listener'): string => {
+    const children = actor.getSnapshot().children
+    const index = freeIds.findIndex(id => id.startsWith(`${kind}:`) && children[id] === undefined)
+    return index === -1 ? `${kind}:${++nextId}` : freeIds.splice(index, 1)[0]!
+  }
 
   const assertOpen = (): void => {
     if (closed) throw new StorageClosedError(`the store of thread ${threadId.toString()} is closed`)
@@ -297,7 +306,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       }
       if (job.kind === 'commit') {
         storage.transaction(() => engine.commitWithin(threadId, ownLog(), job.changes as Change[])).then(
-          result => { settled(job, { ok: true, result }, [result], sendBack) },
+          result => { settled(job, { ok: true, result }, result === undefined ? [] : [result], sendBack) },
           failed)
         return
       }
@@ -334,10 +343,11 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     },
 
     async deliverPage (id, changes) {
+      const listener = listeners.get(id)
       for (const change of changes) {
-        // Looked up for every change: a listener stopped in the middle of a page gets nothing more.
-        const listener = listeners.get(id)
-        if (listener === undefined) return
+        // Checked for every change: a listener stopped in the middle of a page (the store closing stops them all)
+        // gets nothing more, nor does a later listener given its ID.
+        if (listener === undefined || listeners.get(id) !== listener) return
         await listener.callback(change)
       }
     },
@@ -526,7 +536,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         // A read inside a write transaction's body already sees the state the lock keeps still.
         return await body(() => { throw new TransactionClosedError('a read transaction cannot write') })
       }
-      const id = `transaction:${++nextId}`
+      const id = takeId('transaction')
       bodies.set(id, body as TransactionBody<unknown>)
       let rejectOnClose: ((error: Error) => void) | undefined
       try {
@@ -546,30 +556,39 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         if (rejectOnClose !== undefined) waiting.delete(rejectOnClose)
         bodies.delete(id)
         results.delete(id)
-        if (!closed) actor.send({ type: 'end transaction', id })
+        if (!closed) {
+          actor.send({ type: 'end transaction', id })
+          freeIds.push(id)
+        }
       }
     },
 
     listen (filter, callback, onError) {
       assertOpen()
-      const id = `listener:${++nextId}`
+      const id = takeId('listener')
       listeners.set(id, { filter, callback })
       actor.send({ type: 'listen', id, cursor: engine.position(threadId) })
       const stop = (): void => {
         if (!listeners.delete(id) || closed) return
         actor.send({ type: 'unlisten', id })
+        freeIds.push(id)
       }
-      const listener = child(id)
-      const watch = listener.subscribe({
-        complete: () => {
-          watch.unsubscribe()
-          const { value, context } = listener.getSnapshot() as { value: string, context: { error: unknown } }
-          if (value !== 'failed') return
-          stop()
-          if (onError !== undefined) onError(context.error)
-          else process.emitWarning(context.error instanceof Error ? context.error : new Error(String(context.error)), 'ListenerStopped')
-        }
-      })
+      const watch = (listener: AnyActorRef): void => {
+        const watching = listener.subscribe({
+          complete: () => {
+            watching.unsubscribe()
+            const { value, context } = listener.getSnapshot() as { value: string, context: { error: unknown } }
+            if (value !== 'failed') return
+            stop()
+            if (onError !== undefined) onError(context.error)
+            else process.emitWarning(context.error instanceof Error ? context.error : new Error(String(context.error)), 'ListenerStopped')
+          }
+        })
+      }
+      const spawned = actor.getSnapshot().children[id] as AnyActorRef | undefined
+      // Asked for from inside a transaction's body, the listener starts once the thread finishes its current step.
+      if (spawned !== undefined) watch(spawned)
+      else void waitFor(actor, snapshot => snapshot.children[id] !== undefined, { timeout: Infinity }).then(snapshot => { watch(snapshot.children[id] as AnyActorRef) }, () => {})
       return stop
     },
 
@@ -614,6 +633,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       if (closed) return
       closed = true
       await waitFor(child('dispatcher'), snapshot => snapshot.context.inFlight === 0, { timeout: graceMs }).catch(() => {})
+      listeners.clear()
       actor.stop()
       const error = new StorageClosedError(`the store of thread ${threadId.toString()} closed before this finished`)
       for (const reject of waiting) reject(error)

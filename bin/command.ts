@@ -1,9 +1,10 @@
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import { createPeer, type Peer, type PeerInit } from '../index.ts'
-import { PathInUseError, UsageError } from './errors.ts'
+import { NoPeerError, PathInUseError, UsageError } from './errors.ts'
 
 /**
  * What every `threads` command shares: its options parsed with node:util, `--path`, `--json` and `--help`, output
@@ -152,14 +153,22 @@ async function lock (path: string): Promise<void> {
 }
 
 export interface PeerOptions extends Omit<PeerInit, 'path'> {
-  /** Read-only commands run beside whatever holds the path's lock; all others take it. */
+  /**
+   * Read-only commands run beside whatever holds the path's lock; all others take it. They read a peer that is there:
+   * a path with none (a typo, say) is refused rather than made into a new peer, unless `mayCreate`.
+   */
   readOnly?: boolean
+  /** A read-only command that makes the peer when there is none: its identity is what it reads. */
+  mayCreate?: boolean
 }
 
 /** Opens the peer at `--path` for one command, and closes it (and lets go of the lock) whatever happens. */
 export async function withPeer<T> (values: Values, options: PeerOptions, body: (peer: Peer) => Promise<T>): Promise<T> {
   const path = values.path as string
-  const { readOnly = false, ...init } = options
+  const { readOnly = false, mayCreate = false, ...init } = options
+  if (readOnly && !mayCreate && !existsSync(join(path, 'data.mdb'))) {
+    throw new NoPeerError(`no peer at ${path}: give the --path of one, or make one (threads new-store, threads daemon)`)
+  }
   if (!readOnly) await lock(path)
   try {
     const peer = await createPeer({ network: false, ...init, path })

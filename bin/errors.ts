@@ -17,3 +17,11 @@ export class PathInUseError extends ThreadsError {
     super('PathInUseError', PathInUseError.code, message, options)
   }
 }
+
+/** A read-only command pointed at a path that holds no peer. */
+export class NoPeerError extends ThreadsError {
+  static readonly code = 'ERR_NO_PEER'
+  constructor (message: string, options?: ErrorOptions) {
+    super('NoPeerError', NoPeerError.code, message, options)
+  }
+}

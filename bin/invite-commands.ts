@@ -39,7 +39,7 @@ export const inviteCommands: Command[] = [
     usage: '',
     options: {},
     async run (values, _positionals, out) {
-      await withPeer(values, { readOnly: true }, async peer => { out.result(peer.peerId, { peerId: peer.peerId }) })
+      await withPeer(values, { readOnly: true, mayCreate: true }, async peer => { out.result(peer.peerId, { peerId: peer.peerId }) })
     }
   },
   {

@@ -82,7 +82,7 @@ export const storeCommands: Command[] = [
     options: { index: { type: 'string', multiple: true }, unique: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
       const [id, collection, file] = needs(positionals, ['store', 'collection', 'schema.json'], this)
-      const schema = parseJson(await readFile(file!, 'utf8'), file!)
+      const schema = parseJson(await readFile(file!, 'utf8').catch((cause: Error) => { throw new UsageError(`cannot read ${file!}: ${cause.message}`, { cause }) }), file!)
       const indexes = [...listOf(values.index).map(path => ({ path })), ...listOf(values.unique).map(path => ({ path, unique: true }))]
       await withPeer(values, {}, async peer => {
         await (await peer.store(id!)).registerSchema(collection!, schema as Entity, { indexes })

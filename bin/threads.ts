@@ -29,6 +29,7 @@ try {
   const command = COMMANDS.find(command => command.name === name)
   if (name === 'help' || name === '--help' || name === '-h') {
     const about = COMMANDS.find(command => command.name === args[0])
+    if (about === undefined && args[0] !== undefined) throw new UsageError(`unknown command ${JSON.stringify(args[0])}\n\n${usage()}`)
     console.log(about === undefined ? usage() : helpOf(about))
   } else if (command === undefined) {
     throw new UsageError(`unknown command ${JSON.stringify(name)}\n\n${usage()}`)
@@ -39,10 +40,13 @@ try {
   }
 } catch (error) {
   const json = args.includes('--json')
-  if (error instanceof ThreadsError) {
-    console.error(json ? JSON.stringify({ error: error.name, code: error.code, message: error.message }) : `${error.name}: ${error.message}`)
+  // Errors that name themselves with a code (ours, Node's, libp2p's) are answers to the input; anything else is a
+  // fault, shown whole.
+  const code = (error as { code?: unknown } | undefined)?.code
+  if (error instanceof Error && (error instanceof ThreadsError || typeof code === 'string')) {
+    console.error(json ? JSON.stringify({ error: error.name, code, message: error.message }) : `${error.name}: ${error.message}`)
   } else {
-    console.error(error)
+    console.error(json ? JSON.stringify({ error: 'Error', message: String(error instanceof Error ? error.stack : error) }) : error)
   }
   process.exitCode = error instanceof UsageError ? 2 : 1
 }

@@ -41,7 +41,8 @@ registerOnce(CODE_IPEL, {
   validate: value => { Ed25519PublicKey.fromLogId(value) }
 })
 
-function toMultiaddr (input: Multiaddr | string | Uint8Array): Multiaddr {
+/** A multiaddr from what a caller gave; one that does not parse is an `InvalidAddressError`. */
+export function toMultiaddr (input: Multiaddr | string | Uint8Array): Multiaddr {
   try {
     return multiaddr(input)
   } catch (cause) {

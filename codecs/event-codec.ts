@@ -280,6 +280,25 @@ export function isPlainJson (value: unknown): boolean {
   return true
 }
 
+/**
+ * A copy of `value`'s plain arrays and objects, at every depth: what a caller hands a write is the caller's to change
+ * afterwards. Anything else is kept as it is, for the checks to find.
+ */
+export function copyJson<T> (value: T): T {
+  if (Array.isArray(value)) return value.map(item => copyJson(item)) as T
+  if (typeof value !== 'object' || value === null) return value
+  const prototype = Object.getPrototypeOf(value)
+  if (prototype !== Object.prototype && prototype !== null) return value
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) {
+    const item = copyJson((value as Record<string, unknown>)[key])
+    // Kept as a field, not made a prototype, so the checks find it and refuse it by name.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
+    else out[key] = item
+  }
+  return out as T
+}
+
 /** Where `value` stops being plain JSON (a Date, NaN, undefined, a lone surrogate, a `__proto__` field…), if it does. */
 export function jsonProblem (value: unknown, path = ''): string | undefined {
   if (value === null || typeof value === 'boolean') return undefined

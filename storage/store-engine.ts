@@ -35,6 +35,8 @@ export type Change =
   | { readonly type: 'put', readonly collection: string, readonly entity: Entity }
   | { readonly type: 'update', readonly collection: string, readonly id: string, readonly recipe: (draft: Draft<Entity>) => void }
   | { readonly type: 'delete', readonly collection: string, readonly id: string }
+  /** Delete when present, nothing when absent: the key-value and document interfaces delete this way. */
+  | { readonly type: 'discard', readonly collection: string, readonly id: string }
   | { readonly type: 'collection', readonly collection: string, readonly schema: Entity, readonly indexes: readonly IndexDefinition[] }
   /** A membership or access event (invite, join, genesis, grant, revoke), folded before the record's other events. */
   | { readonly type: 'control', readonly event: ControlEvent }
@@ -56,8 +58,11 @@ export interface StoreEngine {
   readonly codec: EventCodec
   /** Membership and ACLs as folded so far; read it, never write it (commits and ingests do). */
   readonly access: AccessStore
-  /** Validates and applies `changes` as one record of our log `logId`; call inside `storage.transaction`. */
-  commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed
+  /**
+   * Validates and applies `changes` as one record of our log `logId`; call inside `storage.transaction`. Undefined,
+   * with no record written, when every change was a discard of an entity that is not there.
+   */
+  commitWithin (threadId: ThreadId, logId: string, changes: readonly Change[]): Committed | undefined
   /** Accepts a checked record of someone's log (`logs.check`) and folds its events; call inside `storage.transaction`. */
   ingestWithin (checked: CheckedRecord): Committed
   /** Holds the state committed now: reads run through it see that state, as a read transaction must. */
@@ -97,11 +102,17 @@ export function idFieldOf (definition: CollectionDefinition | { schema: Entity }
   return typeof properties === 'object' && properties !== null && !Array.isArray(properties) && 'ID' in properties ? 'ID' : '_id'
 }
 
-/** The entity with an ID, assigned when it has none (or an empty one). */
-export function withId (definition: CollectionDefinition, entity: Entity): Entity {
+/**
+ * The entity with an ID, assigned when it has none (or an empty one). An ID of another kind is left for the write to
+ * refuse, as is an entity that is not an object.
+ */
+export function withId (definition: CollectionDefinition | { schema: Entity }, entity: Entity): Entity {
+  if (typeof entity !== 'object' || entity === null || Array.isArray(entity)) {
+    throw new SchemaViolationError(`an entity is an object, not ${entity === null ? 'null' : Array.isArray(entity) ? 'a list' : typeof entity}`, ['/'])
+  }
   const field = idFieldOf(definition)
   const id = entity[field]
-  if (typeof id === 'string' && id.length > 0) return entity
+  if (id !== undefined && id !== '') return entity
   return { ...entity, [field]: timeOrderedId() }
 }
 
@@ -209,7 +220,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /** Resolves a change against the state it commits on: the checks only the author can make, then the action. */
-  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): Resolved => {
+  const resolve = (threadId: ThreadId, change: Exclude<Change, { type: 'control' }>): Resolved | undefined => {
     if (change.type === 'collection') {
       // What a reader of the record refuses (`parseRecordBody`), the author must refuse first: a record it would
       // accept here but no peer could fold again (not even this one, on a rebuild) poisons the log.
@@ -260,10 +271,12 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         assertValid(threadId, definition, entity)
         return { action: { type: 'save', collection, id: change.id, entity, previous: current.doc, patch }, current }
       }
-      case 'delete': {
+      case 'delete':
+      case 'discard': {
         const current = views.view(threadId, collection, change.id)
-        if (current?.doc === undefined) throw new EntityNotFoundError(`cannot delete ${collection} ${change.id}: it does not exist`)
-        return { action: { type: 'delete', collection, id: change.id }, current }
+        if (current?.doc !== undefined) return { action: { type: 'delete', collection, id: change.id }, current }
+        if (change.type === 'discard') return undefined
+        throw new EntityNotFoundError(`cannot delete ${collection} ${change.id}: it does not exist`)
       }
     }
   }
@@ -408,6 +421,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       for (const change of changes) {
         if (change.type === 'control') continue
         const resolved = resolve(threadId, change)
+        if (resolved === undefined) continue
         const event: StoreEvent = resolved.action.type === 'collection' ? resolved.action : codec.encode(resolved.action)
         const key = keyOf(time, logId, body.length)
         const denied = access.deny(threadId, key, logId, event)
@@ -416,6 +430,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         body.push(event)
         folded.push(persisted)
       }
+      if (body.length === 0 && control.length === 0) return undefined
       const encoded = encodeRecordBody({ codec: codec.name, events: body, control })
       events.putBatch(threadId, encoded.events, body.length, folded)
       noteFolded(threadId, keyOf(time, logId, Math.max(0, body.length - 1)), control.length > 0)

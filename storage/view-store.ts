@@ -1,4 +1,4 @@
-import { canonical, fitsBytes, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
+import { canonical, fitsBytes, fitsKey, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareStrings, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
@@ -194,10 +194,12 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
    */
   const putIfAbsent = (key: Key, value: unknown): boolean => db.putSync(key, value, { noOverwrite: true }) as unknown as boolean
 
+  // A name or an ID no write accepts names nothing stored, and could not be made into a key to look for it.
   const viewOf = (thread: number, collection: string, id: string): StoredView | undefined =>
-    db.get(['v', thread, collection, id]) as StoredView | undefined
+    fitsKey(collection, KEY_LIMITS.collection) && fitsKey(id, KEY_LIMITS.id) ? db.get(['v', thread, collection, id]) as StoredView | undefined : undefined
 
   const readDefinition = (thread: number, collection: string): CollectionDefinition | undefined => {
+    if (!fitsKey(collection, KEY_LIMITS.collection)) return undefined
     const stored = db.get(['c', thread, collection]) as Omit<CollectionDefinition, 'name'> | undefined
     return stored === undefined ? undefined : { name: collection, ...stored }
   }
@@ -305,7 +307,9 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   const indexCandidates = (thread: number, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
     if (query.ors.length > 0) return undefined
     const indexes = new Map((readDefinition(thread, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
-    const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value))
+    const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value) &&
+      // A string no index could hold is compared by a scan.
+      (typeof criterion.value !== 'string' || (fitsBytes(criterion.value, KEY_LIMITS.indexedValue) && criterion.value.isWellFormed())))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
     if (best === undefined) return undefined

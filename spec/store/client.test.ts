@@ -95,6 +95,16 @@ describe('the paper\'s Client facade', () => {
     await client.modelDelete(storeId, 'Person', ['dee'])
   })
 
+  it('refuses a second start() of one transaction, and leaves the store free once it ends', async () => {
+    const transaction = client.writeTransaction<Person>(storeId, 'Person')
+    await transaction.start()
+    await assert.rejects(within(transaction.start(), 'the second start'), TransactionClosedError)
+    await transaction.modelCreate([{ ID: 'gil', name: 'Gil', age: 30 }])
+    await within(transaction.end(), 'the end')
+    await assert.rejects(transaction.has(['gil']), TransactionClosedError)
+    await within(client.modelDelete(storeId, 'Person', ['gil']), 'a write after it')
+  })
+
   it('listens to a whole model when the ID is empty, and stops when closed', async () => {
     const replies: Array<Pick<ListenReply<Person>, 'action' | 'ID'>> = []
     const close = client.listen<Person>(storeId, 'Person', '', reply => { replies.push({ action: reply.action, ID: reply.ID }) })

@@ -401,7 +401,7 @@ describe('convergence', () => {
     await shareThread([a, b], threadId, thread.key, [a, b])
     await shareThread([peer], threadId, thread.key, [a, b])
     const commit = async (writer: TestPeer, changes: Change[]): Promise<void> => {
-      const { record } = await writer.storage.transaction(() => writer.engine.commitWithin(threadId, writer.logId, changes))
+      const { record } = (await writer.storage.transaction(() => writer.engine.commitWithin(threadId, writer.logId, changes)))!
       for (const to of [peer, a, b]) {
         // B hears of A's first two records only, and A never of B: A's later updates land in B's past.
         if (to !== writer && to !== a && !(writer === a && to === b && record.counter > 2)) {

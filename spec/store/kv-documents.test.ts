@@ -81,6 +81,75 @@ describe('store key-value interface', () => {
     assert.deepEqual(await db.documents('left').get('k'), { _id: 'k', side: 'documents' })
   })
 
+  it('applies puts and deletes in the order they were called, the first ones into a new name too', async () => {
+    for (const name of ['order', 'order-new']) {
+      const kv = db.kv(name)
+      if (name === 'order') await kv.put('other', 0)
+      const calls = [kv.put('a', 1), kv.del('a'), kv.put('b', 1), kv.del('b'), kv.put('b', 2), kv.del('missing')]
+      await Promise.all(calls)
+      assert.equal(await kv.get('a'), undefined, name)
+      assert.equal(await kv.get('b'), 2, name)
+    }
+    const docs = db.documents('order')
+    const [key] = await Promise.all([docs.put({ title: 'gone' }), docs.del('not-yet')])
+    await Promise.all([docs.del(key), docs.put({ _id: key, title: 'back' })])
+    assert.deepEqual(await docs.get(key), { _id: key, title: 'back' })
+  })
+
+  it('deletes one key twice at once, and a key a transaction deletes meanwhile, without an error', async () => {
+    const kv = db.kv('twice')
+    await kv.put('a', 1)
+    await kv.put('b', 1)
+    const outcomes = await Promise.allSettled([
+      kv.del('a'),
+      kv.del('a'),
+      db.writeTransaction('kv:twice', async tx => { await tx.delete(['b']) }),
+      kv.del('b')
+    ])
+    assert.deepEqual(outcomes.map(outcome => outcome.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'])
+    assert.deepEqual([await kv.get('a'), await kv.get('b')], [undefined, undefined])
+  })
+
+  it('refuses a put it cannot store, and then has registered nothing', async () => {
+    const before = dumpStore(temp.peer)
+    const fresh = db.kv('refused')
+    await assert.rejects(fresh.put('k', undefined as never), { code: 'ERR_SCHEMA_VIOLATION' })
+    await assert.rejects(fresh.put('k'.repeat(600), 1), { code: 'ERR_SCHEMA_VIOLATION' })
+    await assert.rejects(fresh.put('k', 'x'.repeat(5 * 1024 * 1024)), { code: 'ERR_BLOCK_TOO_LARGE' })
+    assert.equal(dumpStore(temp.peer), before)
+    // Writes that waited on a refused registration go on with their own.
+    const outcomes = await Promise.allSettled([fresh.put('k', Number.NaN), fresh.put('k', 1), fresh.put('j', 2)])
+    assert.deepEqual(outcomes.map(outcome => outcome.status), ['rejected', 'fulfilled', 'fulfilled'])
+    assert.deepEqual([await fresh.get('k'), await fresh.get('j')], [1, 2])
+  })
+
+  it('answers a key too long for any entry as missing, and a query on one by a scan', async () => {
+    const kv = db.kv('long')
+    await kv.put('short', 1)
+    const long = 'k'.repeat(5000)
+    assert.equal(await kv.get(long), undefined)
+    await kv.del(long)
+    await db.registerSchema('Keyed', { type: 'object' }, { indexes: [{ path: 'name' }] })
+    const keyed = db.collection('Keyed')
+    await keyed.create([{ _id: 'a', name: 'a' }])
+    assert.equal(await keyed.findById(long), undefined)
+    assert.equal(await keyed.has([long]), false)
+    assert.equal(keyed.plan(Query.where('name').eq(long)).using, 'scan')
+    assert.deepEqual(await keyed.find(Query.where('name').eq(long)), [])
+    assert.deepEqual((await keyed.find(Query.where('name').lt(long))).map(row => row._id), ['a'])
+    await assert.rejects(db.collection('C'.repeat(5000)).findById('a'), { code: 'ERR_UNKNOWN_COLLECTION' })
+  })
+
+  it('keeps a copy of what it is handed: changing the value afterwards changes nothing stored', async () => {
+    const kv = db.kv('copies')
+    const value = { n: 1, list: [1] }
+    const put = kv.put('k', value)
+    value.n = 2
+    value.list.push(2)
+    await put
+    assert.deepEqual(await kv.get('k'), { n: 1, list: [1] })
+  })
+
   it('takes concurrent puts into a new name', async () => {
     const kv = db.kv('concurrent')
     await Promise.all(Array.from({ length: 10 }, (_, i) => kv.put(`k${i}`, i)))
@@ -158,6 +227,16 @@ describe('store document interface', () => {
     await docs.del('never-there')
     await db.documents('never-used').del('x')
     assert.equal(dumpStore(temp.peer), before)
+  })
+
+  it('refuses what is not a document, or an ID that is not a string, and registers nothing', async () => {
+    const before = dumpStore(temp.peer)
+    const fresh = db.documents('refused')
+    for (const document of [null, [1, 2], 'abc', 7, { _id: 5, title: 'numbered' }, { _id: 'x'.repeat(600) }, { when: new Date(0) }]) {
+      await assert.rejects(fresh.put(document as never), { name: 'SchemaViolationError', code: 'ERR_SCHEMA_VIOLATION' }, JSON.stringify(document))
+    }
+    assert.equal(dumpStore(temp.peer), before)
+    assert.equal(db.collections().some(definition => definition.name === 'documents:refused'), false)
   })
 
   it('queries documents with criteria, order, skip and limit', async () => {

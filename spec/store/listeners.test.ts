@@ -181,6 +181,50 @@ describe('store listeners', () => {
     await a.delete(Array.from({ length: 20 }, (_, i) => `batch-${i}`))
   })
 
+  it('starts a listener asked for inside a transaction\'s body, and stops it', async () => {
+    const heard: string[] = []
+    let stop: (() => void) | undefined
+    await db.readTransaction('A', async () => {
+      stop = db.listen({ collection: 'A' }, change => { heard.push(change.id) })
+    })
+    await db.writeTransaction('A', async tx => {
+      await tx.create([{ _id: 'inside-1' }])
+    })
+    await until(() => heard.length === 1, 'the change heard')
+    stop!()
+    await db.collection('A').create([{ _id: 'inside-2' }])
+    await sleep(50)
+    assert.deepEqual(heard, ['inside-1'])
+    await db.collection('A').delete(['inside-1', 'inside-2'])
+  })
+
+  it('gives a later listener none of the page a stopped one was being handed', async () => {
+    const a = db.collection('A')
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    const first: string[] = []
+    const stopFirst = db.listen({ collection: 'A' }, async change => {
+      first.push(change.id)
+      await held
+    })
+    await a.create(Array.from({ length: 10 }, (_, i) => ({ _id: `page-${i}` })))
+    await until(() => first.length === 1, 'the first change handed over')
+    stopFirst()
+    // Its ID is free again once its actor is gone: the next listeners may be given it.
+    await sleep(20)
+    const later = Array.from({ length: 3 }, () => recorder(db, { collection: 'A' }))
+    release()
+    await a.create([{ _id: 'after' }])
+    for (const listener of later) await listener.received(1)
+    await sleep(50)
+    assert.deepEqual(first, ['page-0'])
+    for (const listener of later) {
+      assert.deepEqual(listener.changes.map(change => change.id), ['after'])
+      listener.stop()
+    }
+    await a.delete([...Array.from({ length: 10 }, (_, i) => `page-${i}`), 'after'])
+  })
+
   it('keeps two listeners independent: a blocked one holds up neither the other nor the writers', async () => {
     let unblock!: () => void
     const blocked = new Promise<void>(resolve => { unblock = resolve })
@@ -250,4 +294,29 @@ describe('a listener far behind', () => {
       await temp.dispose()
     }
   })
+})
+
+it('calls no listener once its peer has closed, however much it still lagged', async () => {
+  const temp = await tempPeer()
+  try {
+    const db = await temp.peer.newStore()
+    await db.registerSchema('A', { type: 'object' })
+    let closed = false
+    let heardAfterClose = 0
+    let heard = 0
+    db.listen({ collection: 'A' }, async () => {
+      heard++
+      if (closed) heardAfterClose++
+      await sleep(10)
+    })
+    await db.collection('A').create(Array.from({ length: 100 }, (_, i) => ({ _id: `c${i}` })))
+    await until(() => heard > 0, 'the first change heard')
+    await temp.peer.close()
+    closed = true
+    await sleep(100)
+    assert.ok(heard < 100, `heard ${heard} of 100`)
+    assert.equal(heardAfterClose, 0)
+  } finally {
+    await temp.dispose()
+  }
 })

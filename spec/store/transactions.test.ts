@@ -94,6 +94,54 @@ describe('store transactions', () => {
     await items.delete(['a', 'b', 'c', 'd'])
   })
 
+  it('refuses reads through a transaction\'s handle once it ended, committed or aborted', async () => {
+    const items = db.collection('Item')
+    let committed!: CollectionWriter
+    await db.writeTransaction('Item', async tx => { committed = tx; await tx.create([{ _id: 'kept', n: 1 }]) })
+    let aborted!: CollectionWriter
+    await assert.rejects(db.writeTransaction('Item', async tx => {
+      aborted = tx
+      await tx.create([{ _id: 'ghost', n: 1 }])
+      throw new Error('abort')
+    }), /abort/)
+    for (const handle of [committed, aborted]) {
+      await assert.rejects(handle.findById('kept'), TransactionClosedError)
+      await assert.rejects(handle.has(['ghost']), TransactionClosedError)
+      await assert.rejects(handle.find(), TransactionClosedError)
+    }
+    assert.equal(await items.findById('ghost'), undefined)
+    await items.delete(['kept'])
+  })
+
+  it('keeps copies of what it is handed and hands out copies: changing them afterwards changes nothing', async () => {
+    const items = db.collection('Item')
+    const handed = { _id: 'held', name: 'as handed', n: 1 }
+    const creating = items.create([handed])
+    handed.n = 2
+    await creating
+    assert.equal((await items.findById('held'))?.n, 1)
+
+    const seen: number[] = []
+    const stop = db.listen({ collection: 'Item', id: 'copied' }, change => { seen.push(change.entity?.n as number) })
+    await db.writeTransaction('Item', async tx => {
+      const draft = { _id: 'copied', name: 'copied', n: 1 }
+      await tx.create([draft])
+      draft.n = 2
+      const found = await tx.findById('copied')
+      found!.n = 3
+      assert.equal((await tx.findById('copied'))?.n, 1)
+      const [listed] = await tx.find(Query.where('name').eq('copied'))
+      listed!.n = 4
+      await tx.save([draft])
+      draft.n = 5
+    })
+    assert.equal((await items.findById('copied'))?.n, 2)
+    await within((async () => { while (seen.length < 2) await new Promise(resolve => setTimeout(resolve, 5)) })(), 'both changes heard')
+    assert.deepEqual(seen, [1, 2])
+    stop()
+    await items.delete(['held', 'copied'])
+  })
+
   it('commits nothing and appends no record for a transaction that only reads', async () => {
     const records = recordCount()
     const before = dumpStore(temp.peer)
