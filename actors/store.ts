@@ -400,7 +400,11 @@ export function createStore (init: StoreInit): Store {
 
     snapshot: () => runtime.run('snapshot'),
     compact: () => runtime.run('compact'),
-    rebuild: (options = {}) => runtime.run(options.from === 'snapshot' ? 'restore' : 'rebuild'),
+    async rebuild (options = {}) {
+      const { from = 'log' } = options
+      if (from !== 'log' && from !== 'snapshot') throw new InvalidArgumentError(`a rebuild is from 'log' or 'snapshot', not ${JSON.stringify(from)}`)
+      return await runtime.run(from === 'snapshot' ? 'restore' : 'rebuild')
+    },
 
     async ingest (fromLog, blocks) {
       await runtime.ingest(fromLog, blocks)

@@ -125,6 +125,7 @@ export const storeCommands: Command[] = [
     options: { id: { type: 'string' }, query: { type: 'string' } },
     async run (values, positionals, out) {
       const [id, collection] = needs(positionals, ['store', 'collection'], this)
+      if (values.id !== undefined && values.query !== undefined) throw new UsageError('give --id or --query, not both')
       const query = values.query === undefined ? new Query() : Query.parse(parseJson(values.query as string, '--query'))
       await withPeer(values, { readOnly: true }, async peer => {
         const reader = (await peer.store(id!)).collection(collection!)

@@ -6,9 +6,10 @@ import { isFieldPath, type Entity, type JsonValue } from './event-codec.ts'
  *
  *   Query.where('age').ge(60).and('age').lt(66).or(new Where('age').eq(67)).orderBy('age').skip(0).limit(10)
  *
- * A query matches when all of its criteria match, or when any of the queries joined with `or` matches. Paths are
- * dotted (`address.city`). Rows come in ID order, or sorted by a path with ties in ID order, whichever index
- * answers; sorting happens before `skip` and `limit`.
+ * A query matches when all of its criteria match, or when any of the queries joined with `or` matches (those hold
+ * criteria only: sort, skip and limit belong to the outer query). Paths are dotted (`address.city`). Rows come in
+ * ID order, or sorted by a path with ties in ID order, whichever index answers; sorting happens before `skip` and
+ * `limit`.
  */
 
 export type Operator = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le'
@@ -121,6 +122,9 @@ function parseQuery (value: unknown, depth: number): QueryJSON {
   if (unknown.length > 0) throw new InvalidQueryError(`unknown query fields: ${unknown.join(', ')}`)
   const { ands = [], ors = [], sort, skip, limit } = value as Record<string, unknown>
   if (!Array.isArray(ands) || !Array.isArray(ors)) throw new InvalidQueryError('query ands and ors are lists')
+  if (depth > 0 && (sort !== undefined || skip !== undefined || limit !== undefined)) {
+    throw new InvalidQueryError('a query joined with or holds criteria only: sort, skip and limit belong to the outer query')
+  }
   const parsed: QueryJSON = {
     ands: ands.map(parseCriterion),
     ors: ors.map(or => parseQuery(or, depth + 1)),

@@ -246,7 +246,9 @@ describe('store bad input', () => {
       ['an empty path segment', Query.where('address..city').eq('Oslo')],
       ['an empty sort path', new Query().orderBy('')],
       ['criteria that are not a list', { ands: 'age > 3', ors: [] } as never],
-      ['a query that is not an object', 'age > 3' as never]
+      ['a query that is not an object', 'age > 3' as never],
+      ['a sort inside an or', Query.where('age').gt(1).or(Query.where('age').lt(0).orderBy('age'))],
+      ['a limit inside an or', { ands: [], ors: [{ ands: [], ors: [], limit: 1 }] } as never]
     ]
 
     for (const [what, query] of malformed) {

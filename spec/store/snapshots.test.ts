@@ -101,6 +101,7 @@ describe('snapshots', () => {
     assert.equal(await db.rebuild({ from: 'snapshot' }), position() - snapshotPosition())
     assert.equal(dumpViews(peer.storage, db.id), views, 'restored from a snapshot with nothing after it')
     assert.equal(await db.rebuild(), position())
+    await assert.rejects(db.rebuild({ from: 'elsewhere' as never }), { code: 'ERR_INVALID_ARGUMENT' })
     assert.equal(dumpViews(peer.storage, db.id), views, 'rebuilt from the log')
 
     // Writes past the snapshot: updates, saves, deletes and creates.
