@@ -9,7 +9,7 @@ import { isRole, ROLES, type AclDocument, type Role } from '../codecs/acl.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import type { Invite } from '../codecs/invite.ts'
 import type { Refusal } from '../storage/access-store.ts'
-import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, TransactionClosedError, UnknownCollectionError } from '../storage/errors.ts'
+import { EntityNotFoundError, InvalidArgumentError, SchemaViolationError, UnknownCollectionError } from '../storage/errors.ts'
 import type { InviteOptions } from './invitations.ts'
 import { idFieldOf, withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
@@ -146,7 +146,7 @@ export interface StoreInit {
 
 const ANY_OBJECT: Entity = { type: 'object' }
 
-/** A write transaction as its writer sees it: its own writes not yet committed, and whether it still runs. */
+/** A write transaction as its writer sees it: its own writes not yet committed, and a check that it still runs. */
 interface OpenTransaction {
   readonly pending: Map<string, Entity | null>
   assertRunning (): void
@@ -218,12 +218,12 @@ export function createStore (init: StoreInit): Store {
         for (const entity of pending.values()) if (entity !== null && queryMatches(entity, parsed)) rows.push(copyJson(entity))
         // In ID order before arranging, as committed rows come: ties stand in the same order with or without own writes.
         rows.sort((a, b) => compareStrings(a[field] as string, b[field] as string))
-        return arrange(rows, parsed, row => row) as T[]
+        return arrange(rows, parsed) as T[]
       },
       async create (entities) {
         const definition = definitionOf(collection)
         const field = idFieldOf(definition)
-        const identified = entities.map(entity => copyJson(withId(definition, entity)))
+        const identified = entities.map(entity => withId(definition, copyJson(entity)))
         await submit(identified.map(entity => ({ type: 'create', collection, entity })))
         for (const entity of identified) note(entity[field] as string, entity)
         return identified.map(entity => entity[field] as string)
@@ -332,18 +332,8 @@ export function createStore (init: StoreInit): Store {
 
     async writeTransaction (collection, body) {
       definitionOf(collection)
-      return await runtime.transaction('write', async collect => {
-        let running = true
-        const transaction: OpenTransaction = {
-          pending: new Map(),
-          assertRunning: () => { if (!running) throw new TransactionClosedError('the transaction has ended') }
-        }
-        try {
-          return await body(writer(collection, async changes => { collect(changes) }, transaction))
-        } finally {
-          running = false
-        }
-      })
+      return await runtime.transaction('write', async (collect, assertRunning) =>
+        await body(writer(collection, async changes => { collect(changes) }, { pending: new Map(), assertRunning })))
     },
 
     async readTransaction (collection, body) {
@@ -381,7 +371,7 @@ export function createStore (init: StoreInit): Store {
       return {
         async put (document) {
           const definition = engine.definition(threadId, collection) ?? { schema: ANY_OBJECT }
-          const entity = copyJson(withId(definition, document))
+          const entity = withId(definition, copyJson(document))
           await writeImplicit(collection, { type: 'put', collection, entity })
           return entity[idFieldOf(definition)] as string
         },

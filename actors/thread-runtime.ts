@@ -80,8 +80,11 @@ export interface LogSyncEffects {
   maxAttempts: number
 }
 
-/** The handle a transaction body writes through; the runtime turns its writes into `collect` events. */
-export type TransactionBody<T> = (collect: (changes: Change[]) => void) => Promise<T>
+/**
+ * A transaction's body: it writes through `collect`, which the runtime turns into `collect` events, and asks
+ * `assertRunning` before a read of its own; both refuse once the transaction machine has left `running`.
+ */
+export type TransactionBody<T> = (collect: (changes: Change[]) => void, assertRunning: () => void) => Promise<T>
 
 /** Called when a listener's callback throws (or its events went missing); the listener has stopped. */
 export type ListenerErrorCallback = (error: unknown) => void
@@ -318,12 +321,15 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async runBody (transaction) {
       const body = bodies.get(transaction.id)!
-      const collect = (changes: Change[]): void => {
+      const assertRunning = (): void => {
         if (transaction.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
+      }
+      const collect = (changes: Change[]): void => {
+        assertRunning()
         transaction.send({ type: 'collect', changes })
       }
       const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
-      const run = (): Promise<unknown> => body(collect)
+      const run = (): Promise<unknown> => body(collect, assertRunning)
       results.set(transaction.id, await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run()))
     },
 
@@ -534,7 +540,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       if (inOwnWriteTransaction()) {
         if (kind === 'write') throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
         // A read inside a write transaction's body already sees the state the lock keeps still.
-        return await body(() => { throw new TransactionClosedError('a read transaction cannot write') })
+        return await body(() => { throw new TransactionClosedError('a read transaction cannot write') }, () => {})
       }
       const id = takeId('transaction')
       bodies.set(id, body as TransactionBody<unknown>)

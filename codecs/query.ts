@@ -244,11 +244,11 @@ export function queryMatches (entity: Entity, query: QueryJSON): boolean {
  * Sorts (when the query says how), then skips and limits, as the paper's order of operations has it. Rows come in
  * ID order, and the sort is stable, so ties keep it.
  */
-export function arrange<T> (rows: T[], query: QueryJSON, entityOf: (row: T) => Entity): T[] {
+export function arrange (rows: Entity[], query: QueryJSON): Entity[] {
   const { sort } = query
   if (sort !== undefined) {
     const direction = sort.desc ? -1 : 1
-    rows.sort((a, b) => direction * compareValues(valueAt(entityOf(a), sort.path), valueAt(entityOf(b), sort.path)))
+    rows.sort((a, b) => direction * compareValues(valueAt(a, sort.path), valueAt(b, sort.path)))
   }
   const start = query.skip ?? 0
   return rows.slice(start, query.limit === undefined ? undefined : start + query.limit)

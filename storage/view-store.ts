@@ -531,7 +531,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
           if (doc !== undefined) rows.push(doc)
         }
       }
-      return arrange(rows.filter(doc => queryMatches(doc, query)), query, doc => doc)
+      return arrange(rows.filter(doc => queryMatches(doc, query)), query)
     },
 
     plan (threadId, collection, query) {
