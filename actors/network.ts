@@ -20,7 +20,7 @@ import { judgeGossip, type GossipVerdict } from '../net/gossip-verdict.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
 import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
 import { createRequester, DEFAULT_REQUEST_LIMITS, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
-import { pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
+import { checkThreadKey, pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
 /**
@@ -81,6 +81,11 @@ export interface Network {
   addReplicator (threadId: ThreadId, logId: string, to: Multiaddr): Promise<void>
   /** Pulls from one peer (by address or ID) every record of the thread it has and we lack; returns how many. */
   pull (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number>
+  /**
+   * Asks the peer at `to` whether `key` is the thread's (see `checkThreadKey`), storing nothing; fails with the
+   * peer's refusal (`RequestFailedError`) or with the error of a record that does not open with the key.
+   */
+  checkKey (threadId: ThreadId, key: ThreadKey, to: Multiaddr | PeerId): Promise<void>
   /** Announces our own log of the thread, and our addresses, to one peer, so it pushes to us. */
   announce (threadId: ThreadId, logId: string, to: Multiaddr | PeerId): Promise<void>
   /** Pulls from every peer known to hold a log of the thread; returns how many records came. */
@@ -258,6 +263,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       } finally {
         if (pulls.get(slot) === pulling) pulls.delete(slot)
       }
+    },
+
+    async checkKey (threadId, key, to) {
+      await checkThreadKey({ requester, peer: to, threadId, key })
     },
 
     async announce (threadId, logId, to) {

@@ -94,7 +94,8 @@ export interface Peer {
   /**
    * The store of a thread known from elsewhere, with a log of our own in it: how a peer joins a thread shared out
    * of band. Given a thread address (`/ip4/…/p2p/<peer>/thread/<tid>`), it pulls the thread from that peer first.
-   * Opening one this peer already holds returns it.
+   * Opening one this peer already holds returns it. Given an address, a key that peer refuses, or that does not open
+   * its records, fails the open (`RequestFailedError`, `DecryptionError`) and stores nothing.
    */
   openStore (idOrAddress: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
@@ -342,6 +343,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       const address = typeof idOrAddress === 'string' && idOrAddress.startsWith('/') ? parseThreadAddress(idOrAddress) : undefined
       const threadId = address?.threadId ?? ThreadId.from(idOrAddress)
       const key = typeof options.key === 'string' ? ThreadKey.fromString(options.key) : options.key
+      // A key the thread's peer refuses leaves nothing behind: stored, it would stand in the way of the right one.
+      const held = logs.hasThread(threadId) ? logs.threadKey(threadId) : undefined
+      const adds = held === undefined || (key.canRead && !held.canRead)
+      if (adds && address !== undefined && network !== undefined) await network.checkKey(threadId, key, address.peer)
       await logs.addThread(threadId, key)
       const store = await open(threadId, await ownLogOf(threadId))
       if (address !== undefined && network !== undefined) {

@@ -1,6 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { RecordBlocks } from '../codecs/record.ts'
+import { openRecordBlocks, readRecordContent, type RecordBlocks } from '../codecs/record.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import type { ThreadKey } from '../codecs/thread-key.ts'
 import { MAX_RECORDS_PER_PAGE, recordPages, serviceKeyProof } from '../codecs/wire.ts'
@@ -76,6 +76,32 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
     }
   }
   return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }
+}
+
+export interface KeyCheckInit {
+  requester: Requester
+  peer: PeerId | Multiaddr
+  threadId: ThreadId
+  key: ThreadKey
+}
+
+/**
+ * Asks a peer whether `key` is the thread's, before anything of the thread is stored here. The peer answers only a
+ * request that proves the service key, so a refusal means a wrong service key (or a peer that does not hold the
+ * thread: it will not say which); the first record of one of its logs must then open with the service key and, when
+ * the key has one, the read key. A thread with no records yet proves its service key alone.
+ */
+export async function checkThreadKey (init: KeyCheckInit): Promise<void> {
+  const { requester, threadId, key } = init
+  const proof = serviceKeyProof(key.service, requester.self.toString(), threadId)
+  const listed = await requester.request(init.peer, { type: 'get-logs', threadId, proof })
+  const written = listed.type === 'logs' ? listed.logs.find(log => log.counter > 0) : undefined
+  if (written === undefined) return
+  const page = await requester.request(init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: written.logId, from: 1, limit: 1 }] })
+  const first = page.type === 'records' ? page.logs.find(log => log.logId === written.logId)?.records[0] : undefined
+  if (first === undefined) return
+  openRecordBlocks(first, key.service)
+  if (key.read !== undefined) readRecordContent(first, key.read)
 }
 
 export interface PushInit {

@@ -2,11 +2,15 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Peer } from '../../actors/peer.ts'
 import type { Store } from '../../actors/store.ts'
+import { DecryptionError } from '../../codecs/errors.ts'
+import { UnknownThreadError } from '../../storage/errors.ts'
 import { ThreadKey } from '../../codecs/thread-key.ts'
 import { Query } from '../../codecs/query.ts'
 import { RequestFailedError } from '../../net/requests.ts'
 import { passesThrough, stateRecorder } from '../helpers/state-recorder.ts'
-import { tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+import { dumpStore, tempPeer, until, type TempPeer } from '../helpers/temp-peer.ts'
+
+const EVERY_DATABASE = ['keys', 'metadata', 'heads', 'log-records', 'addrs', 'views', 'events', 'thread-numbers', 'access']
 
 /** Peers on real libp2p over TCP on 127.0.0.1, each with its own LMDB environment. */
 describe('sync between peers', () => {
@@ -62,15 +66,35 @@ describe('sync between peers', () => {
     assert.deepEqual(await names(bobDb), await names(aliceDb))
   })
 
-  it('gives a peer without the service key nothing, and counts the refusal', async () => {
+  it('gives a peer without the service key nothing, counts the refusal, and stores nothing of the wrong key', async () => {
     const carol = await tempPeer()
     try {
+      const before = dumpStore(carol.peer, EVERY_DATABASE)
       await assert.rejects(carol.peer.openStore(aliceDb.address!, { key: ThreadKey.random() }), (e: unknown) =>
         e instanceof RequestFailedError && e.remoteCode === 'ERR_INVALID_PROOF')
       assert.equal(alice.peer.refusals.get(carol.peer.peerId!)?.get('ERR_INVALID_PROOF'), 1)
-      assert.deepEqual(await (await carol.peer.store(aliceDb.id)).collections(), [])
+      assert.equal(dumpStore(carol.peer, EVERY_DATABASE), before)
+      assert.deepEqual(carol.peer.stores(), [])
+      await assert.rejects(carol.peer.store(aliceDb.id), (e: unknown) => e instanceof UnknownThreadError)
+      const opened = await carol.peer.openStore(aliceDb.address!, { key: aliceDb.key })
+      assert.deepEqual(await names(opened), await names(aliceDb))
     } finally {
       await carol.dispose()
+    }
+  })
+
+  it('refuses a key whose read part does not open the thread\'s records, and stores nothing of it', async () => {
+    const dave = await tempPeer()
+    try {
+      const before = dumpStore(dave.peer, EVERY_DATABASE)
+      const wrongRead = ThreadKey.of(aliceDb.key.service, ThreadKey.random().read)
+      await assert.rejects(dave.peer.openStore(aliceDb.address!, { key: wrongRead }), (e: unknown) => e instanceof DecryptionError)
+      assert.equal(dumpStore(dave.peer, EVERY_DATABASE), before)
+      assert.deepEqual(dave.peer.stores(), [])
+      const opened = await dave.peer.openStore(aliceDb.address!, { key: aliceDb.key })
+      assert.deepEqual(await names(opened), await names(aliceDb))
+    } finally {
+      await dave.dispose()
     }
   })
 
