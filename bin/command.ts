@@ -25,6 +25,10 @@ export interface Command {
   readonly summary: string
   /** Arguments and options after the command's name. */
   readonly usage: string
+  /** The positional arguments it needs, by name, in order. */
+  readonly arguments: readonly string[]
+  /** Whether it takes more positional arguments after those (a list of them); without, an extra one is refused. */
+  readonly moreArguments?: boolean
   readonly options: ParseArgsOptionsConfig
   run (values: Values, positionals: string[], out: Output): Promise<void>
 }
@@ -60,19 +64,24 @@ export function outputFor (json: boolean): Output {
   }
 }
 
+/** The command's options and positional arguments, as many of those as it takes (`--help` asks for no more). */
 export function parse (command: Command, args: string[]): { values: Values, positionals: string[] } {
+  let parsed: { values: Values, positionals: string[] }
   try {
-    const { values, positionals } = parseArgs({ args, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true })
-    return { values: values as Values, positionals }
+    parsed = parseArgs({ args, options: { ...COMMON_OPTIONS, ...command.options }, allowPositionals: true, strict: true }) as typeof parsed
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n\n${helpOf(command)}`)
   }
-}
-
-/** The positional arguments a command needs, named for the message when some are missing. */
-export function needs (positionals: string[], names: readonly string[], command: Command): string[] {
-  if (positionals.length < names.length) throw new UsageError(`threads ${command.name} needs ${names.map(name => `<${name}>`).join(' ')}\n\n${helpOf(command)}`)
-  return positionals
+  const { values, positionals } = parsed
+  if (values.help === true) return parsed
+  const named = command.arguments.map(name => `<${name}>`).join(' ')
+  if (positionals.length < command.arguments.length) throw new UsageError(`threads ${command.name} needs ${named}\n\n${helpOf(command)}`)
+  const extra = positionals[command.arguments.length]
+  if (extra !== undefined && command.moreArguments !== true) {
+    const takes = named === '' ? 'takes no arguments' : `takes ${named}`
+    throw new UsageError(`threads ${command.name} ${takes}, not also ${JSON.stringify(extra)}\n\n${helpOf(command)}`)
+  }
+  return parsed
 }
 
 /** The values of an option given any number of times; none when it was not given. */

@@ -24,6 +24,7 @@ export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'Runs a peer that keeps every store at the path in sync until stopped (SIGINT or SIGTERM).',
   usage: '[--listen MULTIADDR]… [--replicate-for PEER_ID | anyone]… [--trace FILE]',
+  arguments: [],
   options: { listen: { type: 'string', multiple: true }, 'replicate-for': { type: 'string', multiple: true }, trace: { type: 'string' } },
   async run (values, _positionals, out) {
     const path = values.path as string

@@ -51,6 +51,7 @@ export const demoCommand: Command = {
   name: 'demo',
   summary: 'Three peers on 127.0.0.1 share a store by invites, write to it at once and converge, step by step; each records a trace for the viewer.',
   usage: '[--people N] [--traces DIR] [--path DIR]',
+  arguments: [],
   // No default path: the demo's stores live in a temporary directory unless told otherwise.
   options: { people: { type: 'string', default: '200' }, traces: { type: 'string' }, path: { type: 'string' } },
   async run (values) {

@@ -1,5 +1,5 @@
 import { ROLES, isRole, type Peer, type Role } from '../index.ts'
-import { listenOf, needs, withPeer, type Command, type Values } from './command.ts'
+import { listenOf, withPeer, type Command, type Values } from './command.ts'
 import { UsageError } from './errors.ts'
 
 /**
@@ -37,6 +37,7 @@ export const inviteCommands: Command[] = [
     name: 'id',
     summary: 'Prints this peer\'s ID: what others invite, and what ACLs name.',
     usage: '',
+    arguments: [],
     options: {},
     async run (values, _positionals, out) {
       await withPeer(values, { readOnly: true, mayCreate: true }, async peer => { out.result(peer.peerId, { peerId: peer.peerId }) })
@@ -46,9 +47,10 @@ export const inviteCommands: Command[] = [
     name: 'invite',
     summary: 'Invites a peer into a store (write, read or replicate) and delivers the invite if it can be reached; prints the invite, which can also be handed over out of band.',
     usage: '<store> <peer-id | multiaddr ending in /p2p/<peer-id>> [--role write|read|replicate] [--expires-in MS] [--listen MULTIADDR]… [--wait MS]',
+    arguments: ['store', 'peer'],
     options: { role: { type: 'string', default: 'write' }, 'expires-in': { type: 'string' }, ...NETWORKED },
     async run (values, positionals, out) {
-      const [id, invitee] = needs(positionals, ['store', 'peer'], this)
+      const [id, invitee] = positionals
       const role = values.role as string
       if (role !== 'write' && role !== 'read' && role !== 'replicate') throw new UsageError('--role is write, read or replicate')
       const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in'])
@@ -65,9 +67,10 @@ export const inviteCommands: Command[] = [
     name: 'join',
     summary: 'Accepts an invite and joins its store: a writer gets a log of its own, a reader reads. Prints the store\'s ID.',
     usage: '<invite> [--listen MULTIADDR]… [--wait MS]',
+    arguments: ['invite'],
     options: NETWORKED,
     async run (values, positionals, out) {
-      const [invite] = needs(positionals, ['invite'], this)
+      const [invite] = positionals
       await withPeer(values, { network: true, listen: listenOf(values) }, async peer => {
         const store = await peer.join(invite!)
         out.result(`joined ${store.id.toString()}${store.logId === undefined ? ' as a reader' : ` with log ${store.logId}`}`, { id: store.id.toString(), logId: store.logId })
@@ -78,6 +81,7 @@ export const inviteCommands: Command[] = [
     name: 'invites',
     summary: 'Lists the invites received and not yet answered.',
     usage: '',
+    arguments: [],
     options: {},
     async run (values, _positionals, out) {
       await withPeer(values, { readOnly: true }, async peer => {
@@ -90,9 +94,11 @@ export const inviteCommands: Command[] = [
     name: 'acl',
     summary: 'Shows an access-controlled store\'s ACL, or grants or revokes roles (replicate, read, write, delete).',
     usage: '<store> [grant|revoke <peer-id> <role>…] [--entity COLLECTION/ID | --admin]',
+    arguments: ['store'],
+    moreArguments: true,
     options: { entity: { type: 'string' }, admin: { type: 'boolean', default: false } },
     async run (values, positionals, out) {
-      const [id, change, peerId, ...roles] = needs(positionals, ['store'], this)
+      const [id, change, peerId, ...roles] = positionals
       if (change !== undefined && change !== 'grant' && change !== 'revoke') throw new UsageError('threads acl <store> changes the ACL with grant or revoke')
       if (change !== undefined && peerId === undefined) throw new UsageError(`threads acl <store> ${change} needs <peer-id> <role>…`)
       const entity = values.entity as string | undefined

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Query, ThreadVariant, parseThreadAddress, type Entity, type Peer, type StoreChange, type ThreadId } from '../index.ts'
-import { listenOf, listOf, lockHolder, needs, parseJson, withPeer, type Command, type Output } from './command.ts'
+import { listenOf, listOf, lockHolder, parseJson, withPeer, type Command, type Output } from './command.ts'
 import { UsageError } from './errors.ts'
 
 /**
@@ -39,6 +39,7 @@ export const storeCommands: Command[] = [
     name: 'new-store',
     summary: 'Creates a store: a new thread with a log of our own in it (with --access-controlled, one whose ACL this peer owns). Prints its ID and key.',
     usage: '[--access-controlled]',
+    arguments: [],
     options: { 'access-controlled': { type: 'boolean', default: false } },
     async run (values, _positionals, out) {
       await withPeer(values, {}, async peer => {
@@ -51,6 +52,7 @@ export const storeCommands: Command[] = [
     name: 'stores',
     summary: 'Lists the stores at the path.',
     usage: '',
+    arguments: [],
     options: {},
     async run (values, _positionals, out) {
       await withPeer(values, { readOnly: true }, async peer => {
@@ -63,9 +65,10 @@ export const storeCommands: Command[] = [
     name: 'address',
     summary: 'Prints what another peer needs to open a store: its address (where the daemon on this path listens) and its key.',
     usage: '<store>',
+    arguments: ['store'],
     options: {},
     async run (values, positionals, out) {
-      const [id] = needs(positionals, ['store'], this)
+      const [id] = positionals
       const holder = await lockHolder(values.path as string)
       await withPeer(values, { readOnly: true }, async peer => {
         const db = await peer.store(id!)
@@ -79,9 +82,10 @@ export const storeCommands: Command[] = [
     name: 'register',
     summary: 'Registers (or replaces) a collection\'s JSON schema, read from a file, with optional indexes.',
     usage: '<store> <collection> <schema.json> [--index PATH]… [--unique PATH]…',
+    arguments: ['store', 'collection', 'schema.json'],
     options: { index: { type: 'string', multiple: true }, unique: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
-      const [id, collection, file] = needs(positionals, ['store', 'collection', 'schema.json'], this)
+      const [id, collection, file] = positionals
       const schema = parseJson(await readFile(file!, 'utf8').catch((cause: Error) => { throw new UsageError(`cannot read ${file!}: ${cause.message}`, { cause }) }), file!)
       const indexes = [...listOf(values.index).map(path => ({ path })), ...listOf(values.unique).map(path => ({ path, unique: true }))]
       await withPeer(values, {}, async peer => {
@@ -94,9 +98,11 @@ export const storeCommands: Command[] = [
     name: 'create',
     summary: 'Creates entities, each given as a JSON object; prints their IDs.',
     usage: '<store> <collection> <json>…',
+    arguments: ['store', 'collection', 'json'],
+    moreArguments: true,
     options: {},
     async run (values, positionals, out) {
-      const [id, collection, ...texts] = needs(positionals, ['store', 'collection', 'json'], this)
+      const [id, collection, ...texts] = positionals
       const entities = entitiesOf(texts)
       await withPeer(values, {}, async peer => {
         const ids = await (await peer.store(id!)).collection(collection!).create(entities)
@@ -108,9 +114,11 @@ export const storeCommands: Command[] = [
     name: 'save',
     summary: 'Saves whole entities (with their IDs), each given as a JSON object.',
     usage: '<store> <collection> <json>…',
+    arguments: ['store', 'collection', 'json'],
+    moreArguments: true,
     options: {},
     async run (values, positionals, out) {
-      const [id, collection, ...texts] = needs(positionals, ['store', 'collection', 'json'], this)
+      const [id, collection, ...texts] = positionals
       const entities = entitiesOf(texts)
       await withPeer(values, {}, async peer => {
         await (await peer.store(id!)).collection(collection!).save(entities)
@@ -122,9 +130,10 @@ export const storeCommands: Command[] = [
     name: 'find',
     summary: 'Finds entities: all of them, one by --id, or those a query (in its JSON form) matches. One JSON object per line.',
     usage: '<store> <collection> [--id ID | --query JSON]',
+    arguments: ['store', 'collection'],
     options: { id: { type: 'string' }, query: { type: 'string' } },
     async run (values, positionals, out) {
-      const [id, collection] = needs(positionals, ['store', 'collection'], this)
+      const [id, collection] = positionals
       if (values.id !== undefined && values.query !== undefined) throw new UsageError('give --id or --query, not both')
       const query = values.query === undefined ? new Query() : Query.parse(parseJson(values.query as string, '--query'))
       await withPeer(values, { readOnly: true }, async peer => {
@@ -138,9 +147,10 @@ export const storeCommands: Command[] = [
     name: 'watch',
     summary: 'Runs a peer for one store and prints every change as it happens, here or from other peers, until stopped (Ctrl-C).',
     usage: '<store> [--collection NAME] [--listen MULTIADDR]…',
+    arguments: ['store'],
     options: { collection: { type: 'string' }, listen: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
-      const [id] = needs(positionals, ['store'], this)
+      const [id] = positionals
       const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
         const db = await peer.store(id!)
@@ -160,9 +170,10 @@ export const storeCommands: Command[] = [
     name: 'open',
     summary: 'Opens a store from its address and key: pulls its logs over the network, then keeps a log of our own in it.',
     usage: '<address> --key KEY [--listen MULTIADDR]…',
+    arguments: ['address'],
     options: { key: { type: 'string' }, listen: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
-      const [address] = needs(positionals, ['address'], this)
+      const [address] = positionals
       if (values.key === undefined) throw new UsageError('threads open needs --key: the store\'s key, as `threads address` prints it')
       const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
@@ -181,9 +192,10 @@ export const storeCommands: Command[] = [
     name: 'add-replicator',
     summary: 'Asks a peer to replicate a store: it gets the service key only, so it stores and serves the logs without reading them.',
     usage: '<store> <multiaddr> [--listen MULTIADDR]…',
+    arguments: ['store', 'multiaddr'],
     options: { listen: { type: 'string', multiple: true } },
     async run (values, positionals, out) {
-      const [id, address] = needs(positionals, ['store', 'multiaddr'], this)
+      const [id, address] = positionals
       const listen = listenOf(values)
       await withPeer(values, { network: true, listen }, async peer => {
         await (await peer.store(id!)).addReplicator(address!)
@@ -195,9 +207,10 @@ export const storeCommands: Command[] = [
     name: 'snapshot',
     summary: 'Takes a snapshot of a store\'s views; prints the position it was taken at.',
     usage: '<store>',
+    arguments: ['store'],
     options: {},
     async run (values, positionals, out) {
-      const [id] = needs(positionals, ['store'], this)
+      const [id] = positionals
       await withPeer(values, {}, async peer => {
         const position = await (await peer.store(id!)).snapshot()
         out.result(`snapshot at position ${position}`, { position })
@@ -208,9 +221,10 @@ export const storeCommands: Command[] = [
     name: 'rebuild',
     summary: 'Rebuilds a store\'s views from its logs alone (or, with --from-snapshot, from the latest snapshot on).',
     usage: '<store> [--from-snapshot]',
+    arguments: ['store'],
     options: { 'from-snapshot': { type: 'boolean', default: false } },
     async run (values, positionals, out) {
-      const [id] = needs(positionals, ['store'], this)
+      const [id] = positionals
       await withPeer(values, {}, async peer => {
         const db = await peer.store(id!)
         const records = recordsHeld(peer, db.id)
