@@ -94,8 +94,9 @@ export interface Peer {
   /**
    * The store of a thread known from elsewhere, with a log of our own in it: how a peer joins a thread shared out
    * of band. Given a thread address (`/ip4/…/p2p/<peer>/thread/<tid>`), it pulls the thread from that peer first.
-   * Opening one this peer already holds returns it. Given an address, a key that peer refuses, or that does not open
-   * its records, fails the open (`RequestFailedError`, `DecryptionError`) and stores nothing.
+   * Opening one this peer already holds returns it. Given an address, the key is checked with that peer first: a key
+   * it refuses or that does not open its records, or a peer that cannot be reached, fails the open
+   * (`RequestFailedError`, `DecryptionError`) and stores nothing; given a thread ID alone, the key is taken as it is.
    */
   openStore (idOrAddress: ThreadId | string, options: { key: ThreadKey | string }): Promise<Store>
   /** The threads this peer holds a store in. */
