@@ -483,8 +483,11 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     })
   }
 
-  /** Takes the record's place in its log's order now, so nothing that comes after it can overtake it. */
-  const ingestInOrder = (fromLog: string, blocks: RecordBlocks): Promise<Committed> => new Promise((resolve, reject) => {
+  /**
+   * Takes the record's place in its log's order now, so nothing that comes after it can overtake it; it is checked
+   * once its log is known (`learnt`).
+   */
+  const ingestInOrder = (fromLog: string, blocks: RecordBlocks, learnt: Promise<Settled<void>>): Promise<Committed> => new Promise((resolve, reject) => {
     let batch = collecting.get(fromLog)
     if (batch === undefined || batch.length >= MAX_INGEST_BATCH) {
       batch = []
@@ -496,11 +499,16 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     // A copy in an earlier batch is waited for: taken in, it makes this one a replay; refused (its blocks failed their
     // checks), it must not stand in for this one, which may pass them. A copy in this same batch meets this one in
     // the log, which refuses the second as a replay.
+    const check = async (): Promise<CheckedRecord> => {
+      const known = await learnt
+      if (!known.ok) throw known.error
+      return await init.logs.check(threadId, fromLog, blocks)
+    }
     const checking = first === undefined || first.batch === batch
-      ? init.logs.check(threadId, fromLog, blocks)
+      ? check()
       : first.taken.then(async taken => {
         if (taken) throw new ReplayedRecordError(`record ${blocks.record.cid.toString()} was taken in from another copy`)
-        return await init.logs.check(threadId, fromLog, blocks)
+        return await check()
       })
     let noteTaken!: (taken: boolean) => void
     const mine = { batch, taken: new Promise<boolean>(resolve => { noteTaken = resolve }) }
@@ -530,9 +538,9 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
 
     async ingest (fromLog, blocks) {
       assertOpen()
-      await knowLog(fromLog, blocks)
-      assertOpen()
-      return await ingestInOrder(fromLog, blocks)
+      // Its place is taken before its log is known: a record that comes while the log is being learnt from an earlier
+      // one must not overtake that one once the log is known.
+      return await ingestInOrder(fromLog, blocks, settle(knowLog(fromLog, blocks)))
     },
 
     async transaction (kind, body) {

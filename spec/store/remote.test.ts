@@ -156,4 +156,25 @@ describe('records from another log', () => {
     await bobDb.ingest(aliceDb.logId!, ida!.blocks)
     assert.deepEqual(await people(bobDb), await people(aliceDb))
   })
+
+  it('keeps a new log\'s order for records that come while the log is being learnt', async () => {
+    const carol = await tempPeer()
+    try {
+      const carolDb = await carol.peer.openStore(aliceDb.id, { key: aliceDb.key })
+      for (const record of alice.peer.logs.records(aliceDb.id, aliceDb.logId!)) await carolDb.ingest(aliceDb.logId!, record.blocks)
+      for (let i = 0; i < 20; i++) await carolDb.collection('Person').create([{ _id: `carol ${i}`, name: `carol ${i}`, age: i }])
+      const records = carol.peer.logs.records(aliceDb.id, carolDb.logId!)
+      // Commits in flight keep storage busy: the log becomes known when LMDB commits, before its commit resolves.
+      const ingested: Array<Promise<unknown>> = Array.from({ length: 5 }, () => aliceDb.collection('Person').create([{ name: 'busy', age: 1 }]))
+      for (const record of records.slice(0, 10)) ingested.push(aliceDb.ingest(carolDb.logId!, record.blocks))
+      // Looked for at every turn, not on a timer: the records after it must come in the moment the log is known.
+      const deadline = Date.now() + 5000
+      while (!alice.peer.logs.hasLog(aliceDb.id, carolDb.logId!) && Date.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+      for (const record of records.slice(10)) ingested.push(aliceDb.ingest(carolDb.logId!, record.blocks))
+      await within(Promise.all(ingested), 'every record taken in', 5000)
+      assert.equal(alice.peer.logs.head(aliceDb.id, carolDb.logId!).counter, 20)
+    } finally {
+      await carol.dispose()
+    }
+  })
 })
