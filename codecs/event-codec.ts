@@ -398,9 +398,12 @@ export function parseRecordBody (value: unknown): ParsedRecordBody {
     if (type === 'collection') {
       const { schema, indexes } = event as { schema?: unknown, indexes?: unknown }
       if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
+      const paths = new Set<string>()
       for (const index of indexes as unknown[]) {
         const { path, unique } = (index ?? {}) as { path?: unknown, unique?: unknown }
         if (!isFieldPath(path) || (unique !== undefined && typeof unique !== 'boolean')) throw new MalformedBlockError('collection event has a malformed index')
+        if (paths.has(path)) throw new MalformedBlockError(`collection event declares an index on ${path} twice`)
+        paths.add(path)
       }
       continue
     }

@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import {
-  draftUpdate, encodeRecordBody, fitsKey, isFieldPath, isPlainJson, jsonPatchCodec, jsonProblem, KEY_LIMITS, parseRecordBody,
+  copyJson, draftUpdate, encodeRecordBody, fitsKey, isFieldPath, isPlainJson, jsonPatchCodec, jsonProblem, KEY_LIMITS, parseRecordBody,
   type Action, type CollectionEvent, type ControlEvent, type Entity, type EntityEvent, type EventCodec, type IndexDefinition, type ParsedRecordBody, type StoreEvent
 } from '../codecs/event-codec.ts'
 import { createAccessStore, type AccessOutcome, type AccessStore } from './access-store.ts'
@@ -228,12 +228,19 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       if (typeof change.schema !== 'object' || change.schema === null || Array.isArray(change.schema)) {
         throw new InvalidSchemaError(`schema of ${change.collection} is not an object`)
       }
-      compile(change.collection, change.schema)
+      // Every peer reads the schema back from JSON: what JSON would change (Infinity, undefined…) they would not agree on.
+      const problem = jsonProblem(change.schema)
+      if (problem !== undefined) throw new InvalidSchemaError(`schema of ${change.collection} is not plain JSON: ${problem}`)
+      const schema = copyJson(change.schema)
+      compile(change.collection, schema)
+      const paths = new Set<string>()
       for (const index of change.indexes) {
         if (!isFieldPath(index.path)) throw new InvalidSchemaError(`index of ${change.collection} has no path`)
+        if (paths.has(index.path)) throw new InvalidSchemaError(`${change.collection} declares an index on ${index.path} twice`)
+        paths.add(index.path)
         if (index.unique === true) assertNoDuplicates(threadId, change.collection, index.path)
       }
-      return { action: { type: 'collection', collection: change.collection, schema: change.schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) } }
+      return { action: { type: 'collection', collection: change.collection, schema, indexes: change.indexes.map(index => ({ path: index.path, unique: index.unique === true })) } }
     }
     const definition = definitionOf(threadId, change.collection)
     const { collection } = change

@@ -249,7 +249,8 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       if (old !== next && putIfAbsent(key, [id])) continue
       const holders = (db.get(key) as string[] | undefined) ?? []
       if (!holders.includes(id)) db.putSync(key, holding(holders, id))
-      if (clash === undefined && holders.some(holder => holder !== id)) clash = path
+      // Only a value newly taken clashes: an entity that already shares one (two logs took it) keeps it through its edits.
+      if (clash === undefined && old !== next && holders.some(holder => holder !== id)) clash = path
     }
     return clash
   }

@@ -379,6 +379,13 @@ describe('store bad input', () => {
       await refused(InvalidSchemaError, () => db.registerSchema('Broken', { type: 'object' }, { indexes: ['age'] as never }))
     })
 
+    it('refuses an index declared twice, and a schema that JSON would change on its way to other peers', async () => {
+      await refused(InvalidSchemaError, () => db.registerSchema('Broken', { type: 'object' }, { indexes: [{ path: 'age' }, { path: 'age', unique: true }] }))
+      await refused(InvalidSchemaError, () => db.registerSchema('Broken', { type: 'object', properties: { n: { type: 'number', maximum: Infinity } } }))
+      await refused(InvalidSchemaError, () => db.registerSchema('Broken', { type: 'object', description: undefined } as never))
+      assert.equal(db.collections().some(definition => definition.name === 'Broken'), false)
+    })
+
     it('keeps the old definition, data and indexes when a new schema for a collection is refused', async () => {
       const definition = db.collections().find(collection => collection.name === 'Person')
       await refused(InvalidSchemaError, () => db.registerSchema('Person', { type: 'nonsense' }, { indexes: [] }))

@@ -362,6 +362,13 @@ describe('convergence', () => {
       'a deleted entity leaves the index')
     await lateFirst.engine.rebuild(threadId)
     assert.equal(dumpViews(lateFirst.storage, threadId), reference)
+    // Holding the name already, each holder keeps it through its own edits; taking it anew is still refused.
+    wallA++
+    await commit(a, [{ type: 'update', collection: COLLECTION, id: 'p', recipe: draft => { draft.n = 6 } }])
+    wallB++
+    await commit(b, [{ type: 'save', collection: COLLECTION, entity: { _id: 'q', name: 'same', n: 8 } }])
+    await assert.rejects(commit(a, [{ type: 'update', collection: COLLECTION, id: 'z', recipe: draft => { draft.name = 'same' } }]),
+      (e: unknown) => e instanceof UniqueViolationError)
     await disposePeers([a, b, lateFirst, earlyFirst])
   })
 
