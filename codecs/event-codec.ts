@@ -240,8 +240,9 @@ export function draftUpdate (entity: Entity, recipe: (draft: Draft<Entity>) => v
 const ACTION_TYPES = new Set<string>(['create', 'save', 'delete'])
 
 /**
- * How long names and indexed values may be, in UTF-8 bytes: they become parts of LMDB keys, which hold at most
- * 1,978 bytes, so a collection, an entity ID, an index path and an indexed value must fit in one together.
+ * How long names may be, in UTF-8 bytes: they become parts of LMDB keys, which hold at most 1,978 bytes, so a
+ * collection, an entity ID, an index path and an indexed value must fit in one together. A longer indexed string
+ * stands in its index entries as its digest.
  */
 export const KEY_LIMITS = Object.freeze({ collection: 256, id: 512, path: 128, indexedValue: 512 })
 

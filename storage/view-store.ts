@@ -1,10 +1,10 @@
+import { createHash } from 'node:crypto'
 import { canonical, fitsBytes, fitsKey, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareStrings, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
 import type { Storage, ValueDatabase } from './storage.ts'
 import type { ThreadNumbers } from './thread-numbers.ts'
-import { SchemaViolationError } from './errors.ts'
 
 /**
  * Views: each collection's entities as the fold of their events in key order, with secondary indexes, and the
@@ -102,13 +102,32 @@ function isIndexable (value: JsonValue | Comparable | undefined): value is Index
   return typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
 }
 
-/** An indexed value as its index entry holds it; a string too long to be part of a key is refused, not dropped. */
-function indexed (value: JsonValue | undefined, collection: string, id: string, path: string): IndexValue | undefined {
-  if (!isIndexable(value)) return undefined
-  if (typeof value === 'string' && !fitsBytes(value, KEY_LIMITS.indexedValue)) {
-    throw new SchemaViolationError(`${collection} ${id}: ${path} is indexed, and longer than the ${KEY_LIMITS.indexedValue} bytes an index holds`, [path])
-  }
-  return value
+/**
+ * Where index entries live: by value (`x` plain, `u` unique), or, for a string too long to be part of a key, by its
+ * digest (`xl`, `ul`). Values of every length are indexed, and a long one sorts nowhere: a range over strings reads
+ * the long ones of its path too, and the query's own comparison keeps those it matches.
+ */
+type IndexKind = 'x' | 'xl' | 'u' | 'ul'
+const INDEX_KINDS: ReadonlyArray<{ kind: IndexKind, unique: boolean }> = [
+  { kind: 'x', unique: false }, { kind: 'xl', unique: false }, { kind: 'u', unique: true }, { kind: 'ul', unique: true }
+]
+type IndexEntries = Record<IndexKind, Expected>
+
+function isLong (value: IndexValue): value is string {
+  return typeof value === 'string' && !fitsBytes(value, KEY_LIMITS.indexedValue)
+}
+
+/** The kind of entry that holds `value` in an index, and the key part standing for it. */
+function slotOf (value: IndexValue, unique: boolean): { kind: IndexKind, part: IndexValue } {
+  if (isLong(value)) return { kind: unique ? 'ul' : 'xl', part: createHash('sha256').update(value).digest('base64url') }
+  return { kind: unique ? 'u' : 'x', part: value }
+}
+
+/** A key part at or before `value` in key order: the value, or the longest prefix of a long one a key holds. */
+function startAt (value: IndexValue): IndexValue {
+  if (!isLong(value)) return value
+  const prefix = value.slice(0, Math.floor(KEY_LIMITS.indexedValue / 3))
+  return prefix.isWellFormed() ? prefix : prefix.slice(0, -1)
 }
 
 /** The value `entity` holds at an indexed path, when an index holds it. */
@@ -183,6 +202,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   // Key layout, `thread` the thread's number: ['v', thread, collection, id] → view; ['c', thread, collection] →
   // definition; ['x', thread, collection, path, value, id] → 1 (an index); ['u', thread, collection, path, value] →
   // the IDs holding the value, sorted (a unique index: one ID, unless records from elsewhere brought in more);
+  // 'xl' and 'ul' the same for strings too long to be part of a key, each under its SHA-256 (base64url);
   // ['s', thread] → snapshot position; ['sv', thread, collection, id] → snapshot view; ['sc', thread, collection] →
   // snapshot definition; ['si', thread] → true while the views have changed since the snapshot only through events
   // after it, so the next snapshot copies only what those touched (a rebuild or a restore that rewrites a view or a
@@ -233,18 +253,22 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
    */
   const writeIndexEntries = (thread: number, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string | undefined => {
     let clash: string | undefined
+    const keyOf = (path: string, value: IndexValue, unique: boolean): Key => {
+      const { kind, part } = slotOf(value, unique)
+      return [kind, thread, collection, path, part]
+    }
     for (const { path, unique } of definitionWithin(thread, collection)?.indexes ?? []) {
       const old = indexedAt(before, path)
-      const next = after === undefined ? undefined : indexed(valueAt(after, path), collection, id, path)
+      const next = indexedAt(after, path)
       if (unique !== true) {
         if (old === next) continue
-        if (old !== undefined) db.removeSync(['x', thread, collection, path, old, id])
-        if (next !== undefined) db.putSync(['x', thread, collection, path, next, id], 1)
+        if (old !== undefined) db.removeSync([...keyOf(path, old, false), id])
+        if (next !== undefined) db.putSync([...keyOf(path, next, false), id], 1)
         continue
       }
-      if (old !== undefined && old !== next) release(['u', thread, collection, path, old], id)
+      if (old !== undefined && old !== next) release(keyOf(path, old, true), id)
       if (next === undefined) continue
-      const key: Key = ['u', thread, collection, path, next]
+      const key = keyOf(path, next, true)
       // A value taken anew is usually free: the write that takes it says whether it was, with no read before it.
       if (old !== next && putIfAbsent(key, [id])) continue
       const holders = (db.get(key) as string[] | undefined) ?? []
@@ -261,32 +285,32 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     return { before, after, clash: writeIndexEntries(thread, event.collection, event.id, before, after), alone: view.implied }
   }
 
-  /** The index entries a collection's views call for, added to `plain` ('x') and `unique` ('u') by collection. */
-  const expectIndexEntries = (
-    collection: string,
-    indexes: readonly IndexDefinition[],
-    views: Iterable<[string, StoredView]>,
-    plain: Expected,
-    unique: Expected
-  ): void => {
+  /** The index entries a collection's views call for, added to `expected` by kind and collection. */
+  const expectIndexEntries = (collection: string, indexes: readonly IndexDefinition[], views: Iterable<[string, StoredView]>, expected: IndexEntries): void => {
     if (indexes.length === 0) return
-    const plainPaths = branch(plain, collection)
-    const uniquePaths = branch(unique, collection)
-    const targets = indexes.map(({ path, unique: isUnique }) => ({ path, isUnique: isUnique === true, byValue: branch(isUnique === true ? uniquePaths : plainPaths, path) }))
+    const byValueOf = (kind: IndexKind, path: string): Expected => branch(branch(expected[kind], collection), path)
+    const targets = indexes.map(({ path, unique }) => {
+      const isUnique = unique === true
+      return { path, isUnique, short: byValueOf(isUnique ? 'u' : 'x', path), long: byValueOf(isUnique ? 'ul' : 'xl', path) }
+    })
     for (const [id, view] of views) {
       if (view.doc === undefined) continue
-      for (const { path, isUnique, byValue } of targets) {
-        const value = indexed(valueAt(view.doc, path), collection, id, path)
+      for (const { path, isUnique, short, long } of targets) {
+        const value = indexedAt(view.doc, path)
         if (value === undefined) continue
+        const { part } = slotOf(value, isUnique)
+        const byValue = isLong(value) ? long : short
         if (!isUnique) {
-          branch(byValue, value).set(id, 1)
+          branch(byValue, part).set(id, 1)
           continue
         }
-        const holders = byValue.get(value) as string[] | undefined
-        byValue.set(value, holders === undefined ? [id] : holding(holders, id))
+        const holders = byValue.get(part) as string[] | undefined
+        byValue.set(part, holders === undefined ? [id] : holding(holders, id))
       }
     }
   }
+
+  const noIndexEntries = (): IndexEntries => ({ x: new Map(), xl: new Map(), u: new Map(), ul: new Map() })
 
   /** Every view of one collection, as stored. */
   function * storedViews (thread: number, collection: string): Generator<[string, StoredView]> {
@@ -294,14 +318,12 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   }
 
   const rebuildIndexes = (thread: number, collection: string): void => {
-    for (const kind of ['x', 'u']) {
+    for (const { kind } of INDEX_KINDS) {
       for (const key of [...keysWithPrefix(db, [kind, thread, collection], 3)]) db.removeSync(key)
     }
-    const plain: Expected = new Map()
-    const unique: Expected = new Map()
-    expectIndexEntries(collection, definitionWithin(thread, collection)?.indexes ?? [], storedViews(thread, collection), plain, unique)
-    putAll(['x', thread], plain)
-    putAll(['u', thread], unique)
+    const expected = noIndexEntries()
+    expectIndexEntries(collection, definitionWithin(thread, collection)?.indexes ?? [], storedViews(thread, collection), expected)
+    for (const { kind } of INDEX_KINDS) putAll([kind, thread], expected[kind])
   }
 
   /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
@@ -309,35 +331,45 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     if (query.ors.length > 0) return undefined
     const indexes = new Map((readDefinition(thread, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
     const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value) &&
-      // A string no index could hold is compared by a scan.
-      (typeof criterion.value !== 'string' || (fitsBytes(criterion.value, KEY_LIMITS.indexedValue) && criterion.value.isWellFormed())))
+      // A string no entity could hold (a lone surrogate) is compared by a scan, which finds nothing equal to it.
+      (typeof criterion.value !== 'string' || criterion.value.isWellFormed()))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
     if (best === undefined) return undefined
     return { path: best.path, ids: idsFromIndex(thread, collection, best, indexes.get(best.path)!) }
   }
 
+  /** The IDs of every entry under `prefix` (`depth` parts long) of an index of this kind. */
+  function * idsUnder (prefix: Key, depth: number, unique: boolean): Generator<string> {
+    if (unique) for (const { value } of entriesWithPrefix(db, prefix, depth)) yield * value as string[]
+    else for (const key of keysWithPrefix(db, prefix, depth)) yield key[5] as string
+  }
+
+  /** Candidates for `criterion`: every ID it may match, and perhaps some it does not (the query's own comparison decides). */
   function * idsFromIndex (thread: number, collection: string, criterion: Criterion, unique: boolean): Generator<string> {
     const { path, op } = criterion
     const value = criterion.value as IndexValue
-    if (unique && op === 'eq') {
-      yield * (db.get(['u', thread, collection, path, value]) as string[] | undefined) ?? []
+    if (op === 'eq') {
+      const { kind, part } = slotOf(value, unique)
+      const key: Key = [kind, thread, collection, path, part]
+      if (unique) yield * (db.get(key) as string[] | undefined) ?? []
+      else yield * idsUnder(key, 5, false)
       return
     }
     const kind = unique ? 'u' : 'x'
-    const lowerBound = op === 'eq' || op === 'gt' || op === 'ge'
-    const start: Key = [kind, thread, collection, path, lowerBound ? value : typeof value === 'number' ? -Number.MAX_VALUE : '']
+    const lowerBound = op === 'gt' || op === 'ge'
+    const start: Key = [kind, thread, collection, path, lowerBound ? startAt(value) : typeof value === 'number' ? -Number.MAX_VALUE : '']
     const entries = unique
       ? entriesWithPrefix(db, start, 4)
       : (function * () { for (const key of keysWithPrefix(db, start, 4)) yield { key, value: [key[5] as string] } })()
     for (const { key, value: ids } of entries) {
       const found = key[4] as IndexValue
-      if (typeof found !== typeof value) return
+      if (typeof found !== typeof value) break
       const order = compareValues(found, value)
-      if (op === 'eq' && order !== 0) return
-      if ((op === 'lt' && order >= 0) || (op === 'le' && order > 0)) return
+      if ((op === 'lt' && order >= 0) || (op === 'le' && order > 0)) break
       yield * (ids as string[])
     }
+    if (typeof value === 'string') yield * idsUnder([unique ? 'ul' : 'xl', thread, collection, path], 4, unique)
   }
 
   const readEntities = (thread: number, collection: string): Entity[] => {
@@ -410,15 +442,14 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
 
   /** Makes the thread's definitions, views and index entries exactly these. */
   const replaceViews = (thread: number, views: Expected, defined: Map<string, Omit<CollectionDefinition, 'name'>>): void => {
-    const plain: Expected = new Map()
-    const unique: Expected = new Map()
+    const expected = noIndexEntries()
     for (const [collection, byId] of views as Map<string, Map<string, StoredView>>) {
-      expectIndexEntries(collection, defined.get(collection)?.indexes ?? [], byId, plain, unique)
+      expectIndexEntries(collection, defined.get(collection)?.indexes ?? [], byId, expected)
     }
     const definitionsChanged = writeDifference(['c', thread], defined, 1)
     const viewsChanged = writeDifference(['v', thread], views, 2)
-    writeDifference(['x', thread], plain, 4, true)
-    writeDifference(['u', thread], unique, 3)
+    // Plain entries carry nothing but their keys; unique ones, their holders.
+    for (const { kind, unique } of INDEX_KINDS) writeDifference([kind, thread], expected[kind], unique ? 3 : 4, !unique)
     definitions.clear()
     // Views put right by other means than events leave the latest snapshot no base for copying only what events touch.
     if (definitionsChanged || viewsChanged) db.removeSync(['si', thread])

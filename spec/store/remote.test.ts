@@ -157,6 +157,20 @@ describe('records from another log', () => {
     assert.deepEqual(await people(bobDb), await people(aliceDb))
   })
 
+  it('indexes a value another log wrote before it heard of the index, however long the value', async () => {
+    await aliceDb.registerSchema('Note', { type: 'object' })
+    await carry(alice, aliceDb, bobDb)
+    const title = 't'.repeat(600)
+    await aliceDb.collection('Note').create([{ _id: 'long', title }])
+    await bobDb.registerSchema('Note', { type: 'object' }, { indexes: [{ path: 'title' }] })
+    await carry(alice, aliceDb, bobDb)
+    await carry(bob, bobDb, aliceDb)
+    for (const db of [aliceDb, bobDb]) {
+      assert.equal(db.collection('Note').plan(Query.where('title').eq(title)).using, 'index:title')
+      assert.deepEqual((await db.collection('Note').find(Query.where('title').eq(title))).map(note => note._id), ['long'])
+    }
+  })
+
   it('keeps a new log\'s order for records that come while the log is being learnt', async () => {
     const carol = await tempPeer()
     try {
