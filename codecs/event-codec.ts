@@ -38,6 +38,19 @@ export interface IndexDefinition {
   readonly unique?: boolean
 }
 
+/**
+ * The indexes a collection has: one per path, as its first declaration says. Writes declare each path once; records
+ * written before that was checked may declare one twice, and every peer reads them this one way.
+ */
+export function onePerPath (indexes: readonly IndexDefinition[]): IndexDefinition[] {
+  const paths = new Set<string>()
+  return indexes.filter(({ path }) => {
+    if (paths.has(path)) return false
+    paths.add(path)
+    return true
+  })
+}
+
 /** A collection's definition, an event in the thread like any other, so joining peers get working collections. */
 export interface CollectionEvent {
   readonly type: 'collection'
@@ -251,9 +264,19 @@ export function fitsBytes (value: string, maxBytes: number): boolean {
   return value.length * 3 <= maxBytes || Buffer.byteLength(value) <= maxBytes
 }
 
-/** True for a non-empty, well-formed string of at most `maxBytes` UTF-8 bytes. */
+const KEY_MARKS = /[\u0000-\u0004]/
+
+/**
+ * Whether lmdb's key encoding keeps `value` whole and in order as part of a key: it escapes U+0000–U+0004 (its
+ * separator and type marks) only in strings shorter than 64 UTF-16 units, and writes longer ones as they are.
+ */
+export function encodesAsKey (value: string): boolean {
+  return value.length < 64 || !KEY_MARKS.test(value)
+}
+
+/** True for a non-empty, well-formed string of at most `maxBytes` UTF-8 bytes that a key holds as it is. */
 export function fitsKey (value: unknown, maxBytes: number): value is string {
-  return typeof value === 'string' && value.length > 0 && fitsBytes(value, maxBytes) && value.isWellFormed()
+  return typeof value === 'string' && value.length > 0 && fitsBytes(value, maxBytes) && value.isWellFormed() && encodesAsKey(value)
 }
 
 /**
@@ -399,12 +422,9 @@ export function parseRecordBody (value: unknown): ParsedRecordBody {
     if (type === 'collection') {
       const { schema, indexes } = event as { schema?: unknown, indexes?: unknown }
       if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || !Array.isArray(indexes)) throw new MalformedBlockError('collection event is malformed')
-      const paths = new Set<string>()
       for (const index of indexes as unknown[]) {
         const { path, unique } = (index ?? {}) as { path?: unknown, unique?: unknown }
         if (!isFieldPath(path) || (unique !== undefined && typeof unique !== 'boolean')) throw new MalformedBlockError('collection event has a malformed index')
-        if (paths.has(path)) throw new MalformedBlockError(`collection event declares an index on ${path} twice`)
-        paths.add(path)
       }
       continue
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonical, fitsBytes, fitsKey, KEY_LIMITS, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
+import { canonical, encodesAsKey, fitsBytes, fitsKey, KEY_LIMITS, onePerPath, type Entity, type EventCodec, type EntityEvent, type IndexDefinition, type JsonValue, type StoreEvent } from '../codecs/event-codec.ts'
 import { arrange, compareStrings, compareValues, queryMatches, valueAt, type Comparable, type Criterion, type QueryJSON } from '../codecs/query.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { compareEventKeys, type EventKey, type EventStore } from './event-store.ts'
@@ -113,8 +113,9 @@ const INDEX_KINDS: ReadonlyArray<{ kind: IndexKind, unique: boolean }> = [
 ]
 type IndexEntries = Record<IndexKind, Expected>
 
+/** A string a key cannot hold as it is: too long, or long enough for lmdb to leave its U+0000–U+0004 unescaped. */
 function isLong (value: IndexValue): value is string {
-  return typeof value === 'string' && !fitsBytes(value, KEY_LIMITS.indexedValue)
+  return typeof value === 'string' && (!fitsBytes(value, KEY_LIMITS.indexedValue) || !encodesAsKey(value))
 }
 
 /** The kind of entry that holds `value` in an index, and the key part standing for it. */
@@ -123,10 +124,10 @@ function slotOf (value: IndexValue, unique: boolean): { kind: IndexKind, part: I
   return { kind: unique ? 'u' : 'x', part: value }
 }
 
-/** A key part at or before `value` in key order: the value, or the longest prefix of a long one a key holds. */
+/** A key part at or before `value` in key order: the value, or a prefix of a long one short enough to be escaped. */
 function startAt (value: IndexValue): IndexValue {
   if (!isLong(value)) return value
-  const prefix = value.slice(0, Math.floor(KEY_LIMITS.indexedValue / 3))
+  const prefix = value.slice(0, 63)
   return prefix.isWellFormed() ? prefix : prefix.slice(0, -1)
 }
 
@@ -507,10 +508,11 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       const thread = numbers.assign(threadId)
       const current = definitionWithin(thread, definition.name)
       if (current !== undefined && compareEventKeys(definition.at, current.at) <= 0) return false
+      const indexes = onePerPath(definition.indexes)
       // The author holds the schema as it was written, every other peer as dag-cbor ordered it: store one form.
-      db.putSync(['c', thread, definition.name], { schema: canonical(definition.schema), indexes: definition.indexes, at: definition.at })
+      db.putSync(['c', thread, definition.name], { schema: canonical(definition.schema), indexes, at: definition.at })
       definitions.delete(`${thread}\u0000${definition.name}`)
-      const sameIndexes = current !== undefined && JSON.stringify(current.indexes) === JSON.stringify(definition.indexes)
+      const sameIndexes = current !== undefined && JSON.stringify(current.indexes) === JSON.stringify(indexes)
       if (!sameIndexes) rebuildIndexes(thread, definition.name)
       return true
     },
@@ -585,7 +587,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       const defined = new Map<string, Omit<CollectionDefinition, 'name'>>()
       for (const { key, event } of sorted) {
         if (event.type === 'collection') {
-          defined.set(event.collection, { schema: canonical(event.schema), indexes: event.indexes, at: key })
+          defined.set(event.collection, { schema: canonical(event.schema), indexes: onePerPath(event.indexes), at: key })
           continue
         }
         const byId = branch(folded, event.collection)

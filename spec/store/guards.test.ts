@@ -63,6 +63,17 @@ describe('guards around the write path', () => {
     assert.equal(dumpStore(temp.peer), before)
   })
 
+  it('refuses an ID or a name a key could not hold as it is: 64 characters or more with U+0000–U+0004 in them', async () => {
+    const notes = db.collection('Note')
+    const before = dumpStore(temp.peer)
+    await assert.rejects(notes.create([{ _id: `${'i'.repeat(70)}\u0001` }]), SchemaViolationError)
+    await assert.rejects(db.kv('marks').put(`${'k'.repeat(63)}\u0000`, 1), SchemaViolationError)
+    await assert.rejects(db.registerSchema(`${'C'.repeat(64)}\u0002`, { type: 'object' }), { code: 'ERR_INVALID_SCHEMA' })
+    assert.equal(dumpStore(temp.peer), before)
+    const [short] = await notes.create([{ _id: 'i\u0001' }])
+    assert.equal((await notes.findById(short!))?._id, 'i\u0001', 'a shorter one is escaped in its key, and kept')
+  })
+
   it('registers a key-value collection once however many first writes race to it', async () => {
     const kv = db.kv('race')
     const recordsBefore = temp.peer.logs.head(db.id, db.logId!).counter

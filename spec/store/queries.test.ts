@@ -251,8 +251,9 @@ describe('store query plans and indexes', () => {
     if (roll < 0.70) return Math.floor(next() * 120) - 10
     if (roll < 0.78) return Math.round((next() * 200 - 50) * 100) / 100
     if (roll < 0.86) return String(Math.floor(next() * 120))
-    // Too long to be part of a key: indexed by digest, and sorting among the short strings it starts like.
-    if (roll < 0.88) return `${Math.floor(next() * 120)}${'~'.repeat(600)}`
+    // Strings a key cannot hold as they are (too long, or long with U+0000–U+0004 in them): indexed by digest.
+    if (roll < 0.87) return `${Math.floor(next() * 120)}${'~'.repeat(600)}`
+    if (roll < 0.88) return `${Math.floor(next() * 120)}${pick(['\u0000', '\u0001', '\u0004'])}${'a'.repeat(70)}`
     if (roll < 0.90) return next() < 0.5
     if (roll < 0.93) return null
     if (roll < 0.95) return { n: 1 }
@@ -263,7 +264,8 @@ describe('store query plans and indexes', () => {
     if (roll < 0.75) return Math.floor(next() * 140) - 20
     if (roll < 0.85) return Math.round((next() * 200 - 50) * 100) / 100
     if (roll < 0.93) return String(Math.floor(next() * 120))
-    if (roll < 0.96) return `${Math.floor(next() * 120)}${'~'.repeat(next() < 0.5 ? 600 : 599)}`
+    if (roll < 0.95) return `${Math.floor(next() * 120)}${'~'.repeat(next() < 0.5 ? 600 : 599)}`
+    if (roll < 0.96) return `${Math.floor(next() * 120)}${pick(['\u0000', '\u0001', '\u0004'])}${'a'.repeat(next() < 0.5 ? 70 : 10)}`
     return pick([true, false, null])
   }
 

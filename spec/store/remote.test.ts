@@ -2,7 +2,10 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import type { StoreChange } from '../../actors/thread-runtime.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadsError } from '../../codecs/errors.ts'
+import { encodeRecordBody, type StoreEvent } from '../../codecs/event-codec.ts'
+import { createRecord } from '../../codecs/record.ts'
 import { Query } from '../../codecs/query.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../../storage/errors.ts'
 import { flipByte } from '../helpers/tamper.ts'
@@ -169,6 +172,22 @@ describe('records from another log', () => {
       assert.equal(db.collection('Note').plan(Query.where('title').eq(title)).using, 'index:title')
       assert.deepEqual((await db.collection('Note').find(Query.where('title').eq(title))).map(note => note._id), ['long'])
     }
+  })
+
+  it('reads a collection that declares a path twice, as earlier writers could, by its first declaration, live and on a rebuild', async () => {
+    const logKey = Ed25519PrivateKey.generate()
+    const events: StoreEvent[] = [
+      { type: 'collection', collection: 'Twice', schema: { type: 'object' }, indexes: [{ path: 'email' }, { path: 'email', unique: true }] },
+      { type: 'create', collection: 'Twice', id: 'a', patch: [{ op: 'replace', path: '', value: { _id: 'a', email: 'same' } }] },
+      { type: 'create', collection: 'Twice', id: 'b', patch: [{ op: 'replace', path: '', value: { _id: 'b', email: 'same' } }] }
+    ]
+    const { blocks } = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey, threadKey: bobDb.key })
+    await bobDb.ingest(logKey.publicKey.logId, blocks)
+    assert.deepEqual(bobDb.collections().find(definition => definition.name === 'Twice')?.indexes, [{ path: 'email' }])
+    assert.deepEqual((await bobDb.collection('Twice').find(Query.where('email').eq('same'))).map(row => row._id), ['a', 'b'])
+    const live = dumpStore(bob.peer, ['views'])
+    await bobDb.rebuild()
+    assert.equal(dumpStore(bob.peer, ['views']), live)
   })
 
   it('keeps a new log\'s order for records that come while the log is being learnt', async () => {
