@@ -305,21 +305,30 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
 
   /**
    * Folds one event at `key`; the one path local and remote events share. The caller records the batch. A commit
-   * hands over its resolution, and is refused a value of a unique index another entity holds; a record from
-   * elsewhere is folded anyway, as every peer folds it.
+   * hands over its resolution, and is told of the first unique index whose value the event took while another
+   * entity holds it (`clash`); a record from elsewhere is folded whatever it takes, as every peer folds it.
    */
-  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: Resolved): PersistedEvent => {
+  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: Resolved): { persisted: PersistedEvent, clash?: string } => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-      return { position, key, event }
+      return { persisted: { position, key, event } }
     }
     const { after, clash, alone } = foldEntity(threadId, key, event, resolved)
-    if (clash !== undefined && resolved !== undefined) {
-      throw new UniqueViolationError(`${event.collection} ${event.id}: another entity already has this ${clash}`, clash)
-    }
     const persisted = { position, key, event, entity: after }
     if (alone === true) foldedAlone.add(persisted)
-    return persisted
+    return { persisted, clash }
+  }
+
+  /**
+   * Refuses a commit that leaves an entity it wrote sharing a unique value it took: checked once every event is
+   * folded, so values can trade places within one transaction.
+   */
+  const assertUnique = (threadId: ThreadId, clashes: ReadonlyArray<{ collection: string, id: string, path: string }>): void => {
+    for (const { collection, id, path } of clashes) {
+      if (views.sharesUniqueValue(threadId, collection, id, path)) {
+        throw new UniqueViolationError(`${collection} ${id}: another entity already has this ${path}`, path)
+      }
+    }
   }
 
   /** Runs a read of committed state, refusing with a typed error once storage is closed. */
@@ -424,6 +433,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       })
       const body: StoreEvent[] = []
       const folded: PersistedEvent[] = []
+      const clashes: Array<{ collection: string, id: string, path: string }> = []
       let position = events.position(threadId)
       for (const change of changes) {
         if (change.type === 'control') continue
@@ -433,10 +443,12 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         const key = keyOf(time, logId, body.length)
         const denied = access.deny(threadId, key, logId, event)
         if (denied !== undefined) throw denied
-        const persisted = fold(threadId, ++position, key, event, resolved)
+        const { persisted, clash } = fold(threadId, ++position, key, event, resolved)
+        if (clash !== undefined && event.type !== 'collection') clashes.push({ collection: event.collection, id: event.id, path: clash })
         body.push(event)
         folded.push(persisted)
       }
+      assertUnique(threadId, clashes)
       if (body.length === 0 && control.length === 0) return undefined
       const encoded = encodeRecordBody({ codec: codec.name, events: body, control })
       events.putBatch(threadId, encoded.events, body.length, folded)
@@ -489,7 +501,7 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         const key = keyOf(time, logId, index)
         const denied = access.deny(threadId, key, logId, event)
         if (denied !== undefined) access.refuse(threadId, key, logId, denied)
-        else folded.push(fold(threadId, start + folded.length + 1, key, event))
+        else folded.push(fold(threadId, start + folded.length + 1, key, event).persisted)
       })
       events.putBatch(threadId, body.eventBytes, body.events.length, folded)
       noteFolded(threadId, keyOf(time, logId, Math.max(0, body.events.length - 1)), control.length > 0)

@@ -63,6 +63,8 @@ export interface ViewStore {
    * having written nothing, when the entity has a view after all: the caller reads it and folds as usual.
    */
   foldCreate (threadId: ThreadId, key: EventKey, event: EntityEvent, codec: EventCodec, events: EventStore): FoldResult | undefined
+  /** Whether the entity's value at `path`, a unique index, is held by another entity too. */
+  sharesUniqueValue (threadId: ThreadId, collection: string, id: string, path: string): boolean
   find (threadId: ThreadId, collection: string, query: QueryJSON): Entity[]
   plan (threadId: ThreadId, collection: string, query: QueryJSON): QueryPlan
   count (threadId: ThreadId, collection: string): number
@@ -549,6 +551,14 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       const view = advance(threadId, undefined, key, event, codec, events)
       if (!putIfAbsent(['v', thread, event.collection, event.id], view)) return undefined
       return indexing(thread, event, undefined, view)
+    },
+
+    sharesUniqueValue (threadId, collection, id, path) {
+      const thread = numbers.of(threadId)
+      const value = indexedAt(viewOf(thread, collection, id)?.doc, path)
+      if (value === undefined) return false
+      const { kind, part } = slotOf(value, true)
+      return ((db.get([kind, thread, collection, path, part]) as string[] | undefined) ?? []).some(holder => holder !== id)
     },
 
     find (threadId, collection, query) {

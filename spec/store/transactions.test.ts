@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CollectionWriter, Store } from '../../actors/store.ts'
 import { Query } from '../../codecs/query.ts'
-import { TransactionClosedError } from '../../storage/errors.ts'
+import { TransactionClosedError, UniqueViolationError } from '../../storage/errors.ts'
 import { dumpStore, tempPeer, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 const schema = {
@@ -175,6 +175,30 @@ describe('store transactions', () => {
     await within(items.update(kept!, draft => { draft.n = 52 }), 'an update after an aborted transaction')
     assert.equal((await items.findById(kept!))?.n, 52)
     await items.delete([kept!])
+  })
+
+  it('checks unique values when it commits: two entities can trade them, and one left shared aborts it all', async () => {
+    await db.registerSchema('Account', schema, { indexes: [{ path: 'name', unique: true }] })
+    const accounts = db.collection('Account')
+    await accounts.create([{ _id: 'a', name: 'x', n: 1 }, { _id: 'b', name: 'y', n: 2 }])
+    await db.writeTransaction('Account', async tx => {
+      await tx.save([{ _id: 'a', name: 'y', n: 1 }])
+      await tx.save([{ _id: 'b', name: 'x', n: 2 }])
+    })
+    assert.deepEqual((await accounts.find(Query.where('name').eq('x'))).map(row => row._id), ['b'])
+    assert.deepEqual((await accounts.find(Query.where('name').eq('y'))).map(row => row._id), ['a'])
+    await accounts.save([{ _id: 'a', name: 'z', n: 1 }, { _id: 'b', name: 'y', n: 2 }])
+    const before = dumpStore(temp.peer)
+    await assert.rejects(db.writeTransaction('Account', async tx => {
+      await tx.save([{ _id: 'a', name: 'y', n: 1 }])
+      await tx.create([{ _id: 'c', name: 'w', n: 3 }])
+    }), (e: unknown) => e instanceof UniqueViolationError && e.path === 'name')
+    assert.equal(dumpStore(temp.peer), before)
+    await db.writeTransaction('Account', async tx => {
+      await tx.create([{ _id: 'd', name: 'y', n: 4 }])
+      await tx.delete(['b'])
+    })
+    assert.deepEqual((await accounts.find(Query.where('name').eq('y'))).map(row => row._id), ['d'])
   })
 
   it('refuses a handle used after its transaction ended, and changes nothing', async () => {
