@@ -1,6 +1,6 @@
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { peerIdOf } from '../codecs/address.ts'
+import { addressesFrom, peerIdOf } from '../codecs/address.ts'
 import { toHex, type ControlEvent } from '../codecs/event-codec.ts'
 import { Ed25519PublicKey, type Ed25519PrivateKey } from '../codecs/ed25519.ts'
 import { InvalidInviteError, InviteExpiredError, InviteNotForUsError } from '../codecs/errors.ts'
@@ -11,7 +11,7 @@ import type { InviteAnswer } from '../codecs/wire.ts'
 import { inviteeMachine } from '../machines/invitee.machine.ts'
 import { inviterMachine, type InviterResume } from '../machines/inviter.machine.ts'
 import type { AccessOutcome } from '../storage/access-store.ts'
-import { ADDRESS_TTL } from '../storage/addr-book.ts'
+import { ADDRESS_TTL, isStorableAddr } from '../storage/addr-book.ts'
 import { AccessDeniedError, InvalidArgumentError, InviteReplayedError, NetworkUnavailableError, TooManyInvitesError } from '../storage/errors.ts'
 import type { LogStore } from '../storage/log-store.ts'
 import type { Storage } from '../storage/storage.ts'
@@ -406,7 +406,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
       await logs.addThread(threadId, key)
       for (const log of content().logs) {
         if (!logs.hasLog(threadId, log.id)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(log.id))
-        const addrs = log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) !== self)
+        const addrs = addressesFrom(log.addrs).filter(addr => isStorableAddr(addr) && peerIdOf(addr) !== self)
         if (addrs.length > 0) logs.addrs.addAddrs(threadId, log.id, addrs, ADDRESS_TTL)
       }
       logId = await init.adopt(threadId, content().role)

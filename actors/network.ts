@@ -2,7 +2,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
+import { addressesFrom, CODE_THREAD, peerIdOf, threadAddress } from '../codecs/address.ts'
 import { Ed25519PublicKey } from '../codecs/ed25519.ts'
 import { open, seal } from '../codecs/sealed-box.ts'
 import { ThreadKey } from '../codecs/thread-key.ts'
@@ -10,7 +10,7 @@ import type { RecordBlocks } from '../codecs/record.ts'
 import { InvalidAddressError, MalformedMessageError, ReplicationRefusedError, ThreadsError } from '../codecs/errors.ts'
 import { decodeGossip, encodeGossip, recordPages, type GossipRecords, type InviteAnswer, type Request } from '../codecs/wire.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import { ADDRESS_TTL, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
+import { ADDRESS_TTL, isStorableAddr, PERMANENT_ADDR_TTL } from '../storage/addr-book.ts'
 import { MissingAncestorError, ReplayedRecordError } from '../storage/errors.ts'
 import type { Settled } from '../storage/settled.ts'
 import type { LogStore } from '../storage/log-store.ts'
@@ -168,7 +168,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
   /** Remembers the addresses a peer gave for its logs, so pushes and later pulls can find them. */
   const remember = async (threadId: ThreadId, listed: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>): Promise<void> => {
     for (const { logId, addrs } of listed) {
-      const parsed = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } })
+      const parsed = addressesFrom(addrs).filter(isStorableAddr)
       // A log another holder of the thread lists is a log of the thread: its ID is its key, and its records will
       // be checked against it one by one.
       if (!logs.hasLog(threadId, logId)) {
@@ -400,7 +400,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     async takeLog (threadId, logId, addrs, peer) {
       if (!logs.hasLog(threadId, logId)) await logs.addLog(threadId, Ed25519PublicKey.fromLogId(logId))
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
-      const own = addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }).filter(addr => peerIdOf(addr) === peer.toString())
+      const own = addressesFrom(addrs).filter(addr => isStorableAddr(addr) && peerIdOf(addr) === peer.toString())
       noteAddrs(threadId, logId, own)
       init.onLog(threadId, logId)
     },

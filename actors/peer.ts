@@ -237,8 +237,8 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
 
   const open = async (threadId: ThreadId, logId: string | undefined): Promise<Store> => {
     const tid = threadId.toString()
-    // A store last written by an earlier build keeps its views in a layout this one does not read: its logs do.
-    if (!stores.has(tid)) await engine.foldIfUnfolded(threadId)
+    // A store last written by an earlier build may keep its views in a layout this one does not read: its logs do.
+    if (!stores.has(tid)) await engine.foldIfOutdated(threadId)
     let store = stores.get(tid)
     if (store === undefined) {
       const runtime = startThread({

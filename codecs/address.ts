@@ -50,6 +50,17 @@ export function toMultiaddr (input: Multiaddr | string | Uint8Array): Multiaddr 
   }
 }
 
+/** The multiaddrs among bytes a peer sent; what does not parse is left out. */
+export function addressesFrom (list: readonly Uint8Array[]): Multiaddr[] {
+  return list.flatMap(bytes => {
+    try {
+      return [multiaddr(bytes)]
+    } catch {
+      return []
+    }
+  })
+}
+
 export interface ParsedAddress {
   /** The peer part, ending in `/p2p/<peer>`. */
   readonly peer: Multiaddr

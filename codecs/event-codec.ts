@@ -369,7 +369,9 @@ function parseJsonList (bytes: Uint8Array, what: string): unknown[] {
   return list
 }
 
-const isText = (value: unknown, max = 1024): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
+/** A string of at most `max` UTF-16 units that a key keeps as written: peers, logs and invites name keys of the ACLs. */
+const isText = (value: unknown, max = 1024): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= max && value.isWellFormed() && encodesAsKey(value)
 /** Bytes as control events carry them (tokens, signatures, nonces): the events are JSON, so bytes are hex. */
 export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 export const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))

@@ -74,12 +74,13 @@ export interface AccessStore {
 
 type Key = Array<string | number>
 
-const slotOf = (target: AclTarget): string => target.kind === 'entity' ? `entity\u0000${target.collection}\u0000${target.id}` : target.kind
+/** The key parts naming an ACL: one for the thread's and the admins', three for an entity's. */
+const slotOf = (target: AclTarget): Key => target.kind === 'entity' ? ['entity', target.collection, target.id] : [target.kind]
 const tagOf = (key: EventKey): string => key.join('/')
 
 export function createAccessStore (storage: Storage): AccessStore {
   const db = storage.valueDatabase<unknown>('access')
-  // Key layout: ['o', tid, target slot, peer, ...key] → ACL operation; ['b', tid, logId] → bound peer;
+  // Key layout: ['o', tid, ...target slot, peer, ...key] → ACL operation; ['b', tid, logId] → bound peer;
   // ['g', tid] → genesis; ['i', tid, inviterLog, inviteId] → invite; ['l', tid] → latest key; ['r', tid, ...key] → refusal.
 
   const range = function * (prefix: Key, end?: Key): Generator<{ key: Key, value: unknown }> {
@@ -91,30 +92,30 @@ export function createAccessStore (storage: Storage): AccessStore {
   }
 
   /** The operations on `peer` in `slot` authored before `key` (all of them without one). */
-  const operations = (tid: string, slot: string, peer: string, until?: EventKey): AclOperation[] => {
-    const prefix: Key = ['o', tid, slot, peer]
+  const operations = (tid: string, slot: Key, peer: string, until?: EventKey): AclOperation[] => {
+    const prefix: Key = ['o', tid, ...slot, peer]
     const out: AclOperation[] = []
     for (const { value } of range(prefix, until === undefined ? undefined : [...prefix, ...until])) out.push(value as AclOperation)
     return out
   }
 
   /** Whether `slot` has any operation before `key`: an entity's ACL exists only once something is granted on it. */
-  const hasOperations = (tid: string, slot: string, until: EventKey): boolean => {
-    for (const { key } of range(['o', tid, slot])) {
-      if (compareEventKeys(key.slice(4) as unknown as EventKey, until) < 0) return true
+  const hasOperations = (tid: string, slot: Key, until: EventKey): boolean => {
+    for (const { key } of range(['o', tid, ...slot])) {
+      if (compareEventKeys(key.slice(3 + slot.length) as unknown as EventKey, until) < 0) return true
     }
     return false
   }
 
   /** The thread's default role from its genesis on (before `key`, when given); no access before it, and elsewhere. */
-  const defaultOf = (tid: string, slot: string, key?: EventKey): DefaultRole => {
-    if (slot !== 'thread') return 'no-access'
+  const defaultOf = (tid: string, slot: Key, key?: EventKey): DefaultRole => {
+    if (slot[0] !== 'thread') return 'no-access'
     const genesis = db.get(['g', tid]) as { default: DefaultRole, at: EventKey } | undefined
     return genesis === undefined || (key !== undefined && compareEventKeys(genesis.at, key) >= 0) ? 'no-access' : genesis.default
   }
 
   /** A peer's roles at `key`: what the operations before it leave, or the default for a peer none of them names. */
-  const rolesAt = (tid: string, slot: string, peer: string, key: EventKey): readonly Role[] => {
+  const rolesAt = (tid: string, slot: Key, peer: string, key: EventKey): readonly Role[] => {
     const before = operations(tid, slot, peer, key)
     return effectiveRoles(before.length > 0 ? rolesOf(before) : undefined, defaultOf(tid, slot, key))
   }
@@ -179,12 +180,12 @@ export function createAccessStore (storage: Storage): AccessStore {
       case 'acl': {
         if (!controlled) throw new AccessDeniedError('a raw thread has no ACL')
         const author = boundPeer(tid, logId, key)
-        if (author === undefined || !allows(rolesAt(tid, 'admin', author, key), 'write')) {
+        if (author === undefined || !allows(rolesAt(tid, ['admin'], author, key), 'write')) {
           throw new AccessDeniedError(`${author ?? `log ${logId}`} may not change the thread's ACLs`)
         }
         return () => {
           const operation: AclOperation = { tag: tagOf(key), kind: event.op, roles: event.roles, observed: event.observed }
-          db.putSync(['o', tid, slotOf(event.target), event.peer, ...key], operation)
+          db.putSync(['o', tid, ...slotOf(event.target), event.peer, ...key], operation)
         }
       }
     }
@@ -218,7 +219,7 @@ export function createAccessStore (storage: Storage): AccessStore {
       const peer = boundPeer(tid, logId, key)
       if (peer === undefined) return new AccessDeniedError(`log ${logId} belongs to no member of the thread at this point`)
       const needed: Role = event.type === 'delete' ? 'delete' : 'write'
-      if (!allows(rolesAt(tid, 'thread', peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
+      if (!allows(rolesAt(tid, ['thread'], peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
       if (event.type !== 'collection') {
         const slot = slotOf({ kind: 'entity', collection: event.collection, id: event.id })
         if (hasOperations(tid, slot, key) && !allows(rolesAt(tid, slot, peer, key), needed)) {
@@ -236,8 +237,8 @@ export function createAccessStore (storage: Storage): AccessStore {
       const tid = threadId.toString()
       const slot = slotOf(target)
       const byPeer = new Map<string, AclOperation[]>()
-      for (const { key, value } of range(['o', tid, slot])) {
-        const peer = key[3] as string
+      for (const { key, value } of range(['o', tid, ...slot])) {
+        const peer = key[2 + slot.length] as string
         let list = byPeer.get(peer)
         if (list === undefined) byPeer.set(peer, list = [])
         list.push(value as AclOperation)

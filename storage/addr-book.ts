@@ -1,4 +1,5 @@
 import { multiaddr, type Multiaddr } from '../codecs/address.ts'
+import { fitsKey } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { InvalidArgumentError } from './errors.ts'
 import type { Storage } from './storage.ts'
@@ -105,9 +106,17 @@ function assertTtl (ttlMs: number, what: string): void {
   }
 }
 
+/**
+ * Whether the book can hold `addr`: its text is its key, so at most 512 bytes, and one lmdb's key encoding keeps as
+ * written. Addresses from other peers are checked with this before they are added, and left out when they fail it.
+ */
+export function isStorableAddr (addr: Multiaddr): boolean {
+  return fitsKey(addr.toString(), MAX_ADDR_BYTES)
+}
+
 function addrString (addr: Multiaddr): string {
   const text = addr.toString()
-  if (Buffer.byteLength(text) > MAX_ADDR_BYTES) throw new InvalidArgumentError(`address longer than ${MAX_ADDR_BYTES} bytes: ${text.slice(0, 80)}…`)
+  if (!isStorableAddr(addr)) throw new InvalidArgumentError(`an address book holds addresses of at most ${MAX_ADDR_BYTES} bytes that a key keeps as written, not ${JSON.stringify(text.slice(0, 80))}…`)
   return text
 }
 

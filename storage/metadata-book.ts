@@ -1,3 +1,4 @@
+import { fitsKey } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import { InvalidArgumentError } from './errors.ts'
 import type { Storage } from './storage.ts'
@@ -21,8 +22,7 @@ export interface MetadataBook {
 }
 
 function assertName (name: string): void {
-  if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a metadata name must be a non-empty string')
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new InvalidArgumentError(`a metadata name must be at most ${MAX_NAME_BYTES} bytes`)
+  if (!fitsKey(name, MAX_NAME_BYTES)) throw new InvalidArgumentError(`a metadata name is a non-empty string of at most ${MAX_NAME_BYTES} bytes that a key keeps as written`)
 }
 
 // msgpack would keep what JSON cannot (undefined, Dates, Maps, NaN) and rename an own `__proto__` key, so a

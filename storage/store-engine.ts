@@ -27,6 +27,14 @@ import { createViewStore, type CollectionDefinition, type FoldResult, type Query
  * reducer cannot tell the two apart: both end in `fold`.
  */
 
+/**
+ * The thread's metadata naming how what is derived from its logs is laid out here. Raised whenever a build keys
+ * views, indexes or ACLs differently: 2 puts index values a key cannot hold as written under their digest, and
+ * keys an entity's ACL by its collection and ID as parts of their own.
+ */
+const DERIVED_LAYOUT = 'derived layout'
+const CURRENT_LAYOUT = 2
+
 /** A change as a transaction collects it; the engine resolves it against the state it commits on. */
 export type Change =
   | { readonly type: 'create', readonly collection: string, readonly entity: Entity }
@@ -83,10 +91,11 @@ export interface StoreEngine {
   /** Rebuilds the views from the logs alone; returns how many events were folded. */
   rebuild (threadId: ThreadId): Promise<number>
   /**
-   * Folds the thread from its logs when this storage holds its records but no views of it (they were written in an
-   * earlier layout, or lost); returns how many events were folded, 0 when the views are there.
+   * Folds the thread from its logs when what is derived from them here (views, indexes, ACLs) is not marked as laid
+   * out the way this build writes it: an earlier build wrote it, in a layout this one may read wrong. Returns how many
+   * events were folded, 0 when it was up to date.
    */
-  foldIfUnfolded (threadId: ThreadId): Promise<number>
+  foldIfOutdated (threadId: ThreadId): Promise<number>
   /**
    * Drops events at or before the latest snapshot from the arrival index, but none after `keepAfter` (the
    * slowest listener's cursor); returns how many.
@@ -558,12 +567,14 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       return await transaction(() => refold(threadId))
     },
 
-    async foldIfUnfolded (threadId) {
-      // Views are written under the thread's number, given with the first fold: records without one were never
-      // folded in this layout.
-      if (numbers.of(threadId) !== 0) return 0
-      if (logs.keys.logs(threadId).every(logId => logs.head(threadId, logId).counter === 0)) return 0
-      return await engine.rebuild(threadId)
+    async foldIfOutdated (threadId) {
+      if (logs.metadata.get(threadId, DERIVED_LAYOUT) === CURRENT_LAYOUT) return 0
+      return await transaction(() => {
+        const written = logs.keys.logs(threadId).some(logId => logs.head(threadId, logId).counter > 0)
+        const folded = written ? refold(threadId) : 0
+        logs.metadata.put(threadId, DERIVED_LAYOUT, CURRENT_LAYOUT)
+        return folded
+      })
     },
 
     async compact (threadId, keepAfter = Number.MAX_SAFE_INTEGER) {

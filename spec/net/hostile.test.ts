@@ -4,6 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import type { Store } from '../../actors/store.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { createRecord } from '../../codecs/record.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
@@ -76,6 +77,14 @@ describe('bad input from the network', () => {
     await assert.rejects(push({ logId: sourceDb.logId!, records: [fork.blocks] }), refusedWith('ERR_LOG_FORK'))
     assert.equal(counted('ERR_LOG_FORK'), 1)
     assert.equal(dumpStore(honest.peer), before)
+  })
+
+  it('keeps only the addresses it can store of those a peer announces for its log', async () => {
+    const logId = attacker.peerId.toString()
+    const at = (host: string): Multiaddr => multiaddr(`/dns4/${host}/tcp/1/p2p/${logId}`)
+    const addrs = [at('good.example'), at(`${'a'.repeat(70)}\u0000b`), at('a'.repeat(600))]
+    await askOnce(attacker, honest.peer.addresses[0]!, { type: 'push-log', threadId: db.id, proof: proof(), logId, addrs: addrs.map(addr => addr.bytes) })
+    assert.deepEqual(honest.peer.logs.addrs.addrs(db.id, logId).map(addr => addr.toString()), [addrs[0]!.toString()])
   })
 
   it('refuses requests about threads it does not hold, without saying whether it holds them', async () => {

@@ -6,7 +6,7 @@ import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { ThreadId } from '../../codecs/thread-id.ts'
 import {
   ADDRESS_TTL, CONNECTED_ADDR_TTL, PERMANENT_ADDR_TTL, RECENTLY_CONNECTED_ADDR_TTL, TEMP_ADDR_TTL,
-  createAddrBook, type AddrBook, type AddrChange, type AddrStream
+  createAddrBook, isStorableAddr, type AddrBook, type AddrChange, type AddrStream
 } from '../../storage/addr-book.ts'
 import { InvalidArgumentError } from '../../storage/errors.ts'
 import { tempStorage, type TempStorage } from '../helpers/temp-storage.ts'
@@ -341,10 +341,13 @@ describe('addr book', () => {
       })
     }
 
-    it('refuses a whole batch when one address is too long', () => {
-      const long = multiaddr(`/dns4/${'a'.repeat(600)}/tcp/1`)
-      assert.throws(() => book.addAddrs(threadId, logId, [A, long], ADDRESS_TTL), invalid)
-      assert.throws(() => book.setAddrs(threadId, logId, [A, long], ADDRESS_TTL), invalid)
+    it('refuses a whole batch when one address is too long, or one a key cannot keep as written', () => {
+      for (const bad of [multiaddr(`/dns4/${'a'.repeat(600)}/tcp/1`), multiaddr(`/dns4/${'a'.repeat(70)}\u0000b/tcp/1`)]) {
+        assert.equal(isStorableAddr(bad), false)
+        assert.throws(() => book.addAddrs(threadId, logId, [A, bad], ADDRESS_TTL), invalid)
+        assert.throws(() => book.setAddrs(threadId, logId, [A, bad], ADDRESS_TTL), invalid)
+      }
+      assert.equal(isStorableAddr(A), true)
       assert.deepEqual(book.addrs(threadId, logId), [])
     })
   })

@@ -146,6 +146,14 @@ describe('metadata book', () => {
       assert.deepStrictEqual(book.entries(threadId), new Map([['kept', 1]]))
     })
 
+    it('refuses names a key cannot keep as written: 64 units or more with U+0000–U+0004, or a lone surrogate', () => {
+      for (const name of [`${'n'.repeat(64)}\u0000`, `${'n'.repeat(70)}\u0003x`, `${'n'.repeat(64)}\ud800`]) {
+        assert.throws(() => book.put(threadId, name, 1), invalid)
+        assert.throws(() => book.get(threadId, name), invalid)
+      }
+      assert.equal(book.entries(threadId).size, 0)
+    })
+
     it('refuses names too long for a key', () => {
       assert.throws(() => book.put(threadId, 'n'.repeat(513), 1), invalid)
       book.put(threadId, 'n'.repeat(512), 1)

@@ -103,6 +103,21 @@ describe('access-controlled threads', () => {
     assert.deepEqual(await notes(ownerDb), ['by the owner'])
   })
 
+  it('keeps an entity\'s ACL apart from every other entity\'s, however long its collection\'s name and its ID', async () => {
+    const collection = 'SharedProjectDocuments'
+    const id = '0190f3a2-7b1c-7def-8abc-1234567890ab'
+    await ownerDb.registerSchema(collection, { type: 'object', properties: { text: { type: 'string' } } })
+    await ownerDb.registerSchema('Docs\u0000secret', { type: 'object' })
+    await ownerDb.collection(collection).create([{ _id: id, text: 'by the owner' }])
+    await ownerDb.acl.entity(collection, id).grant(owner.peer.peerId, ['write', 'delete'])
+    await ownerDb.acl.entity('Docs\u0000secret', 'x').grant(owner.peer.peerId, ['write'])
+    await carry(owner.peer, { peer: writer.peer, store: writerDb })
+    assert.deepEqual(Object.keys(ownerDb.acl.entity(collection, id).get().peers), [owner.peer.peerId])
+    assert.deepEqual(ownerDb.acl.entity('Docs', 'secret\u0000x').get().peers, {}, 'no other entity\'s ACL')
+    await assert.rejects(writerDb.collection(collection).save([{ _id: id, text: 'changed by the writer' }]), (e: unknown) => e instanceof AccessDeniedError)
+    assert.equal((await ownerDb.collection(collection).findById(id))?.text, 'by the owner')
+  })
+
   it('refuses ACL changes in a raw thread', async () => {
     const raw = await owner.peer.newStore()
     await assert.rejects(raw.acl.grant(writer.peer.peerId, 'read'), (e: unknown) => e instanceof AccessDeniedError)

@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import type { Store } from '../../actors/store.ts'
 import { encodeBlock } from '../../codecs/block.ts'
 import { MalformedBlockError, InvalidQueryError } from '../../codecs/errors.ts'
 import { encodeRecordBody, parseRecordBody } from '../../codecs/event-codec.ts'
 import { Query, Where } from '../../codecs/query.ts'
 import { StorageClosedError, UniqueViolationError } from '../../storage/errors.ts'
+import { createThreadNumbers } from '../../storage/thread-numbers.ts'
 import { dumpStore, tempPeer, until, within } from '../helpers/temp-peer.ts'
 
 /** Failure and shutdown paths of the store: what happens when callbacks throw, peers close, inputs are odd. */
@@ -88,14 +90,38 @@ describe('store lifecycle and edges', () => {
       await db.collection('Note').create(Array.from({ length: 20 }, (_, n) => ({ _id: `note-${n}`, n })))
       const id = db.id
       const before = await db.collection('Note').find()
-      // An earlier build keyed views by the thread ID and gave threads no number: without one, nothing is folded here.
-      // The last number given stays, so the thread gets a new one, under which nothing was ever folded.
+      // An earlier build keyed views by the thread ID, gave threads no number and stamped no layout: without a number,
+      // nothing is folded here. The last number given stays, so the thread gets a new one, under which nothing was.
       const numbers = temp.peer.storage.valueDatabase<number>('thread-numbers')
-      await temp.peer.storage.transaction(() => { for (const key of [...numbers.getKeys()]) if ((key as unknown[])[0] === 't') numbers.removeSync(key) })
+      await temp.peer.storage.transaction(() => {
+        for (const key of [...numbers.getKeys()]) if ((key as unknown[])[0] === 't') numbers.removeSync(key)
+        temp.peer.logs.metadata.delete(id, 'derived layout')
+      })
       const reopened = await (await temp.reopen()).store(id)
       assert.deepEqual(await reopened.collection('Note').find(), before)
       assert.equal(reopened.collection('Note').plan(Query.where('n').eq(3)).using, 'index:n')
       assert.deepEqual((await reopened.collection('Note').find(Query.where('n').eq(3))).map(note => note._id), ['note-3'])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('folds a store again once when it was laid out by a build before this one, and never when it is up to date', async () => {
+    const temp = await tempPeer({ network: false })
+    try {
+      const db = await temp.peer.newStore()
+      const id = db.id
+      await db.registerSchema('Note', { type: 'object' }, { indexes: [{ path: 'n' }] })
+      await db.collection('Note').create([{ _id: 'a', n: 1 }, { _id: 'b', n: 1 }])
+      const thread = createThreadNumbers(temp.peer.storage).of(id)
+      const views = temp.peer.storage.valueDatabase<unknown>('views')
+      // An index entry an earlier build would have written elsewhere: only a fold from the logs puts it right.
+      await temp.peer.storage.transaction(() => { views.removeSync(['x', thread, 'Note', 'n', 1, 'b']) })
+      const ids = async (store: Store): Promise<unknown[]> => (await store.collection('Note').find(Query.where('n').eq(1))).map(note => note._id)
+      assert.deepEqual(await ids(await (await temp.reopen()).store(id)), ['a'], 'up to date: opened as it is')
+      await temp.peer.storage.transaction(() => { temp.peer.logs.metadata.put(id, 'derived layout', 1) })
+      assert.deepEqual(await ids(await (await temp.reopen()).store(id)), ['a', 'b'], 'an earlier layout: folded again')
+      assert.equal(temp.peer.logs.metadata.get(id, 'derived layout'), 2)
     } finally {
       await temp.dispose()
     }
@@ -211,7 +237,7 @@ describe('store lifecycle and edges', () => {
     assert.throws(() => parseRecordBody({ codec: 'json-patch', events: encodeBlock([]).bytes.subarray(0, 0) }), MalformedBlockError)
   })
 
-  it('refuses record bodies holding what no view can keep as written: a lone surrogate, a field named __proto__', () => {
+  it('refuses record bodies holding what no view or key can keep as written: a lone surrogate, a field named __proto__, a long invite ID with U+0000–U+0004', () => {
     const raw = (json: string): unknown => ({ codec: 'json-patch', events: new TextEncoder().encode(json) })
     const create = (value: string): string => `[{"type":"create","collection":"C","id":"a","patch":[{"op":"replace","path":"","value":${value}}]}]`
     for (const json of [
@@ -225,6 +251,9 @@ describe('store lifecycle and edges', () => {
       assert.throws(() => parseRecordBody(raw(json)), MalformedBlockError, json)
     }
     assert.throws(() => parseRecordBody({ codec: 'json-patch', events: new TextEncoder().encode('[]'), control: new TextEncoder().encode('[{"type":"invite","id":"\\ud800"}]') }), MalformedBlockError)
+    // Invite IDs and peers become parts of keys: 64 units with U+0000–U+0004 in them a key does not keep as written.
+    const invite = { type: 'invite', id: `${'x'.repeat(63)}\u0001`, invitee: 'p', role: 'read', expires: 1, tokenHash: 'ab' }
+    assert.throws(() => parseRecordBody({ codec: 'json-patch', events: new TextEncoder().encode('[]'), control: new TextEncoder().encode(JSON.stringify([invite])) }), MalformedBlockError)
     // Escapes are fine where they stand for what UTF-8 carries: a whole pair, or a control character.
     const fine = parseRecordBody(raw(create('{"smile":"\\ud83d\\ude00","tab":"\\u0009","proto":"__proto__"}')))
     assert.deepEqual(fine.events[0], { type: 'create', collection: 'C', id: 'a', patch: [{ op: 'replace', path: '', value: { smile: '😀', tab: '\t', proto: '__proto__' } }] })
