@@ -3,7 +3,7 @@ import type { QueryInput, CollectionWriter, CollectionReader, Store } from './st
 import { createPeer, type Peer, type PeerInit } from './peer.ts'
 import type { ListenerErrorCallback, StoreChange } from './thread-runtime.ts'
 import { TransactionClosedError } from '../storage/errors.ts'
-import { idFieldOf } from '../storage/store-engine.ts'
+import { idFieldOf } from '../storage/view-store.ts'
 
 /**
  * The paper's `Client` facade (§Illustrative Example): every call names the store by its ID, as a client of a

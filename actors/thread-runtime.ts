@@ -12,6 +12,7 @@ import { transactionMachine, type TransactionKind } from '../machines/transactio
 import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
+import { named, type CollectionDefinition } from '../storage/view-store.ts'
 import { settle, settleEach, type Settled } from '../storage/settled.ts'
 import type { Storage } from '../storage/storage.ts'
 import { createTurns } from '../storage/turns.ts'
@@ -340,9 +341,20 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         throw new EventsMissingError(`events ${cursor + 1}–${known} of thread ${threadId.toString()} are gone from the arrival index`)
       }
       const changes: StoreChange[] = []
+      const definitions = new Map<string, CollectionDefinition | undefined>()
+      const definitionOf = (collection: string): CollectionDefinition | undefined => {
+        if (!definitions.has(collection)) definitions.set(collection, engine.definition(threadId, collection))
+        return definitions.get(collection)
+      }
       for (const { position, event, entity } of events) {
         if (event.type === 'collection') continue
-        const change: StoreChange = { collection: event.collection, action: event.type, id: event.id, entity, position }
+        const change: StoreChange = {
+          collection: event.collection,
+          action: event.type,
+          id: event.id,
+          entity: entity === undefined ? undefined : named(definitionOf(event.collection), event.id, entity),
+          position
+        }
         if (listener !== undefined && matches(listener.filter, change)) changes.push(change)
       }
       return { changes, position: events.at(-1)?.position ?? cursor }

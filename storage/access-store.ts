@@ -154,7 +154,12 @@ export function createAccessStore (storage: Storage): AccessStore {
         }
       }
       case 'invite': {
-        if (controlled && boundPeer(tid, logId, key) === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
+        if (controlled) {
+          const author = boundPeer(tid, logId, key)
+          if (author === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
+          // Whoever joins gets the default role, or what an admin grants: admitting members is the admins' alone.
+          if (!allows(rolesAt(tid, ['admin'], author, key), 'write')) throw new AccessDeniedError(`${author} may not admit members: only an admin of the thread's ACLs invites`)
+        }
         if (firstOnly && db.get(['i', tid, logId, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made in log ${logId}`)
         return () => {
           const invite: StoredInvite = {

@@ -18,7 +18,7 @@ import { compareEventKeys, createEventStore, type EventKey, type PersistedEvent 
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import type { PinnedState, Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
-import { createViewStore, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
+import { createViewStore, idFieldOf, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
 /**
  * The store's write and read paths over one peer's storage. A commit is validated, encoded, folded into the
@@ -103,12 +103,6 @@ export interface StoreEngine {
   compact (threadId: ThreadId, keepAfter?: number): Promise<number>
   /** Forgets cached state after a storage transaction failed to commit. */
   invalidate (): void
-}
-
-/** The field that names an entity: `ID` when the collection's schema declares it (as the paper's do), else `_id`. */
-export function idFieldOf (definition: CollectionDefinition | { schema: Entity }): string {
-  const properties = definition.schema.properties
-  return typeof properties === 'object' && properties !== null && !Array.isArray(properties) && 'ID' in properties ? 'ID' : '_id'
 }
 
 /**

@@ -50,6 +50,7 @@ export interface ViewStore {
   collections (threadId: ThreadId): CollectionDefinition[]
   /** Applies a collection definition if it is the latest; rebuilds the collection's indexes when they change. */
   define (threadId: ThreadId, definition: CollectionDefinition): boolean
+  /** The entity, named by `id` (`named`). */
   get (threadId: ThreadId, collection: string, id: string): Entity | undefined
   /** The stored view of one entity, a deleted one's tombstone included. */
   view (threadId: ThreadId, collection: string, id: string): StoredView | undefined
@@ -98,6 +99,22 @@ type IndexValue = string | number | boolean
  * per part, not a string built from the key.
  */
 type Expected = Map<unknown, unknown>
+
+/** The field that names an entity: `ID` when the collection's schema declares it (as the paper's do), else `_id`. */
+export function idFieldOf (definition: CollectionDefinition | { schema: Entity }): string {
+  const properties = definition.schema.properties
+  return typeof properties === 'object' && properties !== null && !Array.isArray(properties) && 'ID' in properties ? 'ID' : '_id'
+}
+
+/**
+ * An entity as readers get it: named by the ID it is stored under. A record from elsewhere may hold a document whose
+ * ID field says another entity's ID; handed out as it is, a reader saving it back would write over that other one.
+ * Views keep what the events say, so every peer stores the same whatever the collection's ID field was when it folded.
+ */
+export function named (definition: CollectionDefinition | undefined, id: string, entity: Entity): Entity {
+  const field = definition === undefined ? '_id' : idFieldOf(definition)
+  return entity[field] === id ? entity : { ...entity, [field]: id }
+}
 
 /** Values an index holds; null, objects and arrays are found by scanning. */
 function isIndexable (value: JsonValue | Comparable | undefined): value is IndexValue {
@@ -375,9 +392,11 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     if (typeof value === 'string') yield * idsUnder([unique ? 'ul' : 'xl', thread, collection, path], 4, unique)
   }
 
+  /** Every live entity of the collection, in ID order, named as readers get them. */
   const readEntities = (thread: number, collection: string): Entity[] => {
+    const definition = readDefinition(thread, collection)
     const out: Entity[] = []
-    for (const [, view] of storedViews(thread, collection)) if (view.doc !== undefined) out.push(view.doc)
+    for (const [id, view] of storedViews(thread, collection)) if (view.doc !== undefined) out.push(named(definition, id, view.doc))
     return out
   }
 
@@ -520,7 +539,9 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     },
 
     get (threadId, collection, id) {
-      return viewOf(numbers.of(threadId), collection, id)?.doc
+      const thread = numbers.of(threadId)
+      const doc = viewOf(thread, collection, id)?.doc
+      return doc === undefined ? undefined : named(readDefinition(thread, collection), id, doc)
     },
 
     view (threadId, collection, id) {
@@ -569,10 +590,11 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
         rows = readEntities(thread, collection)
       } else {
         rows = []
+        const definition = readDefinition(thread, collection)
         // In ID order, as a scan reads them: which of several equal rows a page holds must not depend on the plan.
         for (const id of [...candidates.ids].sort(compareStrings)) {
           const doc = viewOf(thread, collection, id)?.doc
-          if (doc !== undefined) rows.push(doc)
+          if (doc !== undefined) rows.push(named(definition, id, doc))
         }
       }
       return arrange(rows.filter(doc => queryMatches(doc, query)), query)
@@ -584,7 +606,9 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     },
 
     count (threadId, collection) {
-      return readEntities(numbers.of(threadId), collection).length
+      let count = 0
+      for (const [, view] of storedViews(numbers.of(threadId), collection)) if (view.doc !== undefined) count++
+      return count
     },
 
     * entities (threadId, collection) {

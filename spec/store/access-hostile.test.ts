@@ -5,7 +5,7 @@ import type { Store } from '../../actors/store.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { InvalidClockError } from '../../codecs/errors.ts'
 import { encodeRecordBody, toHex, type ControlEvent, type StoreEvent } from '../../codecs/event-codec.ts'
-import { Invite, inviteSecrets } from '../../codecs/invite.ts'
+import { Invite, inviteSecrets, tokenHash } from '../../codecs/invite.ts'
 import { createRecord, type RecordBlocks } from '../../codecs/record.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import type { CID } from '../../codecs/block.ts'
@@ -74,6 +74,27 @@ describe('hostile members of an access-controlled thread', () => {
     await carry(owner.peer, { peer: observers[1]!.peer, store: second })
     assert.deepEqual(await notes(first), [])
     assert.equal(dumpStore(observers[0]!.peer, ['views']).replaceAll(observers[0]!.peer.peerId, ''), dumpStore(observers[1]!.peer, ['views']).replaceAll(observers[1]!.peer.peerId, ''))
+  })
+
+  it('admits no one on the word of a member who is no admin, whatever the default role', async () => {
+    const open = await owner.peer.newStore({ variant: ThreadVariant.AccessControlled, defaultRole: 'write' })
+    await open.registerSchema('Note', { type: 'object' })
+    const member = await tempPeer(OFFLINE)
+    const puppet = await tempPeer(OFFLINE)
+    observers.push(member, puppet)
+    const invite = await open.invite(member.peer.peerId)
+    const memberKey = Ed25519PrivateKey.generate()
+    const memberJoin = await handMadeJoin({ store: open, joiner: member.peer, logKey: memberKey, invite: invite.id, token: toHex(invite.open(await peerIdentity(member.peer.storage)).token) })
+    // The member, a writer and no admin, invites a peer of its own making by hand: the API would refuse it.
+    const { id, token } = inviteSecrets()
+    const now = Date.now()
+    const admitted: ControlEvent = { type: 'invite', id, invitee: puppet.peer.peerId, role: 'write', expires: now + 60_000, tokenHash: tokenHash(token) }
+    const memberLog = handMadeLog(open, [{ wall: now + 5, control: [memberJoin] }, { wall: now + 6, control: [admitted] }], memberKey)
+    const puppetKey = Ed25519PrivateKey.generate()
+    const puppetJoin = { ...await handMadeJoin({ store: open, joiner: puppet.peer, logKey: puppetKey, invite: id, token: toHex(token) }), inviterLog: memberKey.publicKey.logId }
+    const puppetLog = handMadeLog(open, [{ wall: now + 7, control: [puppetJoin] }, { wall: now + 8, events: [create('by-the-puppet')] }], puppetKey)
+    for (const log of [memberLog, puppetLog]) for (const record of log.records) await open.ingest(log.logId, record).catch(() => undefined)
+    assert.deepEqual(await notes(open), [])
   })
 
   it('counts a log\'s records as its peer\'s only from its Join on', async () => {

@@ -190,6 +190,22 @@ describe('records from another log', () => {
     assert.equal(dumpStore(bob.peer, ['views']), live)
   })
 
+  it('names every entity it hands out by the ID it is stored under, whatever the document from elsewhere says', async () => {
+    const heard: StoreChange[] = []
+    const stop = bobDb.listen({ collection: 'Person', id: 'spoof' }, change => { heard.push(change) })
+    const before = await bobDb.collection('Person').findById('ann')
+    const logKey = Ed25519PrivateKey.generate()
+    const events: StoreEvent[] = [{ type: 'create', collection: 'Person', id: 'spoof', patch: [{ op: 'replace', path: '', value: { _id: 'ann', name: 'Forged', age: 99 } }] }]
+    const { blocks } = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey, threadKey: bobDb.key })
+    await bobDb.ingest(logKey.publicKey.logId, blocks)
+    assert.deepEqual(await bobDb.collection('Person').findById('spoof'), { _id: 'spoof', name: 'Forged', age: 99 })
+    assert.deepEqual((await bobDb.collection('Person').find(Query.where('age').eq(99))).map(row => row._id), ['spoof'])
+    assert.deepEqual((await bobDb.collection('Person').find(Query.where('_id').eq('ann'))).map(row => row.name), [before!.name])
+    await until(() => heard.length === 1, 'the change to spoof')
+    assert.equal(heard[0]!.entity?._id, 'spoof')
+    stop()
+  })
+
   it('keeps a new log\'s order for records that come while the log is being learnt', async () => {
     const carol = await tempPeer()
     try {
