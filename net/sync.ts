@@ -55,6 +55,7 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   // Known before the records come, so a pull cut short still leaves this peer knowing whom to ask next time.
   await init.learn(listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })))
   let taken = 0
+  let failure: { error: unknown } | undefined
   for (const remote of listed.logs) {
     const held = logs.hasLog(threadId, remote.logId) ? logs.head(threadId, remote.logId).counter : 0
     const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settle(
@@ -62,19 +63,27 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
         .then(page => page.type === 'records' ? page.logs.find(log => log.logId === remote.logId)?.records ?? [] : []))
     let from = held + 1
     let next = from <= remote.counter ? fetch(from) : undefined
-    while (next !== undefined) {
-      init.progress?.('fetching page')
-      const page = await next
-      if (!page.ok) throw page.error
-      if (page.result.length === 0) break
-      from += page.result.length
-      // The next page travels while this one is checked and folded.
-      next = from <= remote.counter ? fetch(from) : undefined
-      init.progress?.('handing page')
-      await init.take(remote.logId, page.result)
-      taken += page.result.length
+    try {
+      while (next !== undefined) {
+        init.progress?.('fetching page')
+        const page = await next
+        if (!page.ok) throw page.error
+        if (page.result.length === 0) break
+        from += page.result.length
+        // The next page travels while this one is checked and folded.
+        next = from <= remote.counter ? fetch(from) : undefined
+        init.progress?.('handing page')
+        await init.take(remote.logId, page.result)
+        taken += page.result.length
+      }
+    } catch (error) {
+      // One log refused (anyone with the service key can plant one on a replica) keeps none of the others out.
+      failure ??= { error }
+      await next
     }
   }
+  // A pull that took something is progress; one that took nothing but refusals failed.
+  if (failure !== undefined && taken === 0) throw failure.error
   return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }
 }
 
@@ -85,23 +94,35 @@ export interface KeyCheckInit {
   key: ThreadKey
 }
 
+/** How many of a peer's logs a key check reads the first record of, looking for one the key opens. */
+const KEY_CHECK_LOGS = 8
+
 /**
  * Asks a peer whether `key` is the thread's, before anything of the thread is stored here. The peer answers only a
  * request that proves the service key, so a refusal means a wrong service key (or a peer that does not hold the
- * thread: it will not say which); the first record of one of its logs must then open with the service key and, when
- * the key has one, the read key. A thread with no records yet proves its service key alone.
+ * thread: it will not say which). Then the first record of one of its logs must open with the service key and, when
+ * the key has one, the read key: any one of the first `KEY_CHECK_LOGS` with records, since anyone holding the service
+ * key can plant a log on a replica that no read key opens. A thread with no records yet proves its service key alone.
  */
 export async function checkThreadKey (init: KeyCheckInit): Promise<void> {
   const { requester, threadId, key } = init
   const proof = serviceKeyProof(key.service, requester.self.toString(), threadId)
   const listed = await requester.request(init.peer, { type: 'get-logs', threadId, proof })
-  const written = listed.type === 'logs' ? listed.logs.find(log => log.counter > 0) : undefined
-  if (written === undefined) return
-  const page = await requester.request(init.peer, { type: 'get-records', threadId, proof, logs: [{ logId: written.logId, from: 1, limit: 1 }] })
-  const first = page.type === 'records' ? page.logs.find(log => log.logId === written.logId)?.records[0] : undefined
-  if (first === undefined) return
-  openRecordBlocks(first, key.service)
-  if (key.read !== undefined) readRecordContent(first, key.read)
+  const written = listed.type === 'logs' ? listed.logs.filter(log => log.counter > 0).slice(0, KEY_CHECK_LOGS) : []
+  let refusal: unknown
+  for (const { logId } of written) {
+    const page = await requester.request(init.peer, { type: 'get-records', threadId, proof, logs: [{ logId, from: 1, limit: 1 }] })
+    const first = page.type === 'records' ? page.logs.find(log => log.logId === logId)?.records[0] : undefined
+    if (first === undefined) continue
+    try {
+      openRecordBlocks(first, key.service)
+      if (key.read !== undefined) readRecordContent(first, key.read)
+      return
+    } catch (error) {
+      refusal ??= error
+    }
+  }
+  if (refusal !== undefined) throw refusal
 }
 
 export interface PushInit {

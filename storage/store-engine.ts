@@ -8,7 +8,7 @@ import type { Draft } from 'immer'
 import type { Timestamp } from '../codecs/hlc.ts'
 import { valueAt, type QueryJSON } from '../codecs/query.ts'
 import { timeOrderedId } from '../codecs/entity-id.ts'
-import { MalformedBlockError, ThreadsError } from '../codecs/errors.ts'
+import { DecryptionError, MalformedBlockError, ThreadsError } from '../codecs/errors.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
 import {
   EntityExistsError, EntityNotFoundError, InvalidSchemaError, SchemaViolationError, StorageClosedError, UniqueViolationError,
@@ -16,6 +16,7 @@ import {
 } from './errors.ts'
 import { compareEventKeys, createEventStore, type EventKey, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
+import type { RecordContent } from '../codecs/record.ts'
 import type { PinnedState, Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
 import { createViewStore, idFieldOf, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
@@ -382,6 +383,20 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /**
+   * A stored record's content, or undefined when this peer's read key does not open it: one stored while this peer
+   * was a replica, which holds the service key alone and so cannot tell a record no reader can read. Such a record is
+   * no event of the thread; a reader refuses it when it comes.
+   */
+  const readable = (record: StoredRecord): RecordContent | undefined => {
+    try {
+      return logs.content(record)
+    } catch (error) {
+      if (error instanceof DecryptionError) return undefined
+      throw error
+    }
+  }
+
+  /**
    * Folds the thread again from its logs alone: membership and ACLs first as they come in key order, then every
    * event their author was allowed to make at its place in that order. Returns how many events it read.
    */
@@ -391,7 +406,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     for (const log of logs.getThread(threadId).logs) {
       for (let page = logs.records(threadId, log.id, { limit: 1000 }); page.length > 0; page = logs.records(threadId, log.id, { from: page.at(-1)!.counter + 1, limit: 1000 })) {
         for (const record of page) {
-          const content = logs.content(record)
+          const content = readable(record)
+          if (content === undefined) continue
           const body = bodyOf(content.body)
           const control = body.control ?? []
           control.forEach((event, index) => all.push({ key: keyOf(content.time, log.id, index - control.length), logId: log.id, control: event }))

@@ -2,7 +2,16 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { randomSymmetricKey } from '../../codecs/aead.ts'
+import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
+import { encodeRecordBody, type StoreEvent } from '../../codecs/event-codec.ts'
+import { createRecord } from '../../codecs/record.ts'
+import { ThreadKey } from '../../codecs/thread-key.ts'
+import { serviceKeyProof } from '../../codecs/wire.ts'
+import { createThreadsNode } from '../../net/node.ts'
 import { RequestFailedError } from '../../net/requests.ts'
+import { askOnce } from '../helpers/ask-once.ts'
 import { MissingKeyError } from '../../storage/errors.ts'
 import { tempPeer, until } from '../helpers/temp-peer.ts'
 
@@ -110,6 +119,38 @@ describe('replicas', () => {
       await stranger.dispose()
       await careful.dispose()
       await open.dispose()
+    }
+  })
+})
+
+describe('a replica holding a log no reader can read', () => {
+  it('keeps readers who open the thread from it, and itself once invited to read, from being stopped by that log', async () => {
+    const writer = await tempPeer()
+    const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
+    const reader = await tempPeer()
+    const attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    try {
+      const db = await writer.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      await db.collection('Note').create([{ _id: 'real' }])
+      await db.addReplicator(replica.peer.addresses[0]!)
+      await until(() => replica.peer.logs.hasLog(db.id, db.logId!) && replica.peer.logs.head(db.id, db.logId!).counter === writer.peer.logs.head(db.id, db.logId!).counter, 'the replica to hold the log', 10_000)
+      // Whoever holds the service key, as every replica does, can seal a log no read key opens; its ID sorts first.
+      let junkKey = Ed25519PrivateKey.generate()
+      while (junkKey.publicKey.logId >= db.logId!) junkKey = Ed25519PrivateKey.generate()
+      const events: StoreEvent[] = [{ type: 'create', collection: 'Note', id: 'junk', patch: [{ op: 'replace', path: '', value: { _id: 'junk' } }] }]
+      const junk = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey: junkKey, threadKey: ThreadKey.of(db.key.service, randomSymmetricKey()) })
+      await askOnce(attacker, replica.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id), logId: junkKey.publicKey.logId, records: [junk.blocks] })
+      assert.equal(replica.peer.logs.hasLog(db.id, junkKey.publicKey.logId), true)
+
+      const opened = await reader.peer.openStore(`${replica.peer.addresses[0]!.toString()}/thread/${db.id.toString()}`, { key: db.key })
+      assert.deepEqual((await opened.collection('Note').find()).map(note => note._id), ['real'])
+      const joined = await replica.peer.join(await db.invite(replica.peer.peerId, { role: 'read' }))
+      await until(async () => (await joined.collection('Note').find()).length === 1, 'the replica, now a reader, to read the note', 10_000)
+      assert.deepEqual((await (await replica.peer.store(db.id)).collection('Note').find()).map(note => note._id), ['real'])
+    } finally {
+      await attacker.stop()
+      for (const temp of [writer, replica, reader]) await temp.dispose()
     }
   })
 })
