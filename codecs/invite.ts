@@ -194,7 +194,8 @@ function decodeContent (bytes: Uint8Array): InviteContent {
     logs: logs.map(entry => {
       const log = asMap(entry, 'invited log')
       if (typeof log.id !== 'string' || !Array.isArray(log.addrs)) throw new InvalidInviteError('invited log is malformed')
-      return { id: log.id, addrs: log.addrs.map(addr => asBytes(addr, 'log address')) }
+      // A log ID is its key: one that is none would fail the join only once the thread's key was stored.
+      return { id: Ed25519PublicKey.fromLogId(log.id).logId, addrs: log.addrs.map(addr => asBytes(addr, 'log address')) }
     }),
     time: timestampFromWire(node.time),
     token: asBytes(node.token, 'invite token', TOKEN_BYTES),

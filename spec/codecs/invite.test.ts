@@ -113,6 +113,7 @@ describe('invites', () => {
 
   it('refuse a key set that does not fit the role, and garbage of every kind', () => {
     assert.throws(() => Invite.seal(content({ role: 'replicate' }), inviter).open(invitee), invalid)
+    assert.throws(() => Invite.seal(content({ logs: [{ id: 'not a log ID', addrs: [] }] }), inviter).open(invitee), invalid)
     for (const garbage of ['', 'not an invite', 'uAAAA', 'u' + 'A'.repeat(400)]) assert.throws(() => Invite.from(garbage), invalid)
     for (const bytes of [new Uint8Array(0), Uint8Array.of(0xa0), dagCbor.encode({ v: 2 }), dagCbor.encode({ v: 1, id: 'x', invitee: 'y', thread: new Uint8Array(3), box: new Uint8Array(1) })]) {
       assert.throws(() => Invite.fromBytes(bytes), invalid)
