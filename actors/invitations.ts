@@ -113,6 +113,11 @@ const MAX_PENDING_INVITES = 1024
 const MAX_PENDING_PER_INVITER = 16
 /** Where an invitee's handshake has gone as far as it goes without the thread's peers. */
 const FINISHED = new Set(['synced', 'waiting for peers', 'declined', 'expired', 'failed'])
+/**
+ * What a received invite's record says of it, by its machine's state: `accepted` from the user's answer until the
+ * handshake ends, so a restart takes an accepted invite up where it stood; the end it came to after that.
+ */
+const RECORDED: Readonly<Record<string, string>> = { accepting: 'accepted', synced: 'synced', declined: 'declined', expired: 'expired', failed: 'failed' }
 /** Where an inviter's handshake is over: nothing of it needs keeping across a restart. */
 const ANSWERED = new Set<string>(['joined', 'declined', 'expired', 'failed'])
 
@@ -121,6 +126,8 @@ interface InviteeEntry {
   invite: Invite
   /** The invite's content, once opened. */
   content?: InviteContent
+  /** Accepted before a restart: its handshake goes on from there, whatever the time. */
+  accepted?: true
 }
 
 /** An invite this peer made, kept until it is answered or expires, so a restart takes it up again. */
@@ -282,6 +289,12 @@ export function createInvitations (init: InvitationsInit): Invitations {
       }
       for (const { value } of received.getRange()) {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
+        if (value.state === 'accepted') {
+          const invite = Invite.fromBytes(value.invite)
+          const entry: InviteeEntry = { actor: undefined as unknown as Actor<typeof inviteeMachine>, invite, accepted: true }
+          entry.actor = startInvitee(entry)
+          invitees.set(invite.id, entry)
+        }
       }
     },
 
@@ -384,10 +397,14 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const checkEnvelope = fromPromise<void, { inviteId: string }>(async () => {
       if (invite.invitee !== self) throw new InviteNotForUsError(`invite ${invite.id} is for ${invite.invitee}, not this peer`)
       const stored = received.get(invite.id)
-      if (stored !== undefined && stored.state !== 'pending') throw new InviteReplayedError(`invite ${invite.id} was already ${stored.state}`)
+      if (stored !== undefined && stored.state !== 'pending' && entry.accepted !== true) throw new InviteReplayedError(`invite ${invite.id} was already ${stored.state}`)
     })
     const openInvite = fromPromise<{ role: InviteRole, expires: number }, { inviteId: string }>(async () => {
       const opened = invite.open(identity)
+      if (entry.accepted === true) {
+        entry.content = opened
+        return { role: opened.role, expires: opened.expires }
+      }
       if (opened.expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(opened.expires).toISOString()}`)
       // Anyone can seal an invite to us; what waits for an answer is bounded, per inviter and in all.
       const waiting = [...invitees.values()].filter(other => other.actor.getSnapshot().value === 'pending')
@@ -400,7 +417,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     })
     const acceptInvite = fromPromise<{ logId?: string }, { inviteId: string }>(async () => {
       const { threadId, key, expires, time } = content()
-      if (expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(expires).toISOString()}`)
+      if (entry.accepted !== true && expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(expires).toISOString()}`)
       // Whatever we write next comes after the invite in every peer's order.
       logs.clock.observe(time)
       await logs.addThread(threadId, key)
@@ -414,6 +431,8 @@ export function createInvitations (init: InvitationsInit): Invitations {
     })
     const authorJoin = fromPromise<void, { inviteId: string }>(async () => {
       const { threadId, token } = content()
+      // Our log was made for the Join, as its first record: one there already is this invite's, made before a restart.
+      if (logs.head(threadId, logId!).counter > 0) return
       const binding = signLogBinding(identity, threadId, logId!)
       const event: ControlEvent = { type: 'join', invite: invite.id, inviterLog: content().inviterLog, peer: self, token: toHex(token), binding: toHex(binding) }
       await runtime(threadId).commit([{ type: 'control', event }])
@@ -454,13 +473,14 @@ export function createInvitations (init: InvitationsInit): Invitations {
     }), {
       id: `invitee:${invite.id}`,
       systemId: `invitee:${invite.id}`,
-      input: { inviteId: invite.id, retryMs: init.timing.retryMs, maxAttempts: init.timing.maxAttempts },
+      input: { inviteId: invite.id, retryMs: init.timing.retryMs, maxAttempts: init.timing.maxAttempts, accepted: entry.accepted === true },
       inspect: init.inspect
     })
     actor.subscribe(snapshot => {
-      const state = snapshot.value as string
-      if (state === 'pending' || !FINISHED.has(state) || received.get(invite.id) === undefined) return
-      remember(storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state: state === 'waiting for peers' ? 'synced' : state })))
+      const state = RECORDED[snapshot.value as string]
+      const stored = received.get(invite.id)
+      if (state === undefined || stored === undefined || stored.state === state) return
+      remember(storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state })))
     })
     actor.start()
     return actor

@@ -402,7 +402,9 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
       // Only addresses of the peer that announced the log: a peer cannot point others at someone else.
       const own = addressesFrom(addrs).filter(addr => isStorableAddr(addr) && peerIdOf(addr) === peer.toString())
       noteAddrs(threadId, logId, own)
-      init.onLog(threadId, logId)
+      // A peer announcing its log holds it, with records perhaps written while no one could hear of them (a Join
+      // authored while the thread's peers were away): the log catches up now, not at its next poll.
+      init.onPeerHoldsLog(threadId, logId)
     },
     async takeRecords (threadId, logId, records, peer) {
       let replayed = 0

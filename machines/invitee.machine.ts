@@ -10,6 +10,8 @@ import { MAX_TIMER_MS } from './inviter.machine.ts'
 
 export interface InviteeInput {
   inviteId: string
+  /** Accepted before a restart: once opened, it goes on with the handshake rather than wait for an answer. */
+  accepted?: boolean
   /** Milliseconds between tries to reach the thread's peers; doubles with each failure. */
   retryMs: number
   maxAttempts: number
@@ -85,6 +87,7 @@ export const inviteeMachine = setup({
   },
   guards: {
     'past expiry': ({ context }) => Date.now() >= context.expires,
+    'accepted before': ({ context }) => context.accepted === true,
     'is a writer': ({ context }) => context.role === 'write',
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
@@ -108,7 +111,10 @@ export const inviteeMachine = setup({
         id: 'open invite',
         src: 'open invite',
         input: ({ context }) => ({ inviteId: context.inviteId }),
-        onDone: { target: 'pending', actions: 'note the invite' },
+        onDone: [
+          { guard: 'accepted before', target: 'accepting', actions: 'note the invite' },
+          { target: 'pending', actions: 'note the invite' }
+        ],
         onError: { target: 'failed', actions: 'keep the reason' }
       }
     },

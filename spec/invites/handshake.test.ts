@@ -245,3 +245,30 @@ describe('invites and joins between peers', () => {
     })
   })
 })
+
+describe('an invitee that restarts with its handshake unfinished', () => {
+  it('takes the handshake up again: the inviter hears the Join once both are back, and no second Join is written', async () => {
+    const inviter = await tempPeer(FAST)
+    const invitee = await tempPeer(FAST)
+    try {
+      const db = await inviter.peer.newStore()
+      await db.registerSchema('Note', { type: 'object', properties: { text: { type: 'string' } } })
+      const port = portOf(inviter.peer)
+      const invite = await db.invite(invitee.peer.peerId, { address: invitee.peer.addresses[0]! })
+      await pendingOn(invitee, invite.id)
+      await reachState(inviter, invite.id, 'awaiting join')
+      await inviter.peer.close()
+      const joined = await within(invitee.peer.join(invite), 'the join while the inviter is away', 20_000)
+      await invitee.reopen()
+      assert.deepEqual(invitee.peer.invites(), [], 'an accepted invite is not offered again')
+      await inviter.reopen({ listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+      await inviter.peer.store(db.id)
+      await reachState(inviter, invite.id, 'joined', 15_000)
+      await reachState(invitee, invite.id, 'synced', 15_000)
+      assert.equal(invitee.peer.logs.head(db.id, joined.logId!).counter, 1, 'the Join, once')
+    } finally {
+      await invitee.dispose()
+      await inviter.dispose()
+    }
+  })
+})
