@@ -114,10 +114,18 @@ const MAX_PENDING_PER_INVITER = 16
 /** Where an invitee's handshake has gone as far as it goes without the thread's peers. */
 const FINISHED = new Set(['synced', 'waiting for peers', 'declined', 'expired', 'failed'])
 /**
- * What a received invite's record says of it, by its machine's state: `accepted` from the user's answer until the
- * handshake ends, so a restart takes an accepted invite up where it stood; the end it came to after that.
+ * What a received invite's record says of it, by its machine's state: `accepted` from the user's answer, `join
+ * authored` once a writer's Join is in its log, until the handshake ends, so a restart takes an accepted invite up
+ * where it stood; then the end it came to.
  */
-const RECORDED: Readonly<Record<string, string>> = { accepting: 'accepted', synced: 'synced', declined: 'declined', expired: 'expired', failed: 'failed' }
+const RECORDED: Readonly<Record<string, string>> = {
+  accepting: 'accepted',
+  'join authored': 'join authored',
+  synced: 'synced',
+  declined: 'declined',
+  expired: 'expired',
+  failed: 'failed'
+}
 /** Where an inviter's handshake is over: nothing of it needs keeping across a restart. */
 const ANSWERED = new Set<string>(['joined', 'declined', 'expired', 'failed'])
 
@@ -128,6 +136,8 @@ interface InviteeEntry {
   content?: InviteContent
   /** Accepted before a restart: its handshake goes on from there, whatever the time. */
   accepted?: true
+  /** Its Join was authored before a restart: not again. */
+  joinAuthored?: true
 }
 
 /** An invite this peer made, kept until it is answered or expires, so a restart takes it up again. */
@@ -289,9 +299,14 @@ export function createInvitations (init: InvitationsInit): Invitations {
       }
       for (const { value } of received.getRange()) {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
-        if (value.state === 'accepted') {
+        if (value.state === 'accepted' || value.state === 'join authored') {
           const invite = Invite.fromBytes(value.invite)
-          const entry: InviteeEntry = { actor: undefined as unknown as Actor<typeof inviteeMachine>, invite, accepted: true }
+          const entry: InviteeEntry = {
+            actor: undefined as unknown as Actor<typeof inviteeMachine>,
+            invite,
+            accepted: true,
+            ...(value.state === 'join authored' ? { joinAuthored: true } : {})
+          }
           entry.actor = startInvitee(entry)
           invitees.set(invite.id, entry)
         }
@@ -430,9 +445,8 @@ export function createInvitations (init: InvitationsInit): Invitations {
       return logId === undefined ? {} : { logId }
     })
     const authorJoin = fromPromise<void, { inviteId: string }>(async () => {
+      if (entry.joinAuthored === true) return
       const { threadId, token } = content()
-      // Our log was made for the Join, as its first record: one there already is this invite's, made before a restart.
-      if (logs.head(threadId, logId!).counter > 0) return
       const binding = signLogBinding(identity, threadId, logId!)
       const event: ControlEvent = { type: 'join', invite: invite.id, inviterLog: content().inviterLog, peer: self, token: toHex(token), binding: toHex(binding) }
       await runtime(threadId).commit([{ type: 'control', event }])
