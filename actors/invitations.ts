@@ -494,6 +494,8 @@ export function createInvitations (init: InvitationsInit): Invitations {
       const state = RECORDED[snapshot.value as string]
       const stored = received.get(invite.id)
       if (state === undefined || stored === undefined || stored.state === state) return
+      // A resumed handshake passes through accepting again: what it had done before stays recorded.
+      if (state === 'accepted' && stored.state === 'join authored') return
       remember(storage.transaction(() => received.putSync(invite.id, { invite: invite.bytes, state })))
     })
     actor.start()

@@ -16,7 +16,7 @@ import {
 } from './errors.ts'
 import { compareEventKeys, createEventStore, type EventKey, type PersistedEvent } from './event-store.ts'
 import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
-import type { RecordContent } from '../codecs/record.ts'
+import { openRecordBlocks, type RecordContent } from '../codecs/record.ts'
 import type { PinnedState, Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
 import { createViewStore, idFieldOf, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
@@ -309,18 +309,18 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
 
   /**
    * Folds one event at `key`; the one path local and remote events share. The caller records the batch. A commit
-   * hands over its resolution, and is told of the first unique index whose value the event took while another
-   * entity holds it (`clash`); a record from elsewhere is folded whatever it takes, as every peer folds it.
+   * hands over its resolution, and is told of the unique indexes whose value the event took while another entity
+   * holds it (`clashes`); a record from elsewhere is folded whatever it takes, as every peer folds it.
    */
-  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: Resolved): { persisted: PersistedEvent, clash?: string } => {
+  const fold = (threadId: ThreadId, position: number, key: EventKey, event: StoreEvent, resolved?: Resolved): { persisted: PersistedEvent, clashes: readonly string[] } => {
     if (event.type === 'collection') {
       views.define(threadId, { name: event.collection, schema: event.schema, indexes: event.indexes, at: key })
-      return { persisted: { position, key, event } }
+      return { persisted: { position, key, event }, clashes: [] }
     }
-    const { after, clash, alone } = foldEntity(threadId, key, event, resolved)
+    const { after, clashes, alone } = foldEntity(threadId, key, event, resolved)
     const persisted = { position, key, event, entity: after }
     if (alone === true) foldedAlone.add(persisted)
-    return { persisted, clash }
+    return { persisted, clashes }
   }
 
   /**
@@ -383,16 +383,22 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
   }
 
   /**
-   * A stored record's content, or undefined when this peer's read key does not open it: one stored while this peer
-   * was a replica, which holds the service key alone and so cannot tell a record no reader can read. Such a record is
-   * no event of the thread; a reader refuses it when it comes.
+   * A stored record's content, or undefined when this peer's read key does not open it though the record is intact
+   * and sealed with the service key: one stored while this peer was a replica, which holds the service key alone and
+   * so cannot tell a record no reader can read. Such a record is no event of the thread; a reader refuses it when it
+   * comes. A record whose bytes changed on disk is no such record: its error stands.
    */
   const readable = (record: StoredRecord): RecordContent | undefined => {
     try {
       return logs.content(record)
     } catch (error) {
-      if (error instanceof DecryptionError) return undefined
-      throw error
+      if (!(error instanceof DecryptionError)) throw error
+      try {
+        openRecordBlocks(record.blocks, logs.threadKey(record.threadId).service)
+      } catch {
+        throw error
+      }
+      return undefined
     }
   }
 
@@ -462,8 +468,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
         const key = keyOf(time, logId, body.length)
         const denied = access.deny(threadId, key, logId, event)
         if (denied !== undefined) throw denied
-        const { persisted, clash } = fold(threadId, ++position, key, event, resolved)
-        if (clash !== undefined && event.type !== 'collection') clashes.push({ collection: event.collection, id: event.id, path: clash })
+        const { persisted, clashes: taken } = fold(threadId, ++position, key, event, resolved)
+        if (event.type !== 'collection') for (const path of taken) clashes.push({ collection: event.collection, id: event.id, path })
         body.push(event)
         folded.push(persisted)
       }

@@ -31,14 +31,14 @@ export interface StoredView {
 export interface FoldResult {
   readonly before: Entity | undefined
   readonly after: Entity | undefined
-  /** The first unique index, by path, whose value in `after` another entity holds too. */
-  readonly clash?: string
+  /** The unique indexes, by path, whose value `after` took anew while another entity holds it too. */
+  readonly clashes: readonly string[]
   /** `after` is the fold of this event alone: a create that landed on no entity. */
   readonly alone?: true
 }
 
 export interface QueryPlan {
-  /** `index:<path>` when an index narrows the candidates, `scan` when every entity is read. */
+  /** `id` when an equality on the ID field names the one candidate, `index:<path>` when an index narrows the candidates, `scan` when every entity is read. */
   readonly using: string
 }
 
@@ -267,12 +267,12 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   }
 
   /**
-   * Moves an entity's index entries from `before` to `after`. Returns the first unique index whose value in `after`
-   * another entity holds too: a local write is refused for it, a record from elsewhere is folded anyway (and the
-   * entry lists both holders, whatever order their records arrived in).
+   * Moves an entity's index entries from `before` to `after`. Returns the unique indexes whose value `after` took
+   * anew while another entity holds it too: a local commit that still leaves it so is refused, a record from elsewhere
+   * is folded anyway (and the entry lists both holders, whatever order their records arrived in).
    */
-  const writeIndexEntries = (thread: number, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string | undefined => {
-    let clash: string | undefined
+  const writeIndexEntries = (thread: number, collection: string, id: string, before: Entity | undefined, after: Entity | undefined): string[] => {
+    const clashes: string[] = []
     const keyOf = (path: string, value: IndexValue, unique: boolean): Key => {
       const { kind, part } = slotOf(value, unique)
       return [kind, thread, collection, path, part]
@@ -294,15 +294,15 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
       const holders = (db.get(key) as string[] | undefined) ?? []
       if (!holders.includes(id)) db.putSync(key, holding(holders, id))
       // Only a value newly taken clashes: an entity that already shares one (two logs took it) keeps it through its edits.
-      if (clash === undefined && old !== next && holders.some(holder => holder !== id)) clash = path
+      if (old !== next && holders.some(holder => holder !== id)) clashes.push(path)
     }
-    return clash
+    return clashes
   }
 
   /** Moves the entity's index entries along with its view, and says what the fold did. */
   const indexing = (thread: number, event: EntityEvent, before: Entity | undefined, view: StoredView): FoldResult => {
     const after = view.doc
-    return { before, after, clash: writeIndexEntries(thread, event.collection, event.id, before, after), alone: view.implied }
+    return { before, after, clashes: writeIndexEntries(thread, event.collection, event.id, before, after), alone: view.implied }
   }
 
   /** The index entries a collection's views call for, added to `expected` by kind and collection. */
@@ -346,17 +346,25 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     for (const { kind } of INDEX_KINDS) putAll([kind, thread], expected[kind])
   }
 
-  /** Candidate IDs from the best index for the query's criteria; undefined when no index helps. */
-  const indexCandidates = (thread: number, collection: string, query: QueryJSON): { path: string, ids: Iterable<string> } | undefined => {
+  /**
+   * Candidate IDs for the query's criteria: the one an equality on the ID field names, or those of the best index;
+   * undefined when neither helps. Rows are named by the ID they are stored under (`named`), which an index of the ID
+   * field, built from what the documents say, may not hold: that field is never looked up through one.
+   */
+  const indexCandidates = (thread: number, collection: string, query: QueryJSON): { using: string, ids: Iterable<string> } | undefined => {
     if (query.ors.length > 0) return undefined
-    const indexes = new Map((readDefinition(thread, collection)?.indexes ?? []).map(index => [index.path, index.unique === true]))
-    const usable = query.ands.filter(criterion => indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value) &&
+    const definition = readDefinition(thread, collection)
+    const idField = definition === undefined ? '_id' : idFieldOf(definition)
+    const byId = query.ands.find(criterion => criterion.path === idField && criterion.op === 'eq')
+    if (byId !== undefined) return { using: 'id', ids: typeof byId.value === 'string' ? [byId.value] : [] }
+    const indexes = new Map((definition?.indexes ?? []).map(index => [index.path, index.unique === true]))
+    const usable = query.ands.filter(criterion => criterion.path !== idField && indexes.has(criterion.path) && criterion.op !== 'ne' && isIndexable(criterion.value) &&
       // A string no entity could hold (a lone surrogate) is compared by a scan, which finds nothing equal to it.
       (typeof criterion.value !== 'string' || criterion.value.isWellFormed()))
     const best = usable.find(criterion => criterion.op === 'eq') ??
       usable.find(criterion => typeof criterion.value === 'number' || typeof criterion.value === 'string')
     if (best === undefined) return undefined
-    return { path: best.path, ids: idsFromIndex(thread, collection, best, indexes.get(best.path)!) }
+    return { using: `index:${best.path}`, ids: idsFromIndex(thread, collection, best, indexes.get(best.path)!) }
   }
 
   /** The IDs of every entry under `prefix` (`depth` parts long) of an index of this kind. */
@@ -602,7 +610,7 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
 
     plan (threadId, collection, query) {
       const candidates = indexCandidates(numbers.of(threadId), collection, query)
-      return { using: candidates === undefined ? 'scan' : `index:${candidates.path}` }
+      return { using: candidates?.using ?? 'scan' }
     },
 
     count (threadId, collection) {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Store } from '../../actors/store.ts'
 import { encodeBlock } from '../../codecs/block.ts'
-import { MalformedBlockError, InvalidQueryError } from '../../codecs/errors.ts'
+import { DecryptionError, MalformedBlockError, InvalidQueryError } from '../../codecs/errors.ts'
 import { encodeRecordBody, parseRecordBody } from '../../codecs/event-codec.ts'
 import { Query, Where } from '../../codecs/query.ts'
 import { StorageClosedError, UniqueViolationError } from '../../storage/errors.ts'
@@ -101,6 +101,26 @@ describe('store lifecycle and edges', () => {
       assert.deepEqual(await reopened.collection('Note').find(), before)
       assert.equal(reopened.collection('Note').plan(Query.where('n').eq(3)).using, 'index:n')
       assert.deepEqual((await reopened.collection('Note').find(Query.where('n').eq(3))).map(note => note._id), ['note-3'])
+    } finally {
+      await temp.dispose()
+    }
+  })
+
+  it('refuses to rebuild from a log whose stored bytes changed, rather than drop what they held', async () => {
+    const temp = await tempPeer({ network: false })
+    try {
+      const db = await temp.peer.newStore()
+      await db.registerSchema('Note', { type: 'object' })
+      await db.collection('Note').create([{ _id: 'kept' }])
+      await db.collection('Note').create([{ _id: 'damaged' }])
+      const records = temp.peer.storage.valueDatabase<Uint8Array[]>('log-records')
+      const key = [...records.getKeys()].find(key => Array.isArray(key) && key[2] === 3)!
+      const packed = records.get(key)!
+      const body = Uint8Array.from(packed[7]!)
+      body[body.length - 1]! ^= 1
+      await temp.peer.storage.transaction(() => { records.putSync(key, [...packed.slice(0, 7), body]) })
+      await assert.rejects(db.rebuild(), DecryptionError)
+      assert.deepEqual((await db.collection('Note').find()).map(note => note._id).sort(), ['damaged', 'kept'])
     } finally {
       await temp.dispose()
     }

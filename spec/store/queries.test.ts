@@ -352,6 +352,23 @@ describe('store query plans and indexes', () => {
     assert.equal(dumpStore(temp.peer, ['views']), before)
   })
 
+  it('answers a query on the ID field by the ID each entity is stored under, with an index on that field or without', async () => {
+    const store = await temp.peer.newStore()
+    for (const [name, indexes] of [['Plain', []], ['Indexed', [{ path: 'ID' }]]] as const) {
+      await store.registerSchema(name, { type: 'object' }, { indexes: [...indexes] })
+      await store.collection(name).create([{ _id: 'p1', n: 1 }, { _id: 'p2', n: 2 }])
+      // The schema names ID from now on: the documents written before never held one.
+      await store.registerSchema(name, { type: 'object', properties: { ID: { type: 'string' } } }, { indexes: [...indexes] })
+    }
+    for (const name of ['Plain', 'Indexed']) {
+      const rows = store.collection(name)
+      assert.equal(rows.plan(Query.where('ID').eq('p1')).using, 'id')
+      assert.deepEqual(ids(await rows.find(Query.where('ID').eq('p1'))), ['p1'], name)
+      assert.deepEqual((await rows.find(Query.where('ID').ge('p1'))).map(row => row.ID), ['p1', 'p2'], name)
+      assert.equal(rows.plan(Query.where('ID').ge('p1')).using, 'scan')
+    }
+  })
+
   it('answers the same with and without an index, and as a brute-force filter, on 2,000 random entities', async () => {
     const ops: Operator[] = ['eq', 'ne', 'gt', 'ge', 'lt', 'le']
     let throughIndex = 0

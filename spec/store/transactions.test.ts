@@ -199,6 +199,17 @@ describe('store transactions', () => {
       await tx.delete(['b'])
     })
     assert.deepEqual((await accounts.find(Query.where('name').eq('y'))).map(row => row._id), ['d'])
+
+    // Two unique paths: one clash put right in the transaction leaves the other to be checked.
+    await db.registerSchema('Pair', { type: 'object' }, { indexes: [{ path: 'email', unique: true }, { path: 'name', unique: true }] })
+    const pairs = db.collection('Pair')
+    await pairs.create([{ _id: 'a', email: 'e1', name: 'n1' }, { _id: 'b', email: 'e2', name: 'n2' }])
+    const untouched = dumpStore(temp.peer)
+    await assert.rejects(db.writeTransaction('Pair', async tx => {
+      await tx.save([{ _id: 'b', email: 'e1', name: 'n1' }])
+      await tx.save([{ _id: 'a', email: 'e3', name: 'n1' }])
+    }), (e: unknown) => e instanceof UniqueViolationError && e.path === 'name')
+    assert.equal(dumpStore(temp.peer), untouched)
   })
 
   it('refuses a handle used after its transaction ended, and changes nothing', async () => {
