@@ -95,20 +95,21 @@ export interface KeyCheckInit {
 }
 
 /** How many of a peer's logs a key check reads the first record of, looking for one the key opens. */
-const KEY_CHECK_LOGS = 8
+const KEY_CHECK_LOGS = 32
 
 /**
  * Asks a peer whether `key` is the thread's, before anything of the thread is stored here. The peer answers only a
  * request that proves the service key, so a refusal means a wrong service key (or a peer that does not hold the
  * thread: it will not say which). Then the first record of one of its logs must open with the service key and, when
- * the key has one, the read key: any one of the first `KEY_CHECK_LOGS` with records, since anyone holding the service
- * key can plant a log on a replica that no read key opens. A thread with no records yet proves its service key alone.
+ * the key has one, the read key: any one of its `KEY_CHECK_LOGS` longest, since anyone holding the service key can
+ * plant a log on a replica that no read key opens. A thread with no records yet proves its service key alone.
  */
 export async function checkThreadKey (init: KeyCheckInit): Promise<void> {
   const { requester, threadId, key } = init
   const proof = serviceKeyProof(key.service, requester.self.toString(), threadId)
   const listed = await requester.request(init.peer, { type: 'get-logs', threadId, proof })
-  const written = listed.type === 'logs' ? listed.logs.filter(log => log.counter > 0).slice(0, KEY_CHECK_LOGS) : []
+  // Longest first: a planted log costs its maker a record each, and the thread's own logs are usually the long ones.
+  const written = listed.type === 'logs' ? listed.logs.filter(log => log.counter > 0).sort((a, b) => b.counter - a.counter).slice(0, KEY_CHECK_LOGS) : []
   let refusal: unknown
   for (const { logId } of written) {
     const page = await requester.request(init.peer, { type: 'get-records', threadId, proof, logs: [{ logId, from: 1, limit: 1 }] })

@@ -19,7 +19,7 @@ import type { CheckedRecord, LogStore, StoredRecord } from './log-store.ts'
 import { openRecordBlocks, type RecordContent } from '../codecs/record.ts'
 import type { PinnedState, Storage } from './storage.ts'
 import { createThreadNumbers } from './thread-numbers.ts'
-import { createViewStore, idFieldOf, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
+import { createViewStore, idFieldOf, named, type CollectionDefinition, type FoldResult, type QueryPlan, type StoredView, type ViewStore } from './view-store.ts'
 
 /**
  * The store's write and read paths over one peer's storage. A commit is validated, encoded, folded into the
@@ -277,7 +277,8 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
       case 'update': {
         const current = views.view(threadId, collection, change.id)
         if (current?.doc === undefined) throw new EntityNotFoundError(`cannot update ${collection} ${change.id}: it does not exist`)
-        const { entity, patch } = draftUpdate(current.doc, change.recipe)
+        // The draft is the entity as readers get it, named by its ID: what a recipe changes is what the patch says.
+        const { entity, patch } = draftUpdate(named(definition, change.id, current.doc), change.recipe)
         if (entity[idFieldOf(definition)] !== change.id) throw new SchemaViolationError(`an update cannot change ${idFieldOf(definition)}`, [])
         assertValid(threadId, definition, entity)
         return { action: { type: 'save', collection, id: change.id, entity, previous: current.doc, patch }, current }

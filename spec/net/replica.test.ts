@@ -135,13 +135,16 @@ describe('a replica holding a log no reader can read', () => {
       await db.collection('Note').create([{ _id: 'real' }])
       await db.addReplicator(replica.peer.addresses[0]!)
       await until(() => replica.peer.logs.hasLog(db.id, db.logId!) && replica.peer.logs.head(db.id, db.logId!).counter === writer.peer.logs.head(db.id, db.logId!).counter, 'the replica to hold the log', 10_000)
-      // Whoever holds the service key, as every replica does, can seal a log no read key opens; its ID sorts first.
-      let junkKey = Ed25519PrivateKey.generate()
-      while (junkKey.publicKey.logId >= db.logId!) junkKey = Ed25519PrivateKey.generate()
+      // Whoever holds the service key, as every replica does, can seal logs no read key opens; theirs sort first.
       const events: StoreEvent[] = [{ type: 'create', collection: 'Note', id: 'junk', patch: [{ op: 'replace', path: '', value: { _id: 'junk' } }] }]
-      const junk = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey: junkKey, threadKey: ThreadKey.of(db.key.service, randomSymmetricKey()) })
-      await askOnce(attacker, replica.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id), logId: junkKey.publicKey.logId, records: [junk.blocks] })
-      assert.equal(replica.peer.logs.hasLog(db.id, junkKey.publicKey.logId), true)
+      for (let planted = 0; planted < 40;) {
+        const junkKey = Ed25519PrivateKey.generate()
+        if (junkKey.publicKey.logId >= db.logId!) continue
+        const junk = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey: junkKey, threadKey: ThreadKey.of(db.key.service, randomSymmetricKey()) })
+        await askOnce(attacker, replica.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id), logId: junkKey.publicKey.logId, records: [junk.blocks] })
+        planted++
+      }
+      assert.equal(replica.peer.logs.getThread(db.id).logs.length, 41)
 
       const opened = await reader.peer.openStore(`${replica.peer.addresses[0]!.toString()}/thread/${db.id.toString()}`, { key: db.key })
       assert.deepEqual((await opened.collection('Note').find()).map(note => note._id), ['real'])

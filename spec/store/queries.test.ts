@@ -366,6 +366,8 @@ describe('store query plans and indexes', () => {
       assert.deepEqual(ids(await rows.find(Query.where('ID').eq('p1'))), ['p1'], name)
       assert.deepEqual((await rows.find(Query.where('ID').ge('p1'))).map(row => row.ID), ['p1', 'p2'], name)
       assert.equal(rows.plan(Query.where('ID').ge('p1')).using, 'scan')
+      await rows.update('p1', draft => { draft.n = 5 })
+      assert.deepEqual(await rows.findById('p1'), { _id: 'p1', n: 5, ID: 'p1' }, `${name}: an update starts from the entity as readers get it`)
     }
   })
 
