@@ -203,7 +203,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
   /** Where the thread's peers are, as the invite listed them and as we learned since: one address per peer. */
   const peersOfInvite = (content: InviteContent): Multiaddr[] => {
     const byPeer = new Map<string, Multiaddr>()
-    const listed = content.logs.flatMap(log => log.addrs.flatMap(bytes => { try { return [multiaddr(bytes)] } catch { return [] } }))
+    const listed = content.logs.flatMap(log => addressesFrom(log.addrs))
     for (const addr of [...listed, ...(init.network()?.peersOf(content.threadId) ?? [])]) {
       const peer = peerIdOf(addr)
       if (peer !== undefined && peer !== self && !byPeer.has(peer)) byPeer.set(peer, addr)
