@@ -134,10 +134,8 @@ interface InviteeEntry {
   invite: Invite
   /** The invite's content, once opened. */
   content?: InviteContent
-  /** Accepted before a restart: its handshake goes on from there, whatever the time. */
-  accepted?: true
-  /** Its Join was authored before a restart: not again. */
-  joinAuthored?: true
+  /** How far its handshake had come before a restart: it goes on from there, whatever the time. */
+  resumed?: 'accepted' | 'join authored'
 }
 
 /** An invite this peer made, kept until it is answered or expires, so a restart takes it up again. */
@@ -301,12 +299,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
         if (value.state === 'accepted' || value.state === 'join authored') {
           const invite = Invite.fromBytes(value.invite)
-          const entry: InviteeEntry = {
-            actor: undefined as unknown as Actor<typeof inviteeMachine>,
-            invite,
-            accepted: true,
-            ...(value.state === 'join authored' ? { joinAuthored: true } : {})
-          }
+          const entry: InviteeEntry = { actor: undefined as unknown as Actor<typeof inviteeMachine>, invite, resumed: value.state }
           entry.actor = startInvitee(entry)
           invitees.set(invite.id, entry)
         }
@@ -412,11 +405,11 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const checkEnvelope = fromPromise<void, { inviteId: string }>(async () => {
       if (invite.invitee !== self) throw new InviteNotForUsError(`invite ${invite.id} is for ${invite.invitee}, not this peer`)
       const stored = received.get(invite.id)
-      if (stored !== undefined && stored.state !== 'pending' && entry.accepted !== true) throw new InviteReplayedError(`invite ${invite.id} was already ${stored.state}`)
+      if (stored !== undefined && stored.state !== 'pending' && entry.resumed === undefined) throw new InviteReplayedError(`invite ${invite.id} was already ${stored.state}`)
     })
     const openInvite = fromPromise<{ role: InviteRole, expires: number }, { inviteId: string }>(async () => {
       const opened = invite.open(identity)
-      if (entry.accepted === true) {
+      if (entry.resumed !== undefined) {
         entry.content = opened
         return { role: opened.role, expires: opened.expires }
       }
@@ -432,7 +425,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     })
     const acceptInvite = fromPromise<{ logId?: string }, { inviteId: string }>(async () => {
       const { threadId, key, expires, time } = content()
-      if (entry.accepted !== true && expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(expires).toISOString()}`)
+      if (entry.resumed === undefined && expires <= Date.now()) throw new InviteExpiredError(`invite ${invite.id} expired at ${new Date(expires).toISOString()}`)
       // Whatever we write next comes after the invite in every peer's order.
       logs.clock.observe(time)
       await logs.addThread(threadId, key)
@@ -445,7 +438,6 @@ export function createInvitations (init: InvitationsInit): Invitations {
       return logId === undefined ? {} : { logId }
     })
     const authorJoin = fromPromise<void, { inviteId: string }>(async () => {
-      if (entry.joinAuthored === true) return
       const { threadId, token } = content()
       const binding = signLogBinding(identity, threadId, logId!)
       const event: ControlEvent = { type: 'join', invite: invite.id, inviterLog: content().inviterLog, peer: self, token: toHex(token), binding: toHex(binding) }
@@ -487,7 +479,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
     }), {
       id: `invitee:${invite.id}`,
       systemId: `invitee:${invite.id}`,
-      input: { inviteId: invite.id, retryMs: init.timing.retryMs, maxAttempts: init.timing.maxAttempts, accepted: entry.accepted === true },
+      input: { inviteId: invite.id, retryMs: init.timing.retryMs, maxAttempts: init.timing.maxAttempts, ...(entry.resumed === undefined ? {} : { resumed: entry.resumed }) },
       inspect: init.inspect
     })
     actor.subscribe(snapshot => {

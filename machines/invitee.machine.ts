@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { and, assign, fromPromise, setup } from 'xstate'
 import { MAX_TIMER_MS } from './inviter.machine.ts'
 
 /**
@@ -10,8 +10,11 @@ import { MAX_TIMER_MS } from './inviter.machine.ts'
 
 export interface InviteeInput {
   inviteId: string
-  /** Accepted before a restart: once opened, it goes on with the handshake rather than wait for an answer. */
-  accepted?: boolean
+  /**
+   * How far the handshake had come before a restart: accepted, it goes on once opened rather than wait for an
+   * answer; with its Join authored, it announces that Join rather than write another.
+   */
+  resumed?: 'accepted' | 'join authored'
   /** Milliseconds between tries to reach the thread's peers; doubles with each failure. */
   retryMs: number
   maxAttempts: number
@@ -87,7 +90,8 @@ export const inviteeMachine = setup({
   },
   guards: {
     'past expiry': ({ context }) => Date.now() >= context.expires,
-    'accepted before': ({ context }) => context.accepted === true,
+    'accepted before': ({ context }) => context.resumed !== undefined,
+    'join authored before': ({ context }) => context.resumed === 'join authored',
     'is a writer': ({ context }) => context.role === 'write',
     'out of attempts': ({ context }) => context.attempts + 1 >= context.maxAttempts
   }
@@ -129,6 +133,7 @@ export const inviteeMachine = setup({
         src: 'accept invite',
         input: ({ context }) => ({ inviteId: context.inviteId }),
         onDone: [
+          { guard: and(['is a writer', 'join authored before']), target: 'join authored', actions: 'note our log' },
           { guard: 'is a writer', target: 'log created', actions: 'note our log' },
           { target: 'syncing' }
         ],
