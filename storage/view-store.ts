@@ -133,19 +133,19 @@ const INDEX_KINDS: ReadonlyArray<{ kind: IndexKind, unique: boolean }> = [
 type IndexEntries = Record<IndexKind, Expected>
 
 /** A string a key cannot hold as it is: too long, or long enough for lmdb to leave its U+0000–U+0004 unescaped. */
-function isLong (value: IndexValue): value is string {
+function keyedByDigest (value: IndexValue): value is string {
   return typeof value === 'string' && (!fitsBytes(value, KEY_LIMITS.indexedValue) || !encodesAsKey(value))
 }
 
 /** The kind of entry that holds `value` in an index, and the key part standing for it. */
 function slotOf (value: IndexValue, unique: boolean): { kind: IndexKind, part: IndexValue } {
-  if (isLong(value)) return { kind: unique ? 'ul' : 'xl', part: createHash('sha256').update(value).digest('base64url') }
+  if (keyedByDigest(value)) return { kind: unique ? 'ul' : 'xl', part: createHash('sha256').update(value).digest('base64url') }
   return { kind: unique ? 'u' : 'x', part: value }
 }
 
 /** A key part at or before `value` in key order: the value, or a prefix of a long one short enough to be escaped. */
 function startAt (value: IndexValue): IndexValue {
-  if (!isLong(value)) return value
+  if (!keyedByDigest(value)) return value
   const prefix = value.slice(0, 63)
   return prefix.isWellFormed() ? prefix : prefix.slice(0, -1)
 }
@@ -308,18 +308,19 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
   /** The index entries a collection's views call for, added to `expected` by kind and collection. */
   const expectIndexEntries = (collection: string, indexes: readonly IndexDefinition[], views: Iterable<[string, StoredView]>, expected: IndexEntries): void => {
     if (indexes.length === 0) return
-    const byValueOf = (kind: IndexKind, path: string): Expected => branch(branch(expected[kind], collection), path)
+    // Each path's branch of every kind it may write, found once rather than for every entity.
     const targets = indexes.map(({ path, unique }) => {
       const isUnique = unique === true
-      return { path, isUnique, short: byValueOf(isUnique ? 'u' : 'x', path), long: byValueOf(isUnique ? 'ul' : 'xl', path) }
+      const byKind = new Map(INDEX_KINDS.filter(slot => slot.unique === isUnique).map(({ kind }) => [kind, branch(branch(expected[kind], collection), path)]))
+      return { path, isUnique, byKind }
     })
     for (const [id, view] of views) {
       if (view.doc === undefined) continue
-      for (const { path, isUnique, short, long } of targets) {
+      for (const { path, isUnique, byKind } of targets) {
         const value = indexedAt(view.doc, path)
         if (value === undefined) continue
-        const { part } = slotOf(value, isUnique)
-        const byValue = isLong(value) ? long : short
+        const { kind, part } = slotOf(value, isUnique)
+        const byValue = byKind.get(kind)!
         if (!isUnique) {
           branch(byValue, part).set(id, 1)
           continue
