@@ -76,6 +76,8 @@ type Key = Array<string | number>
 
 /** The key parts naming an ACL: one for the thread's and the admins', three for an entity's. */
 const slotOf = (target: AclTarget): Key => target.kind === 'entity' ? ['entity', target.collection, target.id] : [target.kind]
+const THREAD_SLOT = slotOf({ kind: 'thread' })
+const ADMIN_SLOT = slotOf({ kind: 'admin' })
 const tagOf = (key: EventKey): string => key.join('/')
 
 export function createAccessStore (storage: Storage): AccessStore {
@@ -109,7 +111,7 @@ export function createAccessStore (storage: Storage): AccessStore {
 
   /** The thread's default role from its genesis on (before `key`, when given); no access before it, and elsewhere. */
   const defaultOf = (tid: string, slot: Key, key?: EventKey): DefaultRole => {
-    if (slot[0] !== 'thread') return 'no-access'
+    if (slot[0] !== THREAD_SLOT[0]) return 'no-access'
     const genesis = db.get(['g', tid]) as { default: DefaultRole, at: EventKey } | undefined
     return genesis === undefined || (key !== undefined && compareEventKeys(genesis.at, key) >= 0) ? 'no-access' : genesis.default
   }
@@ -149,8 +151,8 @@ export function createAccessStore (storage: Storage): AccessStore {
           db.putSync(['g', tid], { peer: event.peer, logId, default: event.default, at: key })
           db.putSync(['b', tid, logId], { peer: event.peer, at: key })
           const operation: AclOperation = { tag: tagOf(key), kind: 'grant', roles: ['write', 'delete'], observed: [] }
-          db.putSync(['o', tid, 'thread', event.peer, ...key], operation)
-          db.putSync(['o', tid, 'admin', event.peer, ...key], operation)
+          db.putSync(['o', tid, ...THREAD_SLOT, event.peer, ...key], operation)
+          db.putSync(['o', tid, ...ADMIN_SLOT, event.peer, ...key], operation)
         }
       }
       case 'invite': {
@@ -158,7 +160,7 @@ export function createAccessStore (storage: Storage): AccessStore {
           const author = boundPeer(tid, logId, key)
           if (author === undefined) throw new AccessDeniedError(`log ${logId} belongs to no member, so it cannot invite`)
           // Whoever joins gets the default role, or what an admin grants: admitting members is the admins' alone.
-          if (!allows(rolesAt(tid, ['admin'], author, key), 'write')) throw new AccessDeniedError(`${author} may not admit members: only an admin of the thread's ACLs invites`)
+          if (!allows(rolesAt(tid, ADMIN_SLOT, author, key), 'write')) throw new AccessDeniedError(`${author} may not admit members: only an admin of the thread's ACLs invites`)
         }
         if (firstOnly && db.get(['i', tid, logId, event.id]) !== undefined) throw new InvalidInviteError(`invite ${event.id} was already made in log ${logId}`)
         return () => {
@@ -185,7 +187,7 @@ export function createAccessStore (storage: Storage): AccessStore {
       case 'acl': {
         if (!controlled) throw new AccessDeniedError('a raw thread has no ACL')
         const author = boundPeer(tid, logId, key)
-        if (author === undefined || !allows(rolesAt(tid, ['admin'], author, key), 'write')) {
+        if (author === undefined || !allows(rolesAt(tid, ADMIN_SLOT, author, key), 'write')) {
           throw new AccessDeniedError(`${author ?? `log ${logId}`} may not change the thread's ACLs`)
         }
         return () => {
@@ -224,7 +226,7 @@ export function createAccessStore (storage: Storage): AccessStore {
       const peer = boundPeer(tid, logId, key)
       if (peer === undefined) return new AccessDeniedError(`log ${logId} belongs to no member of the thread at this point`)
       const needed: Role = event.type === 'delete' ? 'delete' : 'write'
-      if (!allows(rolesAt(tid, ['thread'], peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
+      if (!allows(rolesAt(tid, THREAD_SLOT, peer, key), needed)) return new AccessDeniedError(`${peer} lacks ${needed} in the thread's ACL`)
       if (event.type !== 'collection') {
         const slot = slotOf({ kind: 'entity', collection: event.collection, id: event.id })
         if (hasOperations(tid, slot, key) && !allows(rolesAt(tid, slot, peer, key), needed)) {
