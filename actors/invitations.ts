@@ -78,6 +78,8 @@ export interface InvitationsInit {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /** The running thread, if this peer has it open. */
   runtimeOf: (threadId: ThreadId) => ThreadRuntime | undefined
+  /** The running thread, its store opened first when it is not open (an invite outlives a restart). */
+  openRuntime: (threadId: ThreadId) => Promise<ThreadRuntime>
   /** Takes in a thread as `role`: a writer gets its own log (returned), a reader none, a replica no store. */
   adopt: (threadId: ThreadId, role: InviteRole) => Promise<string | undefined>
 }
@@ -382,7 +384,13 @@ export function createInvitations (init: InvitationsInit): Invitations {
       const stored = sent.get(id)
       if (stored !== undefined) await storage.transaction(() => sent.putSync(id, { ...stored, delivered: true }))
     })
-    const actor = createActor(inviterMachine.provide({ actors: { 'author invite': authorInvite, 'deliver invite': deliverInvite } }), {
+    const withdrawGrant = fromPromise<void, { inviteId: string }>(async () => {
+      if (!threadId.isAccessControlled) return
+      const thread = await init.openRuntime(threadId)
+      const events = engine.access.withdrawal(threadId, thread.logId!, id)
+      if (events.length > 0) await thread.commit(events.map(event => ({ type: 'control', event })))
+    })
+    const actor = createActor(inviterMachine.provide({ actors: { 'author invite': authorInvite, 'deliver invite': deliverInvite, 'withdraw grant': withdrawGrant } }), {
       id: `invite:${id}`,
       systemId: `thread:${threadId.toString()}/invite:${id}`,
       input: { inviteId: id, invitee, expires, retryMs: init.timing.retryMs, ...(resume === undefined ? {} : { resume }) },

@@ -177,6 +177,10 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     timing: { ...INVITE_TIMING, ...init.invites },
     inspect,
     runtimeOf: threadId => runtimes.get(threadId.toString()),
+    openRuntime: async threadId => {
+      await peer.store(threadId)
+      return runtimes.get(threadId.toString())!
+    },
     adopt: async (threadId, role) => {
       switch (role) {
         case 'write': {

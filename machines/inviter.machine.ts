@@ -4,7 +4,9 @@ import { assign, fromPromise, setup } from 'xstate'
  * The inviting side of one invite: authors the Invite in our log, delivers it to the invitee, and waits for the
  * answer, which is a Join in the invitee's new log (a writer), a direct acceptance (a reader or replica), or a
  * decline, until the invite expires. An invitee that cannot be reached is tried again later, and when it
- * connects; a Join that arrives after the first, for an invite already used, is refused and counted.
+ * connects; a Join that arrives after the first, for an invite already used, is refused and counted. A declined
+ * invite takes back the grant it brought before it ends, so the invitee keeps no role it said no to. An expired one
+ * keeps it: a Join its invitee made before the expiry counts whenever it arrives.
  */
 
 /** Where an invite made before a restart stands: answered by a Join already, delivered, or not yet delivered. */
@@ -51,7 +53,7 @@ const ANSWERS = {
   'join seen': { target: 'joined', actions: 'note the join' },
   'join refused': { actions: 'count refused join' },
   accepted: 'joined',
-  declined: 'declined'
+  declined: 'withdrawing grant'
 } as const
 
 export const inviterMachine = setup({
@@ -68,6 +70,10 @@ export const inviterMachine = setup({
     /** Sends the sealed invite to the invitee. */
     'deliver invite': fromPromise<void, { inviteId: string }>(async () => {
       throw new Error('delivery is provided by actors/')
+    }),
+    /** Takes back what the invite granted its declining invitee (in an access-controlled thread), unless the ACL moved on since. */
+    'withdraw grant': fromPromise<void, { inviteId: string }>(async () => {
+      throw new Error('withdrawing is provided by actors/')
     })
   },
   delays: {
@@ -134,6 +140,16 @@ export const inviterMachine = setup({
     joined: {
       description: 'The invitee joined. Any further Join for this invite is refused.',
       on: { 'join refused': { actions: 'count refused join' } }
+    },
+    'withdrawing grant': {
+      description: 'Declined: takes back the role the invite granted.',
+      invoke: {
+        id: 'withdraw grant',
+        src: 'withdraw grant',
+        input: ({ context }) => ({ inviteId: context.inviteId }),
+        onDone: 'declined',
+        onError: { target: 'declined', actions: 'keep the reason' }
+      }
     },
     declined: { type: 'final', description: 'The invitee declined.' },
     expired: { type: 'final', description: 'No answer before the invite expired; a later Join is refused.' },

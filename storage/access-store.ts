@@ -1,5 +1,5 @@
 import { allows, effectiveRoles, rolesOf, type AclDocument, type AclOperation, type DefaultRole, type Role } from '../codecs/acl.ts'
-import { fromHex, type AclTarget, type ControlEvent, type StoreEvent } from '../codecs/event-codec.ts'
+import { fromHex, type AclEvent, type AclTarget, type ControlEvent, type StoreEvent } from '../codecs/event-codec.ts'
 import { InviteExpiredError, InvalidInviteError, ThreadsError } from '../codecs/errors.ts'
 import { tokenHash, type InviteRole } from '../codecs/invite.ts'
 import { ownsThread, verifyLogBinding } from '../codecs/ownership.ts'
@@ -62,6 +62,13 @@ export interface AccessStore {
   observed (threadId: ThreadId, target: AclTarget, peer: string): string[]
   /** An invite made in `inviterLog` with ID `id`. */
   invite (threadId: ThreadId, inviterLog: string, id: string): StoredInvite | undefined
+  /**
+   * The ACL events that take back the thread grant an invite brought, for an invite its invitee declined:
+   * a revoke of the roles the grant added and, for a peer the ACL named nowhere before, a grant of what the default
+   * gave it (a named peer has no default). None when the invite was used or granted nothing, or when the peer's
+   * entry changed after the grant: whoever changed it meant to.
+   */
+  withdrawal (threadId: ThreadId, inviterLog: string, id: string): AclEvent[]
   /** The peer a log is bound to. */
   peerOf (threadId: ThreadId, logId: string): string | undefined
   /** The latest key of anything folded, so an event that arrives "in the past" of it can be told. */
@@ -261,6 +268,27 @@ export function createAccessStore (storage: Storage): AccessStore {
 
     invite (threadId, inviterLog, id) {
       return db.get(['i', threadId.toString(), inviterLog, id]) as StoredInvite | undefined
+    },
+
+    withdrawal (threadId, inviterLog, id) {
+      const invite = store.invite(threadId, inviterLog, id)
+      if (invite === undefined || invite.joinedBy !== undefined) return []
+      const tid = threadId.toString()
+      const prefix: Key = ['o', tid, ...THREAD_SLOT, invite.invitee]
+      const entries = [...range(prefix)].map(({ key, value }) => ({ key: key.slice(prefix.length) as unknown as EventKey, operation: value as AclOperation }))
+      const last = entries.at(-1)
+      // The grant is the invite's neighbour in the record that made both.
+      const fromInvite = last !== undefined && last.operation.kind === 'grant' && last.key[2] === inviterLog && last.key[0] === invite.at[0] && last.key[1] === invite.at[1]
+      if (!fromInvite) return []
+      const before = rolesAt(tid, THREAD_SLOT, invite.invitee, last.key)
+      const added = last.operation.roles.filter(role => !before.includes(role))
+      const byDefaultOnly = before.filter(role => !last.operation.roles.includes(role))
+      const target: AclTarget = { kind: 'thread' }
+      const observed = entries.map(({ operation }) => operation.tag)
+      const events: AclEvent[] = []
+      if (added.length > 0) events.push({ type: 'acl', op: 'revoke', target, peer: invite.invitee, roles: added, observed })
+      if (entries.length === 1 && byDefaultOnly.length > 0) events.push({ type: 'acl', op: 'grant', target, peer: invite.invitee, roles: byDefaultOnly, observed })
+      return events
     },
 
     peerOf (threadId, logId) {

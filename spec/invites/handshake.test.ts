@@ -246,6 +246,111 @@ describe('invites and joins between peers', () => {
   })
 })
 
+describe('an access-controlled invite declined or left to expire', () => {
+  const peers: TempPeer[] = []
+  let alice: TempPeer
+  const peerNamed = async (): Promise<TempPeer> => {
+    const peer = await tempPeer(FAST)
+    peers.push(peer)
+    return peer
+  }
+
+  before(async () => {
+    alice = await peerNamed()
+  })
+
+  after(async () => {
+    await Promise.all(peers.map(async peer => { await peer.dispose() }))
+  })
+
+  const decline = async (db: Store, invitee: TempPeer, inviteId: string): Promise<void> => {
+    await pendingOn(invitee, inviteId)
+    await invitee.peer.invites().find(invite => invite.id === inviteId)!.decline()
+    await reachState(alice, inviteId, 'declined')
+    assert.equal(alice.peer.invitation(inviteId)?.error, undefined)
+  }
+
+  it('takes back the role it granted once declined', async () => {
+    const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const carol = await peerNamed()
+    const invite = await db.invite(carol.peer.peerId, { role: 'write', address: carol.peer.addresses[0]! })
+    assert.deepEqual(db.acl.get().peers[carol.peer.peerId], ['write'], 'the invite grants its role as it is made')
+    await decline(db, carol, invite.id)
+    assert.deepEqual(db.acl.get().peers[carol.peer.peerId], [], 'declined: the role is taken back')
+  })
+
+  it('takes back the grant of an invite declined after a restart, before its store is opened again', async () => {
+    const inviter = await peerNamed()
+    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const ivan = await peerNamed()
+    const invite = await db.invite(ivan.peer.peerId, { role: 'write', address: ivan.peer.addresses[0]! })
+    await pendingOn(ivan, invite.id)
+    await inviter.reopen({ ...FAST, listen: [`/ip4/127.0.0.1/tcp/${portOf(inviter.peer)}`] })
+    await ivan.peer.invites().find(pending => pending.id === invite.id)!.decline()
+    await reachState(inviter, invite.id, 'declined')
+    assert.deepEqual((await inviter.peer.store(db.id)).acl.get().peers[ivan.peer.peerId], [])
+  })
+
+  it('keeps the grant of an invite that expires unanswered: a Join made before the expiry counts whenever it comes', async () => {
+    const inviter = await peerNamed()
+    const port = portOf(inviter.peer)
+    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    await db.registerSchema('Note', { type: 'object', properties: { text: { type: 'string' } } })
+    const judy = await peerNamed()
+    const invite = await db.invite(judy.peer.peerId, { role: 'write', expiresIn: 1500, address: judy.peer.addresses[0]! })
+    await pendingOn(judy, invite.id)
+    await inviter.peer.close()
+    const judyDb = await within(judy.peer.join(invite), 'judy to join while the inviter is away')
+    assert.equal(states(judy, invite.id), 'waiting for peers')
+    const { expires } = invite.open(await peerIdentity(judy.peer.storage))
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, expires - Date.now() + 100)))
+    await inviter.reopen({ ...FAST, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    const back = await inviter.peer.store(db.id)
+    await reachState(judy, invite.id, 'synced', 15_000)
+    await judyDb.collection('Note').create([{ text: 'from judy' }])
+    await until(async () => (await back.collection('Note').find()).some(note => note.text === 'from judy'), 'judy\'s note at the inviter', 15_000)
+    assert.deepEqual(back.acl.get().peers[judy.peer.peerId], ['write'])
+  })
+
+  it('leaves the invitee what the default role gave it', async () => {
+    const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled, defaultRole: 'read' })
+    const erin = await peerNamed()
+    const invite = await db.invite(erin.peer.peerId, { role: 'write', address: erin.peer.addresses[0]! })
+    await decline(db, erin, invite.id)
+    assert.deepEqual(db.acl.get().peers[erin.peer.peerId], ['read'], 'named now, so the default read is granted by name')
+  })
+
+  it('leaves a role the invitee held before the invite', async () => {
+    const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const frank = await peerNamed()
+    await db.acl.grant(frank.peer.peerId, 'delete')
+    const invite = await db.invite(frank.peer.peerId, { role: 'write', address: frank.peer.addresses[0]! })
+    assert.deepEqual(db.acl.get().peers[frank.peer.peerId], ['write', 'delete'])
+    await decline(db, frank, invite.id)
+    assert.deepEqual(db.acl.get().peers[frank.peer.peerId], ['delete'])
+  })
+
+  it('leaves the ACL alone when the invitee\'s entry changed after the invite', async () => {
+    const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const grace = await peerNamed()
+    const invite = await db.invite(grace.peer.peerId, { role: 'read', address: grace.peer.addresses[0]! })
+    await db.acl.grant(grace.peer.peerId, 'write')
+    await decline(db, grace, invite.id)
+    assert.deepEqual(db.acl.get().peers[grace.peer.peerId], ['read', 'write'], 'a grant made since meant the invitee to stay')
+  })
+
+  it('keeps the role of an invite that was taken up', async () => {
+    const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const heidi = await peerNamed()
+    const invite = await db.invite(heidi.peer.peerId, { role: 'write', expiresIn: 1500, address: heidi.peer.addresses[0]! })
+    await within(heidi.peer.join(invite), 'heidi to join')
+    await reachState(alice, invite.id, 'joined')
+    await new Promise(resolve => setTimeout(resolve, 1700))
+    assert.equal(states(alice, invite.id), 'joined')
+    assert.deepEqual(db.acl.get().peers[heidi.peer.peerId], ['write'])
+  })
+})
+
 describe('an invitee that restarts with its handshake unfinished', () => {
   it('takes the handshake up again, however often: the inviter hears the Join once both are back, and no second Join is written', async () => {
     const inviter = await tempPeer(FAST)

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createActor } from 'xstate'
+import { createActor, fromPromise, waitFor } from 'xstate'
 import { getShortestPaths } from 'xstate/graph'
 import type { Store } from '../../actors/store.ts'
 import { inviterMachine } from '../../machines/inviter.machine.ts'
@@ -28,6 +28,7 @@ function inviterEvents (snapshot: InviterSnapshot): ModelEvent[] {
     case 'sent': return [{ type: 'xstate.done.actor.deliver invite' }, { type: 'xstate.error.actor.deliver invite', ...failure }]
     case 'awaiting delivery': return [{ type: 'invitee connected' }, { type: 'xstate.after.retry.inviter.awaiting delivery' }, { type: 'xstate.after.expiry.inviter.awaiting delivery' }]
     case 'awaiting join': return [{ type: 'join seen' }, { type: 'accepted' }, { type: 'declined' }, { type: 'xstate.after.expiry.inviter.awaiting join' }]
+    case 'withdrawing grant': return [{ type: 'xstate.done.actor.withdraw grant' }]
     default: return []
   }
 }
@@ -157,6 +158,15 @@ describe('the inviter machine, walked with real peers', () => {
   for (const { resume, path } of resumed) {
     it(`after a restart, ${resume}: ${path.states.join(' → ')} (${path.events.slice(1).join(', ') || 'nothing more'})`, async () => { await walk(path, resume) })
   }
+
+  it('ends as what the invite came to, keeping why, when its grant cannot be taken back (an in-process check: a real refusal needs the inviter demoted)', async () => {
+    const refusing = inviterMachine.provide({ actors: { 'withdraw grant': fromPromise<void, { inviteId: string }>(async () => { throw failure.error }) } })
+    const actor = createActor(refusing, { input: { ...input('delivered'), expires: Date.now() + 60_000 } }).start()
+    actor.send({ type: 'declined' })
+    const ended = await waitFor(actor, snapshot => snapshot.status === 'done', { timeout: 1000 })
+    assert.equal(ended.value, 'declined')
+    assert.equal(ended.context.error, failure.error)
+  })
 
   it('resumes as joined when the Join was folded before it could be told (an in-process check: no real order of events leaves that behind)', () => {
     const actor = createActor(inviterMachine, { input: { ...input(), resume: 'joined' as const } }).start()
