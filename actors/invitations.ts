@@ -106,6 +106,11 @@ export interface Invitations {
   reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): void
   /** A peer connected: invites waiting for it try again. */
   connected (peer: string): void
+  /**
+   * Forgets the thread's invites, inside the caller's transaction as the thread is removed: stops the actors of those
+   * this peer made and of those it answered, and removes their records. Invites still waiting for an answer stay.
+   */
+  dropThreadWithin (threadId: ThreadId): void
   /** Stops every invite's actor, and lets what they were writing about themselves finish. */
   stop (): Promise<void>
 }
@@ -350,6 +355,23 @@ export function createInvitations (init: InvitationsInit): Invitations {
       }
       for (const { actor, content } of invitees.values()) {
         if (content !== undefined && peersOfInvite(content).some(addr => peerIdOf(addr) === peer)) actor.send({ type: 'peer connected' })
+      }
+    },
+
+    dropThreadWithin (threadId) {
+      for (const [id, inviter] of inviters) {
+        if (!inviter.threadId.equals(threadId)) continue
+        inviter.actor.stop()
+        inviters.delete(id)
+      }
+      for (const { key, value } of [...sent.getRange()]) if (value.threadId === threadId.toString()) sent.removeSync(key)
+      for (const [id, entry] of invitees) {
+        if (!entry.invite.threadId.equals(threadId) || entry.actor.getSnapshot().value === 'pending') continue
+        entry.actor.stop()
+        invitees.delete(id)
+      }
+      for (const { key, value } of [...received.getRange()]) {
+        if (value.state !== 'pending' && Invite.fromBytes(value.invite).threadId.equals(threadId)) received.removeSync(key)
       }
     },
 

@@ -72,6 +72,8 @@ export interface Network {
   readonly banned: ReadonlyMap<string, number>
   /** Joins the thread's gossip topic, and records that our own log (if we write) lives at our addresses, now only those. */
   advertise (threadId: ThreadId, logId?: string): void
+  /** Leaves the thread's gossip topic: the thread is no longer held here. */
+  withdraw (threadId: ThreadId): void
   /** Opens a connection to a peer (a store's address works too), so gossip and requests can flow. */
   connect (to: Multiaddr): Promise<void>
   /**
@@ -231,6 +233,13 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         logs.addrs.setAddrs(threadId, logId, gone, 0)
       }
       node.services.pubsub.subscribe(threadId.toString())
+    },
+
+    withdraw (threadId) {
+      node.services.pubsub.unsubscribe(threadId.toString())
+      // The addresses were dropped with the thread: taken in again, it must write them again.
+      const prefix = `${threadId.toString()} `
+      for (const slot of [...refreshed.keys()]) if (slot.startsWith(prefix)) refreshed.delete(slot)
     },
 
     async connect (to) {

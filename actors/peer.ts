@@ -102,6 +102,13 @@ export interface Peer {
   /** The threads this peer holds a store in. */
   stores (): ThreadId[]
   /**
+   * Removes a thread this peer holds (a store or a replica): its key, logs and records, views, indexes, events,
+   * snapshots, ACLs and addresses, and the invites it made or answered in it, in one storage transaction, after
+   * stopping its actors and leaving its gossip topic. Nothing of it is served or kept afterwards; a store of it still
+   * held refuses writes (`StorageClosedError`). Its peers keep their copies: joining it again takes it in afresh.
+   */
+  deleteStore (id: ThreadId | string): Promise<void>
+  /**
    * Accepts an invite (delivered, or handed over as a string) and takes the thread in: a writer gets a log of its
    * own and authors a Join; a reader reads. Resolves with the store once joined, or once the join waits for the
    * thread's peers to come back. A `replicate` invite makes no store: accept it from `invites()`.
@@ -239,10 +246,18 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     return log.id
   }
 
+  /** Threads being deleted: nothing opens them again until their removal has committed. */
+  const deleting = new Set<string>()
+  const assertNotDeleting = (threadId: ThreadId): void => {
+    if (deleting.has(threadId.toString())) throw new UnknownThreadError(`thread ${threadId.toString()} is being deleted here`)
+  }
+
   const open = async (threadId: ThreadId, logId: string | undefined): Promise<Store> => {
     const tid = threadId.toString()
+    assertNotDeleting(threadId)
     // A store last written by an earlier build may keep its views in a layout this one does not read: its logs do.
     if (!stores.has(tid)) await engine.foldIfOutdated(threadId)
+    assertNotDeleting(threadId)
     let store = stores.get(tid)
     if (store === undefined) {
       const runtime = startThread({
@@ -364,6 +379,27 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     async connect (address) {
       if (network === undefined) throw new NetworkUnavailableError('this peer runs without networking')
       await network.connect(toMultiaddr(address))
+    },
+
+    async deleteStore (id) {
+      const threadId = ThreadId.from(id)
+      assertNotDeleting(threadId)
+      if (!logs.hasThread(threadId)) throw new UnknownThreadError(`this peer holds no thread ${threadId.toString()}`)
+      const tid = threadId.toString()
+      deleting.add(tid)
+      try {
+        await runtimes.get(tid)?.close()
+        runtimes.delete(tid)
+        stores.delete(tid)
+        network?.withdraw(threadId)
+        await storage.transaction(() => {
+          invitations.dropThreadWithin(threadId)
+          engine.dropWithin(threadId)
+          logs.dropThreadWithin(threadId)
+        })
+      } finally {
+        deleting.delete(tid)
+      }
     },
 
     stores () {

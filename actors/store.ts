@@ -158,6 +158,7 @@ export function createStore (init: StoreInit): Store {
   const threadId = runtime.threadId
 
   const definitionOf = (collection: string): CollectionDefinition => {
+    runtime.assertOpen()
     const definition = engine.definition(threadId, collection)
     if (definition === undefined) throw new UnknownCollectionError(`no collection ${JSON.stringify(collection)} in thread ${threadId.toString()}`)
     return definition
@@ -179,6 +180,7 @@ export function createStore (init: StoreInit): Store {
     },
     async find (query = new Query()) {
       const parsed = Query.parse(query)
+      runtime.assertOpen()
       return within(() => engine.find(threadId, collection, parsed) as T[])
     }
   })

@@ -94,6 +94,8 @@ export interface ThreadRuntime {
   readonly threadId: ThreadId
   /** Our own log in the thread; undefined for a reader. */
   readonly logId: string | undefined
+  /** Throws `StorageClosedError` once the thread's store is closed (or the thread deleted). */
+  assertOpen (): void
   commit (changes: Change[]): Promise<Committed | undefined>
   ingest (logId: string, blocks: RecordBlocks): Promise<Committed>
   transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
@@ -538,6 +540,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   return {
     threadId,
     logId,
+    assertOpen,
 
     async commit (changes) {
       assertOpen()

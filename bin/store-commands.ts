@@ -233,5 +233,19 @@ export const storeCommands: Command[] = [
         out.result(`rebuilt from the ${from === 'log' ? 'logs' : 'snapshot'}: ${result}`, { from, result, records })
       })
     }
+  },
+  {
+    name: 'delete',
+    summary: 'Deletes a store (or a thread this path replicates): everything of its thread held here. Its peers keep their copies.',
+    usage: '<store>',
+    arguments: ['store'],
+    options: {},
+    async run (values, positionals, out) {
+      const [id] = positionals
+      await withPeer(values, {}, async peer => {
+        await peer.deleteStore(id!)
+        out.result(`deleted ${id!}`, { id, deleted: true })
+      })
+    }
   }
 ]

@@ -64,6 +64,8 @@ export interface AddrBook {
   /** The log's unexpired addresses. */
   addrs (threadId: ThreadId, logId: string): Multiaddr[]
   clearAddrs (threadId: ThreadId, logId: string): void
+  /** Removes every address of every log of the thread, expired ones too. */
+  clearThread (threadId: ThreadId): void
   /** Logs of the thread with at least one unexpired address. */
   logsWithAddrs (threadId: ThreadId): string[]
   /**
@@ -325,6 +327,18 @@ export function createAddrBook (storage: Storage, init: AddrBookInit = {}): Addr
       const tid = threadId.toString()
       write(changes => {
         for (const addr of [...logEntries(tid, logId)].map(([addr]) => addr)) remove(tid, logId, addr, changes)
+      })
+    },
+    clearThread (threadId) {
+      const tid = threadId.toString()
+      write(changes => {
+        const held: AddrKey[] = []
+        for (const key of db.getKeys({ start: [tid] })) {
+          const parts = key as AddrKey
+          if (parts[0] !== tid) break
+          held.push(parts)
+        }
+        for (const [, logId, addr] of held) remove(tid, logId, addr, changes)
       })
     },
     logsWithAddrs (threadId) {

@@ -88,6 +88,8 @@ export interface EventStore {
   clearHistories (threadId: ThreadId): void
   /** Drops events at or before `position` from the arrival index (compaction); histories stay. Returns how many. */
   compact (threadId: ThreadId, position: number): number
+  /** Removes every event of the thread, in both indexes. Call inside `storage.transaction`. */
+  drop (threadId: ThreadId): void
 }
 
 export function createEventStore (storage: Storage, numbers: ThreadNumbers, init: EventStoreInit = { codec: jsonPatchCodec, foldsAlone: () => false }): EventStore {
@@ -119,6 +121,17 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       const entity = left === undefined ? ALONE : left[ordinal]
       out.push({ position: first + ordinal, key: [...at, index], event: events[index]!, entity: entity === ALONE ? foldAlone(events[index]!) : entity ?? undefined })
     }
+  }
+
+  /** Removes every key of `kind` under the thread's number. */
+  const removeUnder = (kind: string, thread: number): void => {
+    const keys: unknown[] = []
+    for (const key of db.getKeys({ start: [kind, thread] })) {
+      const parts = key as unknown[]
+      if (parts[0] !== kind || parts[1] !== thread) break
+      keys.push(key)
+    }
+    for (const key of keys) db.removeSync(key as string[])
   }
 
   const store: EventStore = {
@@ -158,14 +171,14 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       return out
     },
     clearHistories (threadId) {
+      removeUnder('e', numbers.of(threadId))
+    },
+    drop (threadId) {
       const thread = numbers.of(threadId)
-      const histories: unknown[] = []
-      for (const key of db.getKeys({ start: ['e', thread] })) {
-        const parts = key as unknown[]
-        if (parts[0] !== 'e' || parts[1] !== thread) break
-        histories.push(key)
-      }
-      for (const key of histories) db.removeSync(key as string[])
+      if (thread === 0) return
+      db.removeSync(['n', thread])
+      removeUnder('p', thread)
+      removeUnder('e', thread)
     },
     compact (threadId, position) {
       const thread = numbers.of(threadId)

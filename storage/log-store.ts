@@ -164,6 +164,11 @@ export interface LogStore {
   content (record: StoredRecord): RecordContent
   /** Re-reads and re-checks a whole log from head to first record; throws `CorruptLogError` on any fault. */
   verifyLog (threadId: ThreadId, logId: string): VerifiedLog
+  /**
+   * Removes the thread: its key, its logs' keys, records, heads and addresses, and its metadata. Call inside
+   * `storage.transaction`, with whatever else of the thread goes too.
+   */
+  dropThreadWithin (threadId: ThreadId): void
 }
 
 /**
@@ -211,6 +216,14 @@ export function createLogStore (init: LogStoreInit): LogStore {
       threadKeys.set(tid, key)
     }
     return key
+  }
+
+  /**
+   * Refuses a write for a thread no longer stored, read inside the write's transaction: one checked before it was
+   * queued may land after the thread was dropped, and would leave its keys or records behind.
+   */
+  const assertHeldWithin = (threadId: ThreadId): void => {
+    if (keys.serviceKey(threadId) === undefined) throw new UnknownThreadError(`thread ${threadId.toString()} is not held here`)
   }
 
   const publicKeyOf = (threadId: ThreadId, logId: string): Ed25519PublicKey => {
@@ -354,6 +367,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
   /** Inside a transaction: refuses replays, forks and gaps, then writes the record at the head. */
   const linkRecord = ({ threadId, logId, blocks: recordBlocks, node, content }: CheckedRecord): AcceptedRecord => {
+    assertHeldWithin(threadId)
     assertNotHeld(threadId, logId, node.cid)
     const current = heads.get(threadId, logId)
     const linksToHead = node.prev === undefined ? current.cid === undefined : current.cid !== undefined && node.prev.equals(current.cid)
@@ -413,13 +427,17 @@ export function createLogStore (init: LogStoreInit): LogStore {
 
     async createLog (threadId, key = Ed25519PrivateKey.generate()) {
       threadKeyOf(threadId)
-      await storage.transaction(() => keys.addPrivateKey(threadId, key))
+      await storage.transaction(() => {
+        assertHeldWithin(threadId)
+        keys.addPrivateKey(threadId, key)
+      })
       return logInfo(threadId, key.publicKey.logId)
     },
 
     async addLog (threadId, publicKey, options = {}) {
       threadKeyOf(threadId)
       await storage.transaction(() => {
+        assertHeldWithin(threadId)
         keys.addPublicKey(threadId, publicKey)
         if (options.legacyFirstRecordSignature === true) metadata.put(threadId, legacyName(publicKey.logId), true)
       })
@@ -572,6 +590,25 @@ export function createLogStore (init: LogStoreInit): LogStore {
         throw cause
       }
       return { records: head.counter, head }
+    },
+
+    dropThreadWithin (threadId) {
+      assertOpen()
+      const tid = threadId.toString()
+      for (const logId of heads.heads(threadId).keys()) heads.clear(threadId, logId)
+      addrs.clearThread(threadId)
+      const records: unknown[] = []
+      for (const key of index.getKeys({ start: [tid] })) {
+        if ((key as unknown[])[0] !== tid) break
+        records.push(key)
+      }
+      for (const key of records) index.removeSync(key as string[])
+      keys.clearThread(threadId)
+      metadata.clearThread(threadId)
+      threadKeys.delete(tid)
+      for (const cache of [publicKeys, privateKeys, tips]) {
+        for (const slot of [...cache.keys()]) if (slot.startsWith(`${tid}/`)) cache.delete(slot)
+      }
     }
   }
   return store

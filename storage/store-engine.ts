@@ -104,6 +104,11 @@ export interface StoreEngine {
   compact (threadId: ThreadId, keepAfter?: number): Promise<number>
   /** Forgets cached state after a storage transaction failed to commit. */
   invalidate (): void
+  /**
+   * Removes everything derived from the thread's logs here: views, indexes, events, snapshots, ACLs and membership,
+   * and its number. Call inside `storage.transaction`, with the logs' own removal.
+   */
+  dropWithin (threadId: ThreadId): void
 }
 
 /**
@@ -535,6 +540,15 @@ export function createStoreEngine (init: StoreEngineInit): StoreEngine {
     }),
 
     invalidate: forget,
+
+    dropWithin (threadId) {
+      access.clear(threadId)
+      views.drop(threadId)
+      events.drop(threadId)
+      numbers.drop(threadId)
+      const tid = threadId.toString()
+      for (const slot of [...validators.keys()]) if (slot.startsWith(`${tid}/`)) validators.delete(slot)
+    },
 
     pin: () => storage.pin(),
 

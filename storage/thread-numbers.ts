@@ -16,6 +16,8 @@ export interface ThreadNumbers {
    * thread that asks, so the caller of `assign` calls this whenever such a transaction fails.
    */
   invalidate (): void
+  /** Gives up the thread's number, inside the caller's write transaction: a thread added again gets a new one. */
+  drop (threadId: ThreadId): void
 }
 
 export function createThreadNumbers (storage: Storage): ThreadNumbers {
@@ -50,6 +52,12 @@ export function createThreadNumbers (storage: Storage): ThreadNumbers {
       return number
     },
 
-    invalidate: () => { known.clear() }
+    invalidate: () => { known.clear() },
+
+    drop (threadId) {
+      const tid = threadId.toString()
+      db.removeSync(['t', tid])
+      known.delete(tid)
+    }
   }
 }

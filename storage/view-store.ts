@@ -88,6 +88,8 @@ export interface ViewStore {
   restore (threadId: ThreadId): number
   /** Forgets cached definitions; called when a transaction that may have read uncommitted ones aborts. */
   invalidate (): void
+  /** Removes everything of the thread: views, definitions, index entries, snapshots. Call inside `storage.transaction`. */
+  drop (threadId: ThreadId): void
 }
 
 type Key = Array<string | number | boolean>
@@ -131,6 +133,8 @@ const INDEX_KINDS: ReadonlyArray<{ kind: IndexKind, unique: boolean }> = [
   { kind: 'x', unique: false }, { kind: 'xl', unique: false }, { kind: 'u', unique: true }, { kind: 'ul', unique: true }
 ]
 type IndexEntries = Record<IndexKind, Expected>
+/** Every kind of key a thread has here, each followed by the thread's number. */
+const THREAD_KINDS: readonly string[] = ['v', 'c', ...INDEX_KINDS.map(({ kind }) => kind), 's', 'sv', 'sc', 'si']
 
 /** A string a key cannot hold as it is: too long, or long enough for lmdb to leave its U+0000–U+0004 unescaped. */
 function keyedByDigest (value: IndexValue): value is string {
@@ -677,6 +681,15 @@ export function createViewStore (storage: Storage, numbers: ThreadNumbers): View
     },
 
     invalidate () {
+      definitions.clear()
+    },
+
+    drop (threadId) {
+      const thread = numbers.of(threadId)
+      if (thread === 0) return
+      for (const kind of THREAD_KINDS) {
+        for (const key of [...keysWithPrefix(db, [kind, thread], 2)]) db.removeSync(key)
+      }
       definitions.clear()
     }
   }

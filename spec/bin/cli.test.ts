@@ -24,7 +24,7 @@ describe('the threads command', () => {
   it('explains itself and every command', async () => {
     const help = await threads('help')
     assert.equal(help.code, 0)
-    for (const name of ['demo', 'daemon', 'new-store', 'register', 'create', 'save', 'find', 'watch', 'address', 'open', 'add-replicator', 'snapshot', 'rebuild']) {
+    for (const name of ['demo', 'daemon', 'new-store', 'register', 'create', 'save', 'find', 'watch', 'address', 'open', 'add-replicator', 'snapshot', 'rebuild', 'delete']) {
       assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `help lists ${name}`)
     }
     const find = await threads('find', '--help')
@@ -98,6 +98,16 @@ describe('the threads command', () => {
     assert.equal(notJson.code, 2)
     assert.match(notJson.stderr, /UsageError: entity 1 is not JSON/)
     assert.equal(json<unknown[]>(await threads('find', store.id, 'Person', '--path', path, '--json')).length, 2)
+  })
+
+  it('deletes a store, which is then held nowhere at the path', async () => {
+    const made = json<{ id: string }>(await threads('new-store', '--path', path, '--json'))
+    assert.ok(json<string[]>(await threads('stores', '--path', path, '--json')).includes(made.id))
+    assert.deepEqual(json(await threads('delete', made.id, '--path', path, '--json')), { id: made.id, deleted: true })
+    assert.deepEqual(json<string[]>(await threads('stores', '--path', path, '--json')), [store.id])
+    const again = await threads('delete', made.id, '--path', path, '--json')
+    assert.equal(again.code, 1)
+    assert.equal(JSON.parse(again.stderr).code, 'ERR_UNKNOWN_THREAD')
   })
 
   describe('daemon', () => {
