@@ -1,6 +1,6 @@
 import { jsonPatchCodec, type Entity, type EntityEvent, type EventCodec, type StoreEvent } from '../codecs/event-codec.ts'
 import type { ThreadId } from '../codecs/thread-id.ts'
-import type { Storage } from './storage.ts'
+import { removeKeysUnder, type Storage } from './storage.ts'
 import type { ThreadNumbers } from './thread-numbers.ts'
 
 /**
@@ -123,17 +123,6 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
     }
   }
 
-  /** Removes every key of `kind` under the thread's number. */
-  const removeUnder = (kind: string, thread: number): void => {
-    const keys: unknown[] = []
-    for (const key of db.getKeys({ start: [kind, thread] })) {
-      const parts = key as unknown[]
-      if (parts[0] !== kind || parts[1] !== thread) break
-      keys.push(key)
-    }
-    for (const key of keys) db.removeSync(key as string[])
-  }
-
   const store: EventStore = {
     position (threadId) {
       return (db.get(['n', numbers.of(threadId)]) as number | undefined) ?? 0
@@ -171,14 +160,14 @@ export function createEventStore (storage: Storage, numbers: ThreadNumbers, init
       return out
     },
     clearHistories (threadId) {
-      removeUnder('e', numbers.of(threadId))
+      removeKeysUnder(db, ['e', numbers.of(threadId)])
     },
     drop (threadId) {
       const thread = numbers.of(threadId)
       if (thread === 0) return
       db.removeSync(['n', thread])
-      removeUnder('p', thread)
-      removeUnder('e', thread)
+      removeKeysUnder(db, ['p', thread])
+      removeKeysUnder(db, ['e', thread])
     },
     compact (threadId, position) {
       const thread = numbers.of(threadId)

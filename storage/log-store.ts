@@ -18,7 +18,7 @@ import { createHeadBook, type Head, type HeadBook } from './head-book.ts'
 import { createKeyBook, type KeyBook } from './key-book.ts'
 import { createMetadataBook, type MetadataBook } from './metadata-book.ts'
 import { settle } from './settled.ts'
-import type { Storage } from './storage.ts'
+import { removeKeysUnder, type Storage } from './storage.ts'
 import { createTurns } from './turns.ts'
 
 /**
@@ -597,12 +597,7 @@ export function createLogStore (init: LogStoreInit): LogStore {
       const tid = threadId.toString()
       for (const logId of heads.heads(threadId).keys()) heads.clear(threadId, logId)
       addrs.clearThread(threadId)
-      const records: unknown[] = []
-      for (const key of index.getKeys({ start: [tid] })) {
-        if ((key as unknown[])[0] !== tid) break
-        records.push(key)
-      }
-      for (const key of records) index.removeSync(key as string[])
+      removeKeysUnder(index, [tid])
       keys.clearThread(threadId)
       metadata.clearThread(threadId)
       threadKeys.delete(tid)

@@ -26,6 +26,20 @@ export type BinaryDatabase = Database<Uint8Array, Uint8Array>
 export type ValueDatabase<V> = Database<V, StorageKey>
 export type StorageKey = string | number | Array<string | number | boolean>
 
+/**
+ * Removes every key of `db` that begins with the parts of `prefix`, inside the caller's write transaction. The keys are
+ * read first and removed after, so the removal never moves under the read.
+ */
+export function removeKeysUnder (db: ValueDatabase<unknown>, prefix: Array<string | number>): void {
+  const held: StorageKey[] = []
+  for (const key of db.getKeys({ start: prefix })) {
+    const parts = key as unknown[]
+    if (!prefix.every((part, i) => parts[i] === part)) break
+    held.push(key)
+  }
+  for (const key of held) db.removeSync(key)
+}
+
 /** A committed state held still: reads run through it see that state, whatever commits after it. */
 export interface PinnedState {
   /** Runs `read` (synchronous reads of any database here) against the pinned state. */
