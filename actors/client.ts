@@ -116,7 +116,14 @@ export class Client {
 
   #store (storeId: string): Promise<Store> {
     const cached = this.#stores.get(storeId)
-    if (cached !== undefined) return cached
+    // A handle the peer closed (it deleted the thread) is asked for again: the peer refuses, or holds the thread anew.
+    if (cached !== undefined) return cached.then(store => store.closed ? this.#reopen(storeId, cached) : store)
+    return this.#reopen(storeId, undefined)
+  }
+
+  #reopen (storeId: string, stale: Promise<Store> | undefined): Promise<Store> {
+    const current = this.#stores.get(storeId)
+    if (current !== stale && current !== undefined) return current
     const store = this.#peer.then(peer => peer.store(storeId))
     this.#stores.set(storeId, store)
     // A store that could not be opened is asked for again next time, not refused from memory.

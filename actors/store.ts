@@ -91,6 +91,11 @@ export interface Store {
   readonly key: ThreadKey
   /** Where other peers reach this store: `/ip4/…/tcp/…/p2p/<peer>/thread/<tid>`; undefined without networking. */
   readonly address: string | undefined
+  /**
+   * True once this handle is closed, by its peer closing or by `peer.deleteStore`: every call on it then refuses with
+   * `StorageClosedError`. The peer hands out a live handle again while it holds the thread.
+   */
+  readonly closed: boolean
   registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
   collection<T extends Entity = Entity> (name: string): Collection<T>
   collections (): CollectionDefinition[]
@@ -316,6 +321,7 @@ export function createStore (init: StoreInit): Store {
     logId,
     key,
     get address () { return init.address() },
+    get closed () { return runtime.closed },
     sync: init.sync,
     addReplicator: init.addReplicator,
 

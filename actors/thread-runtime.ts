@@ -94,6 +94,8 @@ export interface ThreadRuntime {
   readonly threadId: ThreadId
   /** Our own log in the thread; undefined for a reader. */
   readonly logId: string | undefined
+  /** True once the thread's store is closed (or the thread deleted). */
+  readonly closed: boolean
   /** Throws `StorageClosedError` once the thread's store is closed (or the thread deleted). */
   assertOpen (): void
   commit (changes: Change[]): Promise<Committed | undefined>
@@ -540,6 +542,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   return {
     threadId,
     logId,
+    get closed () { return closed },
     assertOpen,
 
     async commit (changes) {

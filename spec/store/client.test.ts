@@ -157,4 +157,28 @@ describe('the paper\'s Client facade', () => {
       await rm(peerPath, { recursive: true, force: true })
     }
   })
+
+  it('asks the peer again for a store its peer deleted: refused while the thread is gone, served once it is held anew', async () => {
+    const peerPath = await mkdtemp(join(tmpdir(), 'threads-client-spec-'))
+    const peer = await createPeer({ path: peerPath, network: false })
+    const onPeer = new Client(peer)
+    try {
+      const { id } = await onPeer.newStore()
+      await onPeer.registerSchema(id, 'Person', PERSON)
+      await onPeer.modelCreate<Person>(id, 'Person', [{ ID: 'ada', name: 'Ada', age: 36 }])
+      const key = (await peer.store(id)).key
+      await peer.deleteStore(id)
+      await assert.rejects(onPeer.modelHas(id, 'Person', ['ada']), UnknownThreadError)
+      await assert.rejects(onPeer.start(id), UnknownThreadError)
+
+      await peer.openStore(id, { key })
+      await onPeer.registerSchema(id, 'Person', PERSON)
+      assert.equal(await onPeer.modelHas(id, 'Person', ['ada']), false)
+      await onPeer.modelCreate<Person>(id, 'Person', [{ ID: 'bea', name: 'Bea', age: 41 }])
+      assert.deepEqual((await onPeer.modelFindByID<Person>(id, 'Person', 'bea')).entity, { ID: 'bea', name: 'Bea', age: 41 })
+    } finally {
+      await onPeer.close()
+      await rm(peerPath, { recursive: true, force: true })
+    }
+  })
 })

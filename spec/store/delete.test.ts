@@ -42,7 +42,10 @@ describe('deleting a store', () => {
     const invite = await gone.invite(invitee.peer.peerId)
     assert.ok(temp.peer.invitation(invite.id) !== undefined)
 
+    assert.equal(gone.closed, false)
     await temp.peer.deleteStore(gone.id)
+    assert.equal(gone.closed, true, 'the handle says it is closed')
+    assert.equal(kept.closed, false)
     assert.equal(everything(temp.peer), before, 'every database holds what it held before the thread came')
     assert.deepEqual(numbered(temp.peer).filter(key => key !== '["n"]'), numbersBefore.filter(key => key !== '["n"]'), 'the thread\'s number is given up')
     assert.equal(temp.peer.invitation(invite.id), undefined, 'the invite\'s actor stopped')

@@ -49,6 +49,7 @@ describe('store lifecycle and edges', () => {
     await assert.rejects(within(transaction, 'the open transaction to settle'), closed)
     release()
     await within(closing, 'close to finish')
+    assert.equal(db.closed, true)
     await assert.rejects(db.collection('Note').create([{ text: 'after close' }]), closed)
     assert.throws(() => db.listen({}, () => {}), closed)
     await temp.dispose()
