@@ -102,8 +102,11 @@ export interface Invitations {
   status (inviteId: string): InvitationStatus | undefined
   /** Hears what a thread's control events did: Joins answer this peer's invites. */
   noteAccess (threadId: ThreadId, outcomes: readonly AccessOutcome[]): void
-  /** Takes an invitee's answer; throws a `ThreadsError` to refuse it. */
-  reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): void
+  /**
+   * Takes an invitee's answer; throws a `ThreadsError` to refuse it. A decline is on disk when this resolves, so the
+   * grant it takes back is taken back even if this peer stops first.
+   */
+  reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): Promise<void>
   /** A peer connected: invites waiting for it try again. */
   connected (peer: string): void
   /**
@@ -154,6 +157,8 @@ interface StoredSent {
   address?: string
   invite: Uint8Array
   delivered: boolean
+  /** The invitee declined, and the grant the invite brought may not have been taken back yet. */
+  declined?: boolean
 }
 
 interface StoredReceived {
@@ -300,7 +305,7 @@ export function createInvitations (init: InvitationsInit): Invitations {
         const invite = Invite.fromBytes(value.invite)
         const joined = engine.access.invite(invite.threadId, value.inviterLog, String(key))?.joinedBy !== undefined
         startInviter(invite.id, invite.threadId, value.invitee, value.expires, value.address === undefined ? undefined : multiaddr(value.address), async () => invite,
-          joined ? 'joined' : value.delivered ? 'delivered' : 'undelivered')
+          joined ? 'joined' : value.declined === true ? 'declined' : value.delivered ? 'delivered' : 'undelivered')
       }
       for (const { value } of received.getRange()) {
         if (value.state === 'pending') await invitations.receive(value.invite).catch(() => undefined)
@@ -342,11 +347,19 @@ export function createInvitations (init: InvitationsInit): Invitations {
       }
     },
 
-    reply (threadId, inviteId, answer, peer) {
+    async reply (threadId, inviteId, answer, peer) {
       const inviter = inviters.get(inviteId)
       if (inviter === undefined || !inviter.threadId.equals(threadId)) throw new InvalidInviteError(`no invite ${inviteId} of this peer's is waiting for an answer`)
       if (inviter.invitee !== peer) throw new AccessDeniedError(`only ${inviter.invitee} answers invite ${inviteId}`)
-      inviter.actor.send({ type: answer === 'accept' ? 'accepted' : 'declined' })
+      const event = { type: answer === 'accept' ? 'accepted' : 'declined' } as const
+      if (event.type === 'declined' && inviter.actor.getSnapshot().can(event)) {
+        // Read inside the write: an invite that ended meanwhile (it expired) has had its record removed, and stays so.
+        await storage.transaction(() => {
+          const stored = sent.get(inviteId)
+          if (stored !== undefined) sent.putSync(inviteId, { ...stored, declined: true })
+        })
+      }
+      inviter.actor.send(event)
     },
 
     connected (peer) {

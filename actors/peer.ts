@@ -185,7 +185,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     inspect,
     runtimeOf: threadId => runtimes.get(threadId.toString()),
     openRuntime: async threadId => {
-      await peer.store(threadId)
+      await openHeld(threadId)
       return runtimes.get(threadId.toString())!
     },
     adopt: async (threadId, role) => {
@@ -233,7 +233,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       onPeerHoldsLog: (threadId, logId) => { runtimes.get(threadId.toString())?.syncLog(logId) },
       onPeerConnect: peer => { invitations.connected(peer) },
       onInvite: async invite => { await invitations.deliver(invite) },
-      onInviteReply: async (threadId, inviteId, answer, peer) => { invitations.reply(threadId, inviteId, answer, peer) }
+      onInviteReply: async (threadId, inviteId, answer, peer) => { await invitations.reply(threadId, inviteId, answer, peer) }
     })
   running = network
 
@@ -308,6 +308,15 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
     return store
   }
 
+  /** The store of a thread this peer writes or reads, opened if it is not. */
+  async function openHeld (threadId: ThreadId): Promise<Store> {
+    const held = logs.hasThread(threadId)
+    const logId = held ? logs.metadata.get(threadId, OWN_LOG) : undefined
+    const reader = held && logs.metadata.get(threadId, READER) === true
+    if (typeof logId !== 'string' && !reader) throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
+    return await open(threadId, typeof logId === 'string' ? logId : undefined)
+  }
+
   await invitations.resume()
 
   let closing: Promise<void> | undefined
@@ -341,14 +350,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
       return store
     },
 
-    async store (id) {
-      const threadId = ThreadId.from(id)
-      const held = logs.hasThread(threadId)
-      const logId = held ? logs.metadata.get(threadId, OWN_LOG) : undefined
-      const reader = held && logs.metadata.get(threadId, READER) === true
-      if (typeof logId !== 'string' && !reader) throw new UnknownThreadError(`this peer holds no store in thread ${threadId.toString()}`)
-      return await open(threadId, typeof logId === 'string' ? logId : undefined)
-    },
+    store: async id => await openHeld(ThreadId.from(id)),
 
     async join (input) {
       const invite = await invitations.receive(input)

@@ -9,8 +9,11 @@ import { assign, fromPromise, setup } from 'xstate'
  * keeps it: a Join its invitee made before the expiry counts whenever it arrives.
  */
 
-/** Where an invite made before a restart stands: answered by a Join already, delivered, or not yet delivered. */
-export type InviterResume = 'joined' | 'delivered' | 'undelivered'
+/**
+ * Where an invite made before a restart stands: answered by a Join already, declined with its grant not yet taken
+ * back, delivered, or not yet delivered.
+ */
+export type InviterResume = 'joined' | 'declined' | 'delivered' | 'undelivered'
 
 export interface InviterInput {
   inviteId: string
@@ -83,6 +86,7 @@ export const inviterMachine = setup({
   guards: {
     'past expiry': ({ context }) => Date.now() >= context.expires,
     'was joined': ({ context }) => context.resume === 'joined',
+    'was declined': ({ context }) => context.resume === 'declined',
     'was delivered': ({ context }) => context.resume === 'delivered',
     'was not delivered': ({ context }) => context.resume === 'undelivered'
   },
@@ -100,6 +104,7 @@ export const inviterMachine = setup({
       description: 'A new invite is composed; one made before a restart takes up where it stood.',
       always: [
         { guard: 'was joined', target: 'joined' },
+        { guard: 'was declined', target: 'withdrawing grant' },
         { guard: 'was delivered', target: 'awaiting join' },
         { guard: 'was not delivered', target: 'awaiting delivery' },
         { target: 'composing' }

@@ -11,6 +11,7 @@ import { RequestFailedError } from '../../net/requests.ts'
 import { askOnce } from '../helpers/ask-once.ts'
 import { ThreadVariant } from '../../codecs/thread-id.ts'
 import { ReadOnlyStoreError } from '../../storage/errors.ts'
+import { openStorage } from '../../storage/storage.ts'
 import { handMadeJoin } from '../helpers/hand-made-join.ts'
 import { portOf, tempPeer, until, within, type TempPeer } from '../helpers/temp-peer.ts'
 
@@ -289,6 +290,26 @@ describe('an access-controlled invite declined or left to expire', () => {
     await ivan.peer.invites().find(pending => pending.id === invite.id)!.decline()
     await reachState(inviter, invite.id, 'declined')
     assert.deepEqual((await inviter.peer.store(db.id)).acl.get().peers[ivan.peer.peerId], [])
+  })
+
+  it('takes back the grant of a decline it took in but had not acted on when it stopped', async () => {
+    const inviter = await peerNamed()
+    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const kim = await peerNamed()
+    const invite = await db.invite(kim.peer.peerId, { role: 'write', address: kim.peer.addresses[0]! })
+    await pendingOn(kim, invite.id)
+    await inviter.peer.close()
+    // What a stop between taking the decline in and committing the withdrawal leaves: the invite's record, marked declined.
+    const storage = await openStorage({ path: inviter.path })
+    const sent = storage.valueDatabase<Record<string, unknown>>('sent-invites')
+    await storage.transaction(() => sent.putSync(invite.id, { ...sent.get(invite.id)!, declined: true }))
+    await storage.close()
+    await inviter.reopen(FAST)
+    await reachState(inviter, invite.id, 'declined')
+    assert.equal(inviter.peer.invitation(invite.id)?.error, undefined)
+    assert.deepEqual((await inviter.peer.store(db.id)).acl.get().peers[kim.peer.peerId], [])
+    await inviter.reopen(FAST)
+    assert.equal(inviter.peer.invitation(invite.id), undefined, 'a withdrawn invite is not taken up again')
   })
 
   it('keeps the grant of an invite that expires unanswered: a Join made before the expiry counts whenever it comes', async () => {

@@ -168,6 +168,15 @@ describe('the inviter machine, walked with real peers', () => {
     assert.equal(ended.context.error, failure.error)
   })
 
+  it('resumes a decline whose grant was not yet taken back by taking it back (an in-process check: a real one is in handshake.test.ts)', async () => {
+    const withdrawn: string[] = []
+    const withdrawing = inviterMachine.provide({ actors: { 'withdraw grant': fromPromise<void, { inviteId: string }>(async ({ input }) => { withdrawn.push(input.inviteId) }) } })
+    const actor = createActor(withdrawing, { input: { ...input(), resume: 'declined' as const } }).start()
+    const ended = await waitFor(actor, snapshot => snapshot.status === 'done', { timeout: 1000 })
+    assert.equal(ended.value, 'declined')
+    assert.deepEqual(withdrawn, ['model'])
+  })
+
   it('resumes as joined when the Join was folded before it could be told (an in-process check: no real order of events leaves that behind)', () => {
     const actor = createActor(inviterMachine, { input: { ...input(), resume: 'joined' as const } }).start()
     assert.equal(actor.getSnapshot().value, 'joined')
