@@ -20,7 +20,7 @@ import { judgeGossip, type GossipVerdict } from '../net/gossip-verdict.ts'
 import { createThreadsNode, peerIdentity, peerKey, type ThreadsNode } from '../net/node.ts'
 import { createPenalties, type MisbehaviourLimits } from '../net/penalties.ts'
 import { createRequester, DEFAULT_REQUEST_LIMITS, serveRequests, type RefusalCounts, type RequestServer } from '../net/requests.ts'
-import { checkThreadKey, pullThread, pushLog, pushRecords, type PullProgress } from '../net/sync.ts'
+import { checkThreadKey, pullThread, pushLog, pushRecords, type Pulled, type PullProgress } from '../net/sync.ts'
 import { createThreadService } from '../net/thread-service.ts'
 
 /**
@@ -103,7 +103,10 @@ export interface Network {
    * of `to` (peer IDs) only; says which it could not reach, and fails when it reached none.
    */
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[], to?: readonly string[]): Promise<PushOutcome>
-  /** Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. */
+  /**
+   * Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came, and fails
+   * when no peer's pull took in this log's records (one that took in only other logs' fails too).
+   */
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
   /** Pulls from each of `peers`; returns how many records came, and fails only when every pull failed. */
   pullFrom (threadId: ThreadId, peers: ReadonlyArray<Multiaddr | PeerId>, progress?: PullProgress): Promise<number>
@@ -186,7 +189,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     }
   }
 
-  const pulls = new Map<string, { done: Promise<number>, again?: Promise<number> }>()
+  const pulls = new Map<string, { done: Promise<Pulled>, again?: Promise<Pulled> }>()
 
   /**
    * Hands consecutive records of one log to the dispatcher all at once: it keeps them in order and commits them
@@ -199,8 +202,8 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     return outcomes.filter(outcome => !outcome.ok).length
   }
 
-  const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<number> => {
-    const pulled = await pullThread({
+  const pullOnce = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<Pulled> => {
+    return await pullThread({
       progress,
       requester,
       logs,
@@ -213,7 +216,27 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
         for (const { logId } of listed) init.onLog(threadId, logId)
       }
     })
-    return pulled.records
+  }
+
+  /**
+   * Pulls from one peer for one thread, one pull at a time; a pull asked for while one runs is folded into a single
+   * follow-up, since that one will fetch everything the asks were about. The same peer named by address or by ID is
+   * one peer.
+   */
+  const pullPeer = async (threadId: ThreadId, from: Multiaddr | PeerId, progress?: PullProgress): Promise<Pulled> => {
+    const slot = `${threadId.toString()} ${isMultiaddr(from) ? peerIdOf(from) ?? from.toString() : from.toString()}`
+    const running = pulls.get(slot)
+    if (running !== undefined) {
+      running.again ??= running.done.then(async () => await pullPeer(threadId, from))
+      return await running.again
+    }
+    const pulling: { done: Promise<Pulled>, again?: Promise<Pulled> } = { done: pullOnce(threadId, from, progress) }
+    pulls.set(slot, pulling)
+    try {
+      return await pulling.done
+    } finally {
+      if (pulls.get(slot) === pulling) pulls.delete(slot)
+    }
   }
 
   const network: Network = {
@@ -256,22 +279,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async pull (threadId, from, progress) {
-      // Pulls from one peer for one thread run one at a time; a pull asked for while one runs is folded into
-      // a single follow-up, since that one will fetch everything the asks were about.
-      // The same peer named by address or by ID is one peer.
-      const slot = `${threadId.toString()} ${isMultiaddr(from) ? peerIdOf(from) ?? from.toString() : from.toString()}`
-      const running = pulls.get(slot)
-      if (running !== undefined) {
-        running.again ??= running.done.then(async () => await network.pull(threadId, from))
-        return await running.again
-      }
-      const pulling: { done: Promise<number>, again?: Promise<number> } = { done: pullOnce(threadId, from, progress) }
-      pulls.set(slot, pulling)
-      try {
-        return await pulling.done
-      } finally {
-        if (pulls.get(slot) === pulling) pulls.delete(slot)
-      }
+      return (await pullPeer(threadId, from, progress)).records
     },
 
     async checkKey (threadId, key, to) {
@@ -311,7 +319,13 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async pullLog (threadId, logId, progress) {
-      return await network.pullFrom(threadId, holders(threadId, [logId]), progress)
+      const peers = holders(threadId, [logId])
+      if (peers.length === 0) return 0
+      const outcomes = await Promise.allSettled(peers.map(peer => pullPeer(threadId, peer, progress)))
+      // A pull that took other logs' records but not this one's did not sync this log: its actor tries again.
+      const reasons = outcomes.map(outcome => outcome.status === 'rejected' ? outcome.reason : outcome.value.failed.find(failure => failure.logId === logId)?.error)
+      if (reasons.every(reason => reason !== undefined)) throw reasons[0]
+      return outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value.records : 0), 0)
     },
 
     async pullFrom (threadId, peers, progress) {

@@ -39,6 +39,8 @@ export interface Pulled {
   readonly records: number
   /** The peer's logs with the addresses it gave for them. */
   readonly logs: ReadonlyArray<{ logId: string, addrs: readonly Uint8Array[] }>
+  /** The logs whose records could not all be taken, each with why: the rest of the pull went on without them. */
+  readonly failed: ReadonlyArray<{ logId: string, error: unknown }>
 }
 
 export async function pullThread (init: PullInit): Promise<Pulled> {
@@ -47,15 +49,15 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
   // Equal edges mean equal heads: nothing to ask for, which is what most polls find.
   const edges = await requester.request(init.peer, { type: 'get-edges', threads: [{ threadId, proof }] })
   if (edges.type === 'edges' && edges.edges.some(edge => edge.threadId.equals(threadId) && edge.heads === logs.edge(threadId))) {
-    return { records: 0, logs: [] }
+    return { records: 0, logs: [], failed: [] }
   }
   init.progress?.('listing logs')
   const listed = await requester.request(init.peer, { type: 'get-logs', threadId, proof })
-  if (listed.type !== 'logs') return { records: 0, logs: [] }
+  if (listed.type !== 'logs') return { records: 0, logs: [], failed: [] }
   // Known before the records come, so a pull cut short still leaves this peer knowing whom to ask next time.
   await init.learn(listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })))
   let taken = 0
-  let failure: { error: unknown } | undefined
+  const failed: Array<{ logId: string, error: unknown }> = []
   for (const remote of listed.logs) {
     const held = logs.hasLog(threadId, remote.logId) ? logs.head(threadId, remote.logId).counter : 0
     const fetch = (from: number): Promise<Settled<readonly RecordBlocks[]>> => settle(
@@ -78,13 +80,13 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
       }
     } catch (error) {
       // One log refused (anyone with the service key can plant one on a replica) keeps none of the others out.
-      failure ??= { error }
+      failed.push({ logId: remote.logId, error })
       await next
     }
   }
   // A pull that took something is progress; one that took nothing but refusals failed.
-  if (failure !== undefined && taken === 0) throw failure.error
-  return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })) }
+  if (failed.length > 0 && taken === 0) throw failed[0]!.error
+  return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })), failed }
 }
 
 export interface KeyCheckInit {

@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { randomSymmetricKey } from '../../codecs/aead.ts'
+import { DecryptionError } from '../../codecs/errors.ts'
 import { Ed25519PrivateKey } from '../../codecs/ed25519.ts'
 import { encodeRecordBody, type StoreEvent } from '../../codecs/event-codec.ts'
 import { createRecord } from '../../codecs/record.ts'
@@ -11,7 +12,8 @@ import { ThreadKey } from '../../codecs/thread-key.ts'
 import { serviceKeyProof } from '../../codecs/wire.ts'
 import { createThreadsNode } from '../../net/node.ts'
 import { RequestFailedError } from '../../net/requests.ts'
-import { askOnce } from '../helpers/ask-once.ts'
+import { pullThread } from '../../net/sync.ts'
+import { askOnce, withRequester } from '../helpers/ask-once.ts'
 import { MissingKeyError } from '../../storage/errors.ts'
 import { tempPeer, until } from '../helpers/temp-peer.ts'
 
@@ -124,24 +126,38 @@ describe('replicas', () => {
 })
 
 describe('a replica holding a log no reader can read', () => {
-  it('keeps readers who open the thread from it, and itself once invited to read, from being stopped by that log', async () => {
+  /** A writer's store with one note, replicated; `plant` seals a log no read key opens and pushes it to the replica. */
+  const replicated = async () => {
     const writer = await tempPeer()
     const replica = await tempPeer({ replicateFor: [writer.peer.peerId] })
-    const reader = await tempPeer()
     const attacker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    const db = await writer.peer.newStore()
+    await db.registerSchema('Note', { type: 'object' })
+    await db.collection('Note').create([{ _id: 'real' }])
+    await db.addReplicator(replica.peer.addresses[0]!)
+    await until(() => replica.peer.logs.hasLog(db.id, db.logId!) && replica.peer.logs.head(db.id, db.logId!).counter === writer.peer.logs.head(db.id, db.logId!).counter, 'the replica to hold the log', 10_000)
+    // Whoever holds the service key, as every replica does, can seal logs no read key opens.
+    const events: StoreEvent[] = [{ type: 'create', collection: 'Note', id: 'junk', patch: [{ op: 'replace', path: '', value: { _id: 'junk' } }] }]
+    const plant = async (junkKey: Ed25519PrivateKey): Promise<void> => {
+      const junk = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey: junkKey, threadKey: ThreadKey.of(db.key.service, randomSymmetricKey()) })
+      await askOnce(attacker, replica.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id), logId: junkKey.publicKey.logId, records: [junk.blocks] })
+    }
+    const dispose = async (): Promise<void> => {
+      await attacker.stop()
+      for (const temp of [writer, replica]) await temp.dispose()
+    }
+    return { writer, replica, db, plant, dispose }
+  }
+
+  it('keeps readers who open the thread from it, and itself once invited to read, from being stopped by that log', async () => {
+    const { replica, db, plant, dispose } = await replicated()
+    const reader = await tempPeer()
     try {
-      const db = await writer.peer.newStore()
-      await db.registerSchema('Note', { type: 'object' })
-      await db.collection('Note').create([{ _id: 'real' }])
-      await db.addReplicator(replica.peer.addresses[0]!)
-      await until(() => replica.peer.logs.hasLog(db.id, db.logId!) && replica.peer.logs.head(db.id, db.logId!).counter === writer.peer.logs.head(db.id, db.logId!).counter, 'the replica to hold the log', 10_000)
-      // Whoever holds the service key, as every replica does, can seal logs no read key opens; theirs sort first.
-      const events: StoreEvent[] = [{ type: 'create', collection: 'Note', id: 'junk', patch: [{ op: 'replace', path: '', value: { _id: 'junk' } }] }]
+      // Planted logs that sort before the thread's own, so a reader meets them first.
       for (let planted = 0; planted < 40;) {
         const junkKey = Ed25519PrivateKey.generate()
         if (junkKey.publicKey.logId >= db.logId!) continue
-        const junk = createRecord({ body: encodeRecordBody({ codec: 'json-patch', events }), time: { wall: Date.now(), counter: 0 }, logKey: junkKey, threadKey: ThreadKey.of(db.key.service, randomSymmetricKey()) })
-        await askOnce(attacker, replica.peer.addresses[0]!, { type: 'push-records', threadId: db.id, proof: serviceKeyProof(db.key.service, attacker.peerId.toString(), db.id), logId: junkKey.publicKey.logId, records: [junk.blocks] })
+        await plant(junkKey)
         planted++
       }
       assert.equal(replica.peer.logs.getThread(db.id).logs.length, 41)
@@ -152,8 +168,36 @@ describe('a replica holding a log no reader can read', () => {
       await until(async () => (await joined.collection('Note').find()).length === 1, 'the replica, now a reader, to read the note', 10_000)
       assert.deepEqual((await (await replica.peer.store(db.id)).collection('Note').find()).map(note => note._id), ['real'])
     } finally {
-      await attacker.stop()
-      for (const temp of [writer, replica, reader]) await temp.dispose()
+      await reader.dispose()
+      await dispose()
+    }
+  })
+
+  it('names the log a pull could not take in, beside the records it took of the others', async () => {
+    const { writer, replica, db, plant, dispose } = await replicated()
+    const reader = await tempPeer({ network: false })
+    const taker = await createThreadsNode({ privateKey: await generateKeyPair('Ed25519') })
+    try {
+      const junkKey = Ed25519PrivateKey.generate()
+      await plant(junkKey)
+      const local = await reader.peer.openStore(db.id, { key: db.key })
+      const pulled = await withRequester(taker, async requester => await pullThread({
+        requester,
+        logs: reader.peer.logs,
+        peer: replica.peer.addresses[0]!,
+        threadId: db.id,
+        key: db.key,
+        take: async (logId, records) => { for (const record of records) await local.ingest(logId, record) },
+        learn: async () => {}
+      }))
+      assert.equal(pulled.records, writer.peer.logs.head(db.id, db.logId!).counter, 'every record of the writer\'s log came')
+      assert.deepEqual(pulled.failed.map(failure => failure.logId), [junkKey.publicKey.logId])
+      assert.ok(pulled.failed[0]!.error instanceof DecryptionError)
+      assert.deepEqual((await local.collection('Note').find()).map(note => note._id), ['real'])
+    } finally {
+      await taker.stop()
+      await reader.dispose()
+      await dispose()
     }
   })
 })
