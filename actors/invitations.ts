@@ -103,8 +103,8 @@ export interface Invitations {
   /** Hears what a thread's control events did: Joins answer this peer's invites. */
   noteAccess (threadId: ThreadId, outcomes: readonly AccessOutcome[]): void
   /**
-   * Takes an invitee's answer; throws a `ThreadsError` to refuse it. A decline is on disk when this resolves, so the
-   * grant it takes back is taken back even if this peer stops first.
+   * Takes an invitee's answer; throws a `ThreadsError` to refuse it. A decline the invite takes (one that comes while it
+   * still waits for an answer) is on disk when this resolves, so its grant is taken back even if this peer stops first.
    */
   reply (threadId: ThreadId, inviteId: string, answer: InviteAnswer, peer: string): Promise<void>
   /** A peer connected: invites waiting for it try again. */
@@ -352,14 +352,16 @@ export function createInvitations (init: InvitationsInit): Invitations {
       if (inviter === undefined || !inviter.threadId.equals(threadId)) throw new InvalidInviteError(`no invite ${inviteId} of this peer's is waiting for an answer`)
       if (inviter.invitee !== peer) throw new AccessDeniedError(`only ${inviter.invitee} answers invite ${inviteId}`)
       const event = { type: answer === 'accept' ? 'accepted' : 'declined' } as const
-      if (event.type === 'declined' && inviter.actor.getSnapshot().can(event)) {
-        // Read inside the write: an invite that ended meanwhile (it expired) has had its record removed, and stays so.
+      const withdraws = event.type === 'declined' && inviter.actor.getSnapshot().can(event)
+      // Taken at once, so the moment it arrived decides against an expiry; written down before the withdrawal commits,
+      // which waits for its store. Read inside the write: a record removed meanwhile stays removed.
+      inviter.actor.send(event)
+      if (withdraws) {
         await storage.transaction(() => {
           const stored = sent.get(inviteId)
           if (stored !== undefined) sent.putSync(inviteId, { ...stored, declined: true })
         })
       }
-      inviter.actor.send(event)
     },
 
     connected (peer) {
@@ -416,8 +418,11 @@ export function createInvitations (init: InvitationsInit): Invitations {
     const deliverInvite = fromPromise<void, { inviteId: string }>(async () => {
       const net = requireNetwork()
       await net.send(address ?? invitee, { type: 'invite', invite: (await sealed).bytes })
-      const stored = sent.get(id)
-      if (stored !== undefined) await storage.transaction(() => sent.putSync(id, { ...stored, delivered: true }))
+      // Read inside the write: a decline marked meanwhile stays marked, and a record removed meanwhile stays removed.
+      await storage.transaction(() => {
+        const stored = sent.get(id)
+        if (stored !== undefined) sent.putSync(id, { ...stored, delivered: true })
+      })
     })
     const withdrawGrant = fromPromise<void, { inviteId: string }>(async () => {
       if (!threadId.isAccessControlled) return

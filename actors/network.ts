@@ -104,8 +104,9 @@ export interface Network {
    */
   push (threadId: ThreadId, logId: string, records: readonly RecordBlocks[], to?: readonly string[]): Promise<PushOutcome>
   /**
-   * Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came, and fails
-   * when no peer's pull took in this log's records (one that took in only other logs' fails too).
+   * Pulls from the peers known to hold `logId` (its writer, its replicas); returns how many records came. Fails when
+   * every peer's pull failed, or failed on this log: one that took in only other logs' records does not count, and a
+   * log in step counts whatever other logs the peer refused.
    */
   pullLog (threadId: ThreadId, logId: string, progress?: PullProgress): Promise<number>
   /** Pulls from each of `peers`; returns how many records came, and fails only when every pull failed. */
@@ -227,7 +228,7 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     const slot = `${threadId.toString()} ${isMultiaddr(from) ? peerIdOf(from) ?? from.toString() : from.toString()}`
     const running = pulls.get(slot)
     if (running !== undefined) {
-      running.again ??= running.done.then(async () => await pullPeer(threadId, from))
+      running.again ??= running.done.catch(() => undefined).then(async () => await pullPeer(threadId, from))
       return await running.again
     }
     const pulling: { done: Promise<Pulled>, again?: Promise<Pulled> } = { done: pullOnce(threadId, from, progress) }
@@ -279,7 +280,10 @@ export async function startNetwork (init: NetworkInit): Promise<Network> {
     },
 
     async pull (threadId, from, progress) {
-      return (await pullPeer(threadId, from, progress)).records
+      const pulled = await pullPeer(threadId, from, progress)
+      // A pull that took something is progress; one that took nothing but refusals failed.
+      if (pulled.records === 0 && pulled.failed.length > 0) throw pulled.failed[0]!.error
+      return pulled.records
     },
 
     async checkKey (threadId, key, to) {

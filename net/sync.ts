@@ -43,6 +43,10 @@ export interface Pulled {
   readonly failed: ReadonlyArray<{ logId: string, error: unknown }>
 }
 
+/**
+ * Pulls every log the peer lists that holds more than this peer does. A log whose records are refused does not stop
+ * the others, nor fail the pull: it is named in `failed`, for the caller to judge. A request that fails does.
+ */
 export async function pullThread (init: PullInit): Promise<Pulled> {
   const { requester, logs, threadId } = init
   const proof = serviceKeyProof(init.key.service, requester.self.toString(), threadId)
@@ -84,8 +88,6 @@ export async function pullThread (init: PullInit): Promise<Pulled> {
       await next
     }
   }
-  // A pull that took something is progress; one that took nothing but refusals failed.
-  if (failed.length > 0 && taken === 0) throw failed[0]!.error
   return { records: taken, logs: listed.logs.map(log => ({ logId: log.logId, addrs: log.addrs })), failed }
 }
 
