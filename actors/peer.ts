@@ -105,7 +105,8 @@ export interface Peer {
    * Removes a thread this peer holds (a store or a replica): its key, logs and records, views, indexes, events,
    * snapshots, ACLs and addresses, and the invites it made or answered in it, in one storage transaction, after
    * stopping its actors and leaving its gossip topic. Nothing of it is served or kept afterwards; a store of it still
-   * held refuses reads and writes (`StorageClosedError`), and while it goes nothing opens it (`UnknownThreadError`). Its peers keep their copies: joining it again takes it in afresh.
+   * held is `closed` and refuses reads and writes (`StorageClosedError`), and while it goes nothing opens it
+   * (`UnknownThreadError`). Its peers keep their copies: joining it again takes it in afresh.
    */
   deleteStore (id: ThreadId | string): Promise<void>
   /**

@@ -45,7 +45,8 @@ export interface Pulled {
 
 /**
  * Pulls every log the peer lists that holds more than this peer does. A log whose records are refused does not stop
- * the others, nor fail the pull: it is named in `failed`, for the caller to judge. A request that fails does.
+ * the others, nor fail the pull: it is named in `failed`, for the caller to judge. A failed listing (edges or logs)
+ * fails it.
  */
 export async function pullThread (init: PullInit): Promise<Pulled> {
   const { requester, logs, threadId } = init

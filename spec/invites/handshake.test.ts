@@ -271,6 +271,16 @@ describe('an access-controlled invite declined or left to expire', () => {
     assert.equal(alice.peer.invitation(inviteId)?.error, undefined)
   }
 
+  /** An inviter of its own, free to restart, with a write invite to a fresh peer pending there. */
+  const invitedByOwnPeer = async () => {
+    const inviter = await peerNamed()
+    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
+    const invitee = await peerNamed()
+    const invite = await db.invite(invitee.peer.peerId, { role: 'write', address: invitee.peer.addresses[0]! })
+    await pendingOn(invitee, invite.id)
+    return { inviter, db, invitee, invite }
+  }
+
   it('takes back the role it granted once declined', async () => {
     const db = await alice.peer.newStore({ variant: ThreadVariant.AccessControlled })
     const carol = await peerNamed()
@@ -281,11 +291,7 @@ describe('an access-controlled invite declined or left to expire', () => {
   })
 
   it('takes back the grant of an invite declined after a restart, before its store is opened again', async () => {
-    const inviter = await peerNamed()
-    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
-    const ivan = await peerNamed()
-    const invite = await db.invite(ivan.peer.peerId, { role: 'write', address: ivan.peer.addresses[0]! })
-    await pendingOn(ivan, invite.id)
+    const { inviter, db, invitee: ivan, invite } = await invitedByOwnPeer()
     await inviter.reopen({ ...FAST, listen: [`/ip4/127.0.0.1/tcp/${portOf(inviter.peer)}`] })
     await ivan.peer.invites().find(pending => pending.id === invite.id)!.decline()
     await reachState(inviter, invite.id, 'declined')
@@ -293,11 +299,7 @@ describe('an access-controlled invite declined or left to expire', () => {
   })
 
   it('takes back the grant of a decline it took in but had not acted on when it stopped', async () => {
-    const inviter = await peerNamed()
-    const db = await inviter.peer.newStore({ variant: ThreadVariant.AccessControlled })
-    const kim = await peerNamed()
-    const invite = await db.invite(kim.peer.peerId, { role: 'write', address: kim.peer.addresses[0]! })
-    await pendingOn(kim, invite.id)
+    const { inviter, db, invitee: kim, invite } = await invitedByOwnPeer()
     await inviter.peer.close()
     // What a stop between taking the decline in and committing the withdrawal leaves: the invite's record, marked declined.
     const storage = await openStorage({ path: inviter.path })
