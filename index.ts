@@ -97,7 +97,7 @@ export { Query, Where, type QueryJSON, type Criterion, type Operator, type Compa
 export { InvalidQueryError } from './codecs/errors.ts'
 export {
   UnknownCollectionError, InvalidSchemaError, SchemaViolationError, EntityExistsError, EntityNotFoundError,
-  UniqueViolationError, TransactionClosedError, NestedWriteError, EventsMissingError, NetworkUnavailableError
+  UniqueViolationError, TransactionClosedError, TransactionTimeoutError, NestedWriteError, EventsMissingError, NetworkUnavailableError
 } from './storage/errors.ts'
 export { createStoreEngine, type StoreEngine, type StoreEngineInit, type Change, type Committed } from './storage/store-engine.ts'
 export { compareEventKeys, type EventKey, type PersistedEvent } from './storage/event-store.ts'
@@ -111,7 +111,7 @@ export {
   type Store, type Collection, type CollectionReader, type CollectionWriter, type KeyValueStore, type DocumentStore,
   type RegisterOptions, type QueryInput, type AclHandle, type StoreAcl
 } from './actors/store.ts'
-export type { StoreChange, ListenFilter, ChangeCallback, ListenerErrorCallback } from './actors/thread-runtime.ts'
+export type { StoreChange, ListenFilter, ChangeCallback, ListenerErrorCallback, TransactionOptions } from './actors/thread-runtime.ts'
 export { Client, WriteTransaction, ReadTransaction, type EntitiesReply, type EntityReply, type ListenReply } from './actors/client.ts'
 export { MalformedMessageError, MessageTooLargeError, InvalidProofError, ReplicationRefusedError } from './codecs/errors.ts'
 export {

@@ -22,7 +22,7 @@ import { settle } from '../storage/settled.ts'
 import { openStorage, type Storage } from '../storage/storage.ts'
 import { startNetwork, threadAddressOf, type Network } from './network.ts'
 import { createStore, type Store } from './store.ts'
-import { startThread, type ThreadRuntime } from './thread-runtime.ts'
+import { assertTimeout, startThread, type ThreadRuntime } from './thread-runtime.ts'
 import { createTraceRecorder } from './trace.ts'
 
 /**
@@ -35,6 +35,12 @@ export interface PeerInit {
   path: string
   /** Take a snapshot of a store's views every this many events (0: only on request). */
   snapshotEvery?: number
+  /**
+   * How long a transaction's body may run, in milliseconds, before the transaction ends with `TransactionTimeoutError`
+   * and nothing of it committed: a write transaction holds every writer of its store back while its body runs. A
+   * minute unless told otherwise; `Infinity` for no limit. A transaction may set its own (`{ timeout }`).
+   */
+  transactionTimeout?: number
   /**
    * How actions become events and events fold into entities: RFC 6902 patches (`jsonPatchCodec`) unless told
    * otherwise. Records name the codec that wrote them, and a store folds only its own codec's records, so every
@@ -129,6 +135,7 @@ export interface Peer {
 }
 
 const DEFAULT_SNAPSHOT_EVERY = 10_000
+const DEFAULT_TRANSACTION_TIMEOUT = 60_000
 
 export interface SyncTiming {
   /** Milliseconds between pulls of a quiet log (with jitter). */
@@ -157,6 +164,8 @@ const READER = 'store/reader'
 const INVITE_TIMING = { retryMs: 1000, maxAttempts: 8 }
 
 export async function createPeer (init: PeerInit): Promise<Peer> {
+  const transactionTimeout = init.transactionTimeout ?? DEFAULT_TRANSACTION_TIMEOUT
+  assertTimeout(transactionTimeout)
   // First, so a trace file that cannot be written is refused before the peer touches anything.
   const recorder = init.trace === undefined ? undefined : createTraceRecorder({ file: init.trace })
   const storage = await openStorage({ path: init.path }).catch(async (error: unknown) => {
@@ -268,6 +277,7 @@ export async function createPeer (init: PeerInit): Promise<Peer> {
         threadId,
         logId,
         snapshotEvery: init.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
+        transactionTimeout,
         inspect,
         onAccess: outcomes => { invitations.noteAccess(threadId, outcomes) },
         sync: network === undefined

@@ -14,7 +14,7 @@ import type { InviteOptions } from './invitations.ts'
 import { withId, type Change, type StoreEngine } from '../storage/store-engine.ts'
 import { idFieldOf } from '../storage/view-store.ts'
 import type { CollectionDefinition, QueryPlan } from '../storage/view-store.ts'
-import type { ChangeCallback, ListenerErrorCallback, ListenFilter, ThreadRuntime } from './thread-runtime.ts'
+import type { ChangeCallback, ListenerErrorCallback, ListenFilter, ThreadRuntime, TransactionOptions } from './thread-runtime.ts'
 
 /**
  * The store interface of the paper: collections of JSON-schema entities in one thread, with transactions,
@@ -99,10 +99,17 @@ export interface Store {
   registerSchema (name: string, schema: Entity, options?: RegisterOptions): Promise<void>
   collection<T extends Entity = Entity> (name: string): Collection<T>
   collections (): CollectionDefinition[]
-  /** Runs `body` alone: writes wait for it, its reads see committed state and its own writes, and it commits whole or not at all. */
-  writeTransaction<R> (collection: string, body: (tx: CollectionWriter) => Promise<R>): Promise<R>
-  /** Runs `body` against the state committed when it begins: it waits for no writer, and no commit meanwhile shows in its reads. */
-  readTransaction<R> (collection: string, body: (tx: CollectionReader) => Promise<R>): Promise<R>
+  /**
+   * Runs `body` alone: writes wait for it, its reads see committed state and its own writes, and it commits whole or
+   * not at all. A body still running at its time limit (`options.timeout`, else the peer's `transactionTimeout`) is
+   * left behind: the transaction rejects with `TransactionTimeoutError`, commits nothing, and lets writers go on.
+   */
+  writeTransaction<R> (collection: string, body: (tx: CollectionWriter) => Promise<R>, options?: TransactionOptions): Promise<R>
+  /**
+   * Runs `body` against the state committed when it begins: it waits for no writer, and no commit meanwhile shows in
+   * its reads. At its time limit it rejects with `TransactionTimeoutError` and lets go of that state.
+   */
+  readTransaction<R> (collection: string, body: (tx: CollectionReader) => Promise<R>, options?: TransactionOptions): Promise<R>
   /**
    * Calls `callback` for every change the filter matches, in order, from now on, waiting for it before the next;
    * returns a function that stops. A callback that throws stops its listener and the error goes to `onError`
@@ -339,23 +346,24 @@ export function createStore (init: StoreInit): Store {
 
     collections: () => engine.collections(threadId),
 
-    async writeTransaction (collection, body) {
+    async writeTransaction (collection, body, options) {
       definitionOf(collection)
       return await runtime.transaction('write', async (collect, assertRunning) =>
-        await body(writer(collection, async changes => { collect(changes) }, { pending: new Map(), assertRunning })))
+        await body(writer(collection, async changes => { collect(changes) }, { pending: new Map(), assertRunning })), options)
     },
 
-    async readTransaction (collection, body) {
+    async readTransaction (collection, body, options) {
       definitionOf(collection)
-      return await runtime.transaction('read', async () => {
+      return await runtime.transaction('read', async (_collect, _assertRunning, ended) => {
         // Every read of the body sees the state committed when it began, whatever commits while it awaits.
         const pinned = engine.pin()
+        ended.addEventListener('abort', () => { pinned.release() }, { once: true })
         try {
           return await body(committedReader(collection, read => pinned.read(read)))
         } finally {
           pinned.release()
         }
-      })
+      }, options)
     },
 
     listen: (filter, callback, onError) => runtime.listen(filter, callback, onError),

@@ -9,7 +9,10 @@ import { logSyncMachine, type LogSyncEvent, type PullStep, type PushOutcome } fr
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
 import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
-import { EventsMissingError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError } from '../storage/errors.ts'
+import {
+  EventsMissingError, InvalidArgumentError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError,
+  TransactionTimeoutError
+} from '../storage/errors.ts'
 import type { Change, Committed, StoreEngine } from '../storage/store-engine.ts'
 import type { CheckedRecord, LogStore } from '../storage/log-store.ts'
 import { named, type CollectionDefinition } from '../storage/view-store.ts'
@@ -50,6 +53,8 @@ export interface ThreadRuntimeInit {
   /** Our own log in the thread, which local commits append to; none for a reader, which cannot write. */
   logId?: string
   snapshotEvery: number
+  /** How long a transaction's body may run, in milliseconds, unless the transaction says otherwise. */
+  transactionTimeout: number
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
   /** The network moves each log's sync actor is made of; without them the thread syncs with no one. */
   sync?: LogSyncEffects
@@ -83,9 +88,24 @@ export interface LogSyncEffects {
 
 /**
  * A transaction's body: it writes through `collect`, which the runtime turns into `collect` events, and asks
- * `assertRunning` before a read of its own; both refuse once the transaction machine has left `running`.
+ * `assertRunning` before a read of its own; both refuse once the transaction machine has left `running`. `ended`
+ * aborts once the transaction has ended, however it ended: a body left behind by its time limit lets go of what it
+ * holds (a pinned state) then.
  */
-export type TransactionBody<T> = (collect: (changes: Change[]) => void, assertRunning: () => void) => Promise<T>
+export type TransactionBody<T> = (collect: (changes: Change[]) => void, assertRunning: () => void, ended: AbortSignal) => Promise<T>
+
+export interface TransactionOptions {
+  /**
+   * How long the body may run, in milliseconds, counted from when a write transaction holds the lock (a read
+   * transaction from its start); `Infinity` for no limit. The runtime's `transactionTimeout` unless given.
+   */
+  timeout?: number
+}
+
+/** Throws `InvalidArgumentError` unless `timeout` is a time limit: a positive number of milliseconds, or `Infinity`. */
+export function assertTimeout (timeout: unknown): asserts timeout is number {
+  if (typeof timeout !== 'number' || !(timeout > 0)) throw new InvalidArgumentError(`a transaction timeout is a positive number of milliseconds or Infinity, not ${String(timeout)}`)
+}
 
 /** Called when a listener's callback throws (or its events went missing); the listener has stopped. */
 export type ListenerErrorCallback = (error: unknown) => void
@@ -100,7 +120,11 @@ export interface ThreadRuntime {
   assertOpen (): void
   commit (changes: Change[]): Promise<Committed | undefined>
   ingest (logId: string, blocks: RecordBlocks): Promise<Committed>
-  transaction<T> (kind: TransactionKind, body: TransactionBody<T>): Promise<T>
+  /**
+   * Runs `body` as a transaction of this kind; rejects with `TransactionTimeoutError`, nothing committed, when the
+   * body is still running at its time limit.
+   */
+  transaction<T> (kind: TransactionKind, body: TransactionBody<T>, options?: TransactionOptions): Promise<T>
   listen (filter: ListenFilter, callback: ChangeCallback, onError?: ListenerErrorCallback): () => void
   run (job: ReducerJob): Promise<number>
   /**
@@ -250,7 +274,7 @@ const threadActors = threadMachine.provide({
 
 export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
   const { storage, engine, threadId, logId } = init
-  const bodies = new Map<string, TransactionBody<unknown>>()
+  const bodies = new Map<string, { body: TransactionBody<unknown>, ended: AbortSignal }>()
   const results = new Map<string, unknown>()
   const listeners = new Map<string, { filter: ListenFilter, callback: ChangeCallback }>()
   // Everything a caller still awaits, so closing can answer it.
@@ -325,7 +349,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     },
 
     async runBody (transaction) {
-      const body = bodies.get(transaction.id)!
+      const running = bodies.get(transaction.id)!
       const assertRunning = (): void => {
         if (transaction.getSnapshot().value !== 'running') throw new TransactionClosedError('the transaction has ended')
       }
@@ -334,8 +358,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
         transaction.send({ type: 'collect', changes })
       }
       const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
-      const run = (): Promise<unknown> => body(collect, assertRunning)
-      results.set(transaction.id, await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run()))
+      const run = (): Promise<unknown> => running.body(collect, assertRunning, running.ended)
+      const result = await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run())
+      // A body that outran its time limit returns to a transaction that has ended, and its ID may name another by now.
+      if (bodies.get(transaction.id) === running) results.set(transaction.id, result)
     },
 
     readPage (id, cursor, known) {
@@ -561,18 +587,25 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       return await ingestInOrder(fromLog, blocks, settle(knowLog(fromLog, blocks)))
     },
 
-    async transaction (kind, body) {
+    async transaction (kind, body, options = {}) {
       assertOpen()
+      const timeout = options.timeout ?? init.transactionTimeout
+      assertTimeout(timeout)
+      const ended = new AbortController()
       if (inOwnWriteTransaction()) {
         if (kind === 'write') throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
-        // A read inside a write transaction's body already sees the state the lock keeps still.
-        return await body(() => { throw new TransactionClosedError('a read transaction cannot write') }, () => {})
+        // A read inside a write transaction's body already sees the state the lock keeps still, for as long as that holds it.
+        try {
+          return await body(() => { throw new TransactionClosedError('a read transaction cannot write') }, () => {}, ended.signal)
+        } finally {
+          ended.abort()
+        }
       }
       const id = takeId('transaction')
-      bodies.set(id, body as TransactionBody<unknown>)
+      bodies.set(id, { body: body as TransactionBody<unknown>, ended: ended.signal })
       let rejectOnClose: ((error: Error) => void) | undefined
       try {
-        actor.send({ type: 'begin transaction', id, kind })
+        actor.send({ type: 'begin transaction', id, kind, timeout })
         // Sent from inside another transaction's body, the event waits until the thread finishes its current step.
         await waitFor(actor, snapshot => snapshot.children[id] !== undefined, { timeout: Infinity })
         const closing = new Promise<never>((_resolve, reject) => { rejectOnClose = reject })
@@ -583,8 +616,12 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
             throw error
           })
         if (done.value === 'aborted') throw done.context.error
+        if (done.value === 'timed out') {
+          throw new TransactionTimeoutError(`the ${kind} transaction's body ran past its ${timeout} ms limit; nothing it wrote was committed`)
+        }
         return results.get(id) as Awaited<ReturnType<typeof body>>
       } finally {
+        ended.abort()
         if (rejectOnClose !== undefined) waiting.delete(rejectOnClose)
         bodies.delete(id)
         results.delete(id)

@@ -34,7 +34,7 @@ export type ThreadEvent =
   | { type: 'folded', position: number }
   | { type: 'listen', id: string, cursor: number }
   | { type: 'unlisten', id: string }
-  | { type: 'begin transaction', id: string, kind: TransactionKind }
+  | { type: 'begin transaction', id: string, kind: TransactionKind, timeout: number }
   | { type: 'end transaction', id: string }
   /** Starts keeping one log in sync (once per log; later asks are no-ops). */
   | { type: 'sync log', logId: string, role: LogRole, pollMs: number, pushDelayMs: number, backoffMs: number, maxBackoffMs: number, maxAttempts: number }
@@ -105,7 +105,7 @@ export const threadMachine = setup({
       enqueue.spawnChild('transaction', {
         id: event.id,
         systemId: systemIdOf(context.threadId, event.id),
-        input: { dispatcher, kind: event.kind }
+        input: { dispatcher, kind: event.kind, timeout: event.timeout }
       })
     })
   }

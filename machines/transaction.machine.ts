@@ -5,19 +5,27 @@ import { assign, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate'
  * that nothing else changes while its body runs; the body's writes are collected, then committed as one job. A
  * body that throws, or a commit that fails (a schema or unique violation), aborts it and changes nothing. A read
  * transaction takes no lock, so it never waits for writers: each of its reads sees the state committed at that
- * moment (read committed), and it has nothing to commit.
+ * moment (read committed), and it has nothing to commit. A body still running when its time limit passes is left
+ * behind: the transaction ends `timed out`, with nothing committed and the lock released, so a body that never
+ * returns cannot hold every writer of the store back.
  */
+
+/** The longest delay a timer takes; a longer limit is no limit. */
+const LONGEST_TIMER = 2 ** 31 - 1
 
 export type TransactionKind = 'read' | 'write'
 
 export interface TransactionInput {
   dispatcher: AnyActorRef
   kind: TransactionKind
+  /** How long the body may run, in milliseconds, counted once it holds the lock; `Infinity` for no limit. */
+  timeout: number
 }
 
 export interface TransactionContext {
   dispatcher: AnyActorRef
   kind: TransactionKind
+  timeout: number
   changes: unknown[]
   error: unknown
 }
@@ -52,11 +60,16 @@ export const transactionMachine = setup({
   },
   guards: {
     'is a write transaction': ({ context }) => context.kind === 'write',
-    'has changes': ({ context }) => context.changes.length > 0
+    'has changes': ({ context }) => context.changes.length > 0,
+    'has a time limit': ({ context }) => context.timeout <= LONGEST_TIMER,
+    'is a write transaction with a time limit': ({ context }) => context.kind === 'write' && context.timeout <= LONGEST_TIMER
+  },
+  delays: {
+    'time limit': ({ context }) => Math.min(context.timeout, LONGEST_TIMER)
   }
 }).createMachine({
   id: 'transaction',
-  context: ({ input }) => ({ dispatcher: input.dispatcher, kind: input.kind, changes: [], error: undefined }),
+  context: ({ input }) => ({ dispatcher: input.dispatcher, kind: input.kind, timeout: input.timeout, changes: [], error: undefined }),
   initial: 'starting',
   states: {
     starting: {
@@ -86,7 +99,13 @@ export const transactionMachine = setup({
           { target: 'aborted', actions: 'keep error' }
         ]
       },
-      on: { collect: { guard: 'is a write transaction', actions: 'collect changes' } }
+      on: { collect: { guard: 'is a write transaction', actions: 'collect changes' } },
+      after: {
+        'time limit': [
+          { guard: 'is a write transaction with a time limit', target: 'timed out', actions: 'release lock' },
+          { guard: 'has a time limit', target: 'timed out' }
+        ]
+      }
     },
     committing: {
       description: 'The dispatcher persists the changes as one record, or refuses them all.',
@@ -99,6 +118,10 @@ export const transactionMachine = setup({
       }
     },
     committed: { type: 'final' },
-    aborted: { type: 'final' }
+    aborted: { type: 'final' },
+    'timed out': {
+      description: 'The body ran past its time limit; what it collected is dropped, and it can write no more.',
+      type: 'final'
+    }
   }
 })

@@ -153,6 +153,14 @@ export class TransactionClosedError extends ThreadsError {
   }
 }
 
+/** A transaction whose body was still running at its time limit: nothing it wrote was committed. */
+export class TransactionTimeoutError extends ThreadsError {
+  static readonly code = 'ERR_TRANSACTION_TIMEOUT'
+  constructor (message: string, options?: ErrorOptions) {
+    super('TransactionTimeoutError', TransactionTimeoutError.code, message, options)
+  }
+}
+
 /** A write to a thread made from inside one of its write transactions' bodies without going through it. */
 export class NestedWriteError extends ThreadsError {
   static readonly code = 'ERR_NESTED_WRITE'

@@ -45,6 +45,7 @@ export async function recordOverview (): Promise<Diagram> {
       threadId: theirs.id,
       logId: own.id,
       snapshotEvery: 0,
+      transactionTimeout: 60_000,
       inspect: event => { const entry = traceEntryOf(event, 0); if (entry !== undefined) entries.push(entry) },
       sync: { gossip: () => {}, push: async () => ({ unreached: [] }), pull: async () => 0, pullFrom: async () => 0, heldElsewhere: () => true, pollMs: 3_600_000, pushDelayMs: 0, backoffMs: 1, maxBackoffMs: 1, maxAttempts: 1 }
     })

@@ -19,7 +19,7 @@ afterEach(() => {
   for (const actor of started.splice(0)) actor.stop()
 })
 
-function harness (kind: TransactionKind) {
+function harness (kind: TransactionKind, timeout = Infinity) {
   const told: Array<{ type: string, holder?: AnyActorRef }> = []
   const dispatcher = createActor(fromCallback<{ type: string, holder?: AnyActorRef }>(({ receive }) => {
     receive(event => { told.push(event) })
@@ -33,7 +33,7 @@ function harness (kind: TransactionKind) {
       'commit changes': fromPromise<unknown, CommitInput>(({ input }) => new Promise((resolve, reject) => { commits.push({ input, resolve, reject }) }))
     }
   })
-  const transaction = createActor(machine, { input: { dispatcher, kind } }).start()
+  const transaction = createActor(machine, { input: { dispatcher, kind, timeout } }).start()
   started.push(transaction)
   const settled = async () => await waitFor(transaction, snapshot => snapshot.status === 'done', { timeout: 1000 })
   const inState = async (state: string) => await waitFor(transaction, snapshot => snapshot.value === state, { timeout: 1000 })
@@ -105,6 +105,40 @@ describe('transaction machine', () => {
     assert.deepEqual(h.told.map(event => event.type), ['acquire'], 'the dispatcher released the lock with the commit')
   })
 
+  it('a write body still running at its time limit is left behind: nothing committed, the lock released', async () => {
+    const h = harness('write', 30)
+    await new Promise(resolve => setTimeout(resolve, 60))
+    assert.equal(h.transaction.getSnapshot().value, 'acquiring', 'the limit counts from the lock, not from the wait for it')
+    h.transaction.send({ type: 'lock granted' })
+    h.transaction.send({ type: 'collect', changes: ['a'] })
+    const done = await h.settled()
+    assert.equal(done.value, 'timed out')
+    assert.deepEqual(h.told.map(event => event.type), ['acquire', 'release'])
+    assert.equal(h.told[1]!.holder, h.transaction)
+    h.bodies[0]!.resolve()
+    await new Promise(resolve => setTimeout(resolve, 10))
+    assert.equal(h.commits.length, 0, 'a body that returns late commits nothing')
+    assert.equal(h.transaction.getSnapshot().value, 'timed out')
+  })
+
+  it('a read body still running at its time limit is left behind, with no lock to release', async () => {
+    const h = harness('read', 20)
+    assert.equal((await h.settled()).value, 'timed out')
+    assert.deepEqual(h.told, [])
+  })
+
+  it('a body that ends before its time limit is not cut short by it', async () => {
+    const h = harness('write', 40)
+    h.transaction.send({ type: 'lock granted' })
+    h.transaction.send({ type: 'collect', changes: ['a'] })
+    h.bodies[0]!.resolve()
+    await h.inState('committing')
+    await new Promise(resolve => setTimeout(resolve, 80))
+    assert.equal(h.transaction.getSnapshot().value, 'committing', 'a commit under way is not timed')
+    h.commits[0]!.resolve({ ok: true })
+    assert.equal((await h.settled()).value, 'committed')
+  })
+
   it('read path: no lock, straight to running, then committed or aborted', async () => {
     const h = harness('read')
     assert.equal(h.transaction.getSnapshot().value, 'running')
@@ -122,8 +156,8 @@ describe('transaction machine', () => {
 
   it('names its states, and reaches every one of them', () => {
     const names = Object.keys(transactionMachine.root.states)
-    assert.deepEqual(names, ['starting', 'acquiring', 'running', 'committing', 'committed', 'aborted'])
-    assert.deepEqual(names.filter(name => transactionMachine.root.states[name]!.type === 'final'), ['committed', 'aborted'])
+    assert.deepEqual(names, ['starting', 'acquiring', 'running', 'committing', 'committed', 'aborted', 'timed out'])
+    assert.deepEqual(names.filter(name => transactionMachine.root.states[name]!.type === 'final'), ['committed', 'aborted', 'timed out'])
 
     // Invocations are named after what they run; their completions are the events a model walks with.
     const running = 'run body'
@@ -134,13 +168,14 @@ describe('transaction machine', () => {
       { type: `xstate.done.actor.${running}`, output: undefined },
       { type: `xstate.error.actor.${running}`, error: new Error('body failed') },
       { type: `xstate.done.actor.${committing}`, output: undefined },
-      { type: `xstate.error.actor.${committing}`, error: new Error('commit refused') }
+      { type: `xstate.error.actor.${committing}`, error: new Error('commit refused') },
+      { type: 'xstate.after.time limit.transaction.running' }
     ] as never[]
     const dispatcher = createActor(fromCallback(() => {}))
     const reached = new Map<string, string[]>()
     for (const kind of ['write', 'read'] as const) {
       const paths = getShortestPaths(transactionMachine, {
-        input: { dispatcher, kind },
+        input: { dispatcher, kind, timeout: 1000 },
         events,
         // A state is its value and whether it has collected anything: the number of changes does not matter.
         serializeState: snapshot => JSON.stringify({ value: snapshot.value, kind: snapshot.context.kind, changes: snapshot.context.changes.length > 0, failed: snapshot.context.error !== undefined })
@@ -160,5 +195,14 @@ describe('transaction machine', () => {
     assert.equal(reached.has('read:acquiring'), false)
     assert.deepEqual(reached.get('read:committed'), ['xstate.init', 'done:run body'])
     assert.deepEqual(reached.get('write:aborted'), ['xstate.init', 'lock granted', 'error:run body'])
+    assert.deepEqual(reached.get('write:timed out'), ['xstate.init', 'lock granted', 'xstate.after.time limit.transaction.running'])
+    assert.deepEqual(reached.get('read:timed out'), ['xstate.init', 'xstate.after.time limit.transaction.running'])
+
+    const unlimited = getShortestPaths(transactionMachine, {
+      input: { dispatcher, kind: 'write', timeout: Infinity },
+      events,
+      serializeState: snapshot => JSON.stringify({ value: snapshot.value, changes: snapshot.context.changes.length > 0, failed: snapshot.context.error !== undefined })
+    })
+    assert.equal(unlimited.some(path => path.state.value === 'timed out'), false, 'no limit, no timing out')
   })
 })

@@ -1,8 +1,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { CollectionWriter, Store } from '../../actors/store.ts'
+import type { Entity } from '../../codecs/event-codec.ts'
 import { Query } from '../../codecs/query.ts'
-import { TransactionClosedError, UniqueViolationError } from '../../storage/errors.ts'
+import { InvalidArgumentError, TransactionClosedError, TransactionTimeoutError, UniqueViolationError } from '../../storage/errors.ts'
+import { Client } from '../../actors/client.ts'
 import { dumpStore, tempPeer, within, type TempPeer } from '../helpers/temp-peer.ts'
 
 const schema = {
@@ -342,6 +344,93 @@ describe('store transactions', () => {
     const now = await db.readTransaction('Item', async tx => (await tx.find(inRange)).map(item => item.name))
     assert.deepEqual(now, ['kept', 'added', 'changed'])
     await items.delete([kept!, changed!, added!])
+  })
+
+  it('leaves a write body that never returns behind at its time limit: nothing of it committed, writers let through', async () => {
+    const items = db.collection('Item')
+    const before = dumpStore(temp.peer)
+    const records = recordCount()
+    let bodyRunning!: () => void
+    const running = new Promise<void>(resolve => { bodyRunning = resolve })
+    let handle!: CollectionWriter
+    const started = performance.now()
+    const stuck = db.writeTransaction('Item', async tx => {
+      handle = tx
+      await tx.create([{ _id: 'stuck', name: 'stuck', n: 200 }])
+      bodyRunning()
+      await new Promise(() => {})
+    }, { timeout: 150 })
+    await within(running, 'the stuck body to start')
+    const outsider = items.create([{ _id: 'waiting', name: 'waiting', n: 201 }])
+    await assert.rejects(within(stuck, 'the stuck transaction to time out'), (error: unknown) => {
+      assert.ok(error instanceof TransactionTimeoutError)
+      assert.equal(error.code, 'ERR_TRANSACTION_TIMEOUT')
+      assert.match(error.message, /150 ms/)
+      return true
+    })
+    assert.ok(performance.now() - started >= 140, 'it waited for its limit')
+    await within(outsider, 'the plain create held back by the stuck transaction')
+    assert.equal(await items.has(['stuck']), false)
+    assert.equal(await items.has(['waiting']), true)
+    assert.equal(recordCount(), records + 1, 'one record: the plain create')
+
+    // What the body does after its limit is refused, and changes nothing.
+    await assert.rejects(handle.create([{ _id: 'late', name: 'late', n: 202 }]), TransactionClosedError)
+    await assert.rejects(handle.find(), TransactionClosedError)
+    await items.delete(['waiting'])
+    assert.equal(await items.has(['late']), false)
+    assert.equal(recordCount(), records + 2)
+    assert.notEqual(dumpStore(temp.peer), before)
+    await db.writeTransaction('Item', async tx => { await tx.create([{ _id: 'after', name: 'after', n: 203 }]) })
+    assert.equal(await items.has(['after']), true)
+    await items.delete(['after'])
+  })
+
+  it('lets go of the state a read body pinned once it runs past its time limit', async () => {
+    let reader!: Parameters<Parameters<Store['readTransaction']>[1]>[0]
+    let bodyRunning!: () => void
+    const running = new Promise<void>(resolve => { bodyRunning = resolve })
+    const stuck = db.readTransaction('Item', async tx => {
+      reader = tx
+      await tx.find()
+      bodyRunning()
+      await new Promise(() => {})
+    }, { timeout: 50 })
+    await within(running, 'the stuck reader to start')
+    await assert.rejects(within(stuck, 'the stuck reader to time out'), TransactionTimeoutError)
+    await assert.rejects(reader.find(), TransactionClosedError)
+    await assert.rejects(reader.has(['anything']), TransactionClosedError)
+  })
+
+  it('refuses a time limit that is not a positive number of milliseconds, and starts nothing', async () => {
+    const records = recordCount()
+    for (const timeout of [0, -1, Number.NaN, '100' as unknown as number]) {
+      let ran = false
+      await assert.rejects(db.writeTransaction('Item', async () => { ran = true }, { timeout }), InvalidArgumentError)
+      await assert.rejects(db.readTransaction('Item', async () => { ran = true }, { timeout }), InvalidArgumentError)
+      assert.equal(ran, false)
+      await assert.rejects(tempPeer({ network: false, transactionTimeout: timeout }), InvalidArgumentError)
+    }
+    assert.equal(await db.writeTransaction('Item', async () => 'no limit', { timeout: Infinity }), 'no limit')
+    assert.equal(recordCount(), records)
+  })
+
+  it('times a transaction out by the peer\'s own limit, as a Client left without end() is', async () => {
+    const limited = await tempPeer({ network: false, transactionTimeout: 100 })
+    try {
+      const client = new Client(limited.peer)
+      const { id: storeId } = await client.newStore()
+      await client.registerSchema(storeId, 'Item', schema)
+      const txn = client.writeTransaction(storeId, 'Item')
+      await txn.start()
+      await txn.modelCreate([{ _id: 'never ended', n: 1 }])
+      const [outside] = (await within(client.modelCreate<Entity>(storeId, 'Item', [{ n: 2 }]), 'a create held back by the open transaction')).entitiesList
+      await assert.rejects(txn.end(), TransactionTimeoutError)
+      assert.equal((await client.modelHas(storeId, 'Item', ['never ended'])), false)
+      assert.equal((await client.modelHas(storeId, 'Item', [outside!._id as string])), true)
+    } finally {
+      await limited.dispose()
+    }
   })
 
   it('returns the read transaction body\'s value and passes its error back', async () => {
