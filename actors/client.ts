@@ -1,7 +1,7 @@
 import type { Entity, IndexDefinition } from '../codecs/event-codec.ts'
 import type { QueryInput, CollectionWriter, CollectionReader, Store } from './store.ts'
 import { createPeer, type Peer, type PeerInit } from './peer.ts'
-import type { ListenerErrorCallback, StoreChange } from './thread-runtime.ts'
+import type { ListenerErrorCallback, StoreChange, TransactionOptions } from './thread-runtime.ts'
 import { TransactionClosedError } from '../storage/errors.ts'
 import { idFieldOf } from '../storage/view-store.ts'
 
@@ -57,7 +57,10 @@ class ClientTransaction<Handle> {
     this.#handle = await started.promise
   }
 
-  /** Commits what the transaction collected; rejects (and changes nothing) when any of it is refused. */
+  /**
+   * Commits what the transaction collected; rejects (and changes nothing) when any of it is refused, or when the
+   * transaction ran past its time limit before this (`TransactionTimeoutError`).
+   */
   async end (): Promise<void> {
     this.#ended?.resolve()
     await this.#finished
@@ -197,18 +200,19 @@ export class Client {
     }
   }
 
-  writeTransaction<T extends Entity = Entity> (storeId: string, model: string): WriteTransaction<T> {
+  /** A transaction from `start` to `end`, timed from `start` (`options.timeout`, else the peer's `transactionTimeout`). */
+  writeTransaction<T extends Entity = Entity> (storeId: string, model: string, options?: TransactionOptions): WriteTransaction<T> {
     let store: Store | undefined
     return new WriteTransaction<T>(async body => {
       store = await this.#store(storeId)
-      await store.writeTransaction(model, async tx => { await body(tx as CollectionWriter<T>) })
+      await store.writeTransaction(model, async tx => { await body(tx as CollectionWriter<T>) }, options)
     }, () => this.#idField(store!, model))
   }
 
-  readTransaction<T extends Entity = Entity> (storeId: string, model: string): ReadTransaction<T> {
+  readTransaction<T extends Entity = Entity> (storeId: string, model: string, options?: TransactionOptions): ReadTransaction<T> {
     return new ReadTransaction<T>(async body => {
       const store = await this.#store(storeId)
-      await store.readTransaction(model, async tx => { await body(tx as CollectionReader<T>) })
+      await store.readTransaction(model, async tx => { await body(tx as CollectionReader<T>) }, options)
     })
   }
 

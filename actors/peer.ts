@@ -38,7 +38,8 @@ export interface PeerInit {
   /**
    * How long a transaction's body may run, in milliseconds, before the transaction ends with `TransactionTimeoutError`
    * and nothing of it committed: a write transaction holds every writer of its store back while its body runs. A
-   * minute unless told otherwise; `Infinity` for no limit. A transaction may set its own (`{ timeout }`).
+   * minute unless told otherwise; at most 2,147,483,647 ms (about 24.8 days), or `Infinity` for no limit. A transaction
+   * may set its own (`{ timeout }`).
    */
   transactionTimeout?: number
   /**

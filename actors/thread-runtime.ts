@@ -8,7 +8,7 @@ import { listenerMachine, type PageEvent, type PageRead, type PagesCommand } fro
 import { logSyncMachine, type LogSyncEvent, type PullStep, type PushOutcome } from '../machines/log-sync.machine.ts'
 import { reducerMachine, type ReducerJob } from '../machines/reducer.machine.ts'
 import { systemIdOf, threadMachine } from '../machines/thread.machine.ts'
-import { transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
+import { LONGEST_TIME_LIMIT, transactionMachine, type TransactionKind } from '../machines/transaction.machine.ts'
 import {
   EventsMissingError, InvalidArgumentError, NestedWriteError, ReadOnlyStoreError, ReplayedRecordError, StorageClosedError, TransactionClosedError,
   TransactionTimeoutError
@@ -96,15 +96,22 @@ export type TransactionBody<T> = (collect: (changes: Change[]) => void, assertRu
 
 export interface TransactionOptions {
   /**
-   * How long the body may run, in milliseconds, counted from when a write transaction holds the lock (a read
-   * transaction from its start); `Infinity` for no limit. The runtime's `transactionTimeout` unless given.
+   * How long the body may run, in milliseconds (at most 2,147,483,647, about 24.8 days), counted from when a write
+   * transaction holds the lock, a read transaction from its start; `Infinity` for no limit. The runtime's
+   * `transactionTimeout` unless given. A read transaction inside a write transaction's body is part of that one, and
+   * runs under its limit instead.
    */
   timeout?: number
 }
 
-/** Throws `InvalidArgumentError` unless `timeout` is a time limit: a positive number of milliseconds, or `Infinity`. */
+/**
+ * Throws `InvalidArgumentError` unless `timeout` is a time limit: a positive number of milliseconds a timer can wait
+ * (at most 2,147,483,647, about 24.8 days), or `Infinity`.
+ */
 export function assertTimeout (timeout: unknown): asserts timeout is number {
-  if (typeof timeout !== 'number' || !(timeout > 0)) throw new InvalidArgumentError(`a transaction timeout is a positive number of milliseconds or Infinity, not ${String(timeout)}`)
+  if (typeof timeout !== 'number' || !(timeout > 0) || (timeout > LONGEST_TIME_LIMIT && timeout !== Infinity)) {
+    throw new InvalidArgumentError(`a transaction timeout is a positive number of milliseconds up to ${LONGEST_TIME_LIMIT}, or Infinity, not ${String(timeout)}`)
+  }
 }
 
 /** Called when a listener's callback throws (or its events went missing); the listener has stopped. */
@@ -174,7 +181,7 @@ interface SettlingTurn {
 }
 
 /** The write transaction whose body is running in the current async context, and its thread. */
-const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, transaction: AnyActorRef }>()
+const insideWriteTransaction = new AsyncLocalStorage<{ thread: AnyActorRef, transaction: AnyActorRef, ended: AbortSignal }>()
 
 /**
  * What the actors of one thread do, against that thread's storage and callers. The thread machine is provided
@@ -300,10 +307,10 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     return logId
   }
 
-  /** True while a write transaction of this thread runs its body (and so holds the lock) in this async context. */
-  const inOwnWriteTransaction = (): boolean => {
+  /** The write transaction of this thread running its body (and so holding the lock) in this async context, if one is. */
+  const ownWriteTransaction = (): { ended: AbortSignal } | undefined => {
     const inside = insideWriteTransaction.getStore()
-    return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running'
+    return inside !== undefined && inside.thread === actor && inside.transaction.getSnapshot().value === 'running' ? inside : undefined
   }
 
   // Storage commits many jobs at once and settles them in one turn: they go back to the dispatcher as one event, and
@@ -359,7 +366,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       }
       const kind = (transaction.getSnapshot().context as { kind: TransactionKind }).kind
       const run = (): Promise<unknown> => running.body(collect, assertRunning, running.ended)
-      const result = await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction }, run) : run())
+      const result = await (kind === 'write' ? insideWriteTransaction.run({ thread: actor, transaction, ended: running.ended }, run) : run())
       // A body that outran its time limit returns to a transaction that has ended, and its ID may name another by now.
       if (bodies.get(transaction.id) === running) results.set(transaction.id, result)
     },
@@ -574,7 +581,7 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
     async commit (changes) {
       assertOpen()
       ownLog()
-      if (inOwnWriteTransaction()) {
+      if (ownWriteTransaction() !== undefined) {
         throw new NestedWriteError('a write made from inside a write transaction\'s body, but not through it, would wait forever for the transaction to end: write through the transaction')
       }
       return await dispatch({ type: 'commit', changes })
@@ -592,11 +599,13 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
       const timeout = options.timeout ?? init.transactionTimeout
       assertTimeout(timeout)
       const ended = new AbortController()
-      if (inOwnWriteTransaction()) {
+      const outer = ownWriteTransaction()
+      if (outer !== undefined) {
         if (kind === 'write') throw new NestedWriteError('a write transaction started inside another one\'s body would wait forever for it to end')
-        // A read inside a write transaction's body already sees the state the lock keeps still, for as long as that holds it.
+        // A read inside a write transaction's body already sees the state the lock keeps still: it is part of that
+        // transaction, and ends with it at the latest, under its time limit rather than one of its own.
         try {
-          return await body(() => { throw new TransactionClosedError('a read transaction cannot write') }, () => {}, ended.signal)
+          return await body(() => { throw new TransactionClosedError('a read transaction cannot write') }, () => {}, AbortSignal.any([outer.ended, ended.signal]))
         } finally {
           ended.abort()
         }
@@ -617,7 +626,9 @@ export function startThread (init: ThreadRuntimeInit): ThreadRuntime {
           })
         if (done.value === 'aborted') throw done.context.error
         if (done.value === 'timed out') {
-          throw new TransactionTimeoutError(`the ${kind} transaction's body ran past its ${timeout} ms limit; nothing it wrote was committed`)
+          throw new TransactionTimeoutError(kind === 'write'
+            ? `the write transaction's body ran past its ${timeout} ms limit; nothing it wrote was committed`
+            : `the read transaction's body ran past its ${timeout} ms limit; the state it read was let go`)
         }
         return results.get(id) as Awaited<ReturnType<typeof body>>
       } finally {

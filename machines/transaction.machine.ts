@@ -10,8 +10,8 @@ import { assign, fromPromise, sendTo, setup, type AnyActorRef } from 'xstate'
  * returns cannot hold every writer of the store back.
  */
 
-/** The longest delay a timer takes; a longer limit is no limit. */
-const LONGEST_TIMER = 2 ** 31 - 1
+/** The longest delay a timer can wait: the longest time limit there is, short of none (`Infinity`). */
+export const LONGEST_TIME_LIMIT = 2 ** 31 - 1
 
 export type TransactionKind = 'read' | 'write'
 
@@ -61,11 +61,12 @@ export const transactionMachine = setup({
   guards: {
     'is a write transaction': ({ context }) => context.kind === 'write',
     'has changes': ({ context }) => context.changes.length > 0,
-    'has a time limit': ({ context }) => context.timeout <= LONGEST_TIMER,
-    'is a write transaction with a time limit': ({ context }) => context.kind === 'write' && context.timeout <= LONGEST_TIMER
+    'has a time limit': ({ context }) => Number.isFinite(context.timeout),
+    'is a write transaction with a time limit': ({ context }) => context.kind === 'write' && Number.isFinite(context.timeout)
   },
   delays: {
-    'time limit': ({ context }) => Math.min(context.timeout, LONGEST_TIMER)
+    // With no limit the timer still runs, for the longest time it can, and changes nothing when it fires.
+    'time limit': ({ context }) => Math.min(context.timeout, LONGEST_TIME_LIMIT)
   }
 }).createMachine({
   id: 'transaction',

@@ -402,9 +402,27 @@ describe('store transactions', () => {
     await assert.rejects(reader.has(['anything']), TransactionClosedError)
   })
 
-  it('refuses a time limit that is not a positive number of milliseconds, and starts nothing', async () => {
+  it('ends a read made inside a write transaction\'s body with that transaction, at its time limit', async () => {
+    let reader!: Parameters<Parameters<Store['readTransaction']>[1]>[0]
+    let reading!: () => void
+    const read = new Promise<void>(resolve => { reading = resolve })
+    const outer = db.writeTransaction('Item', async () => {
+      await db.readTransaction('Item', async tx => {
+        reader = tx
+        await tx.find()
+        reading()
+        await new Promise(() => {})
+      })
+    }, { timeout: 80 })
+    await within(read, 'the nested read to start')
+    assert.deepEqual(await reader.has(['anything']), false, 'it reads while its write transaction runs')
+    await assert.rejects(within(outer, 'the write transaction to time out'), TransactionTimeoutError)
+    await assert.rejects(reader.find(), TransactionClosedError, 'its pinned state went with the write transaction')
+  })
+
+  it('refuses a time limit that is not a positive number of milliseconds a timer can wait, and starts nothing', async () => {
     const records = recordCount()
-    for (const timeout of [0, -1, Number.NaN, '100' as unknown as number]) {
+    for (const timeout of [0, -1, Number.NaN, '100' as unknown as number, 2 ** 31, Number.MAX_VALUE]) {
       let ran = false
       await assert.rejects(db.writeTransaction('Item', async () => { ran = true }, { timeout }), InvalidArgumentError)
       await assert.rejects(db.readTransaction('Item', async () => { ran = true }, { timeout }), InvalidArgumentError)
@@ -412,6 +430,7 @@ describe('store transactions', () => {
       await assert.rejects(tempPeer({ network: false, transactionTimeout: timeout }), InvalidArgumentError)
     }
     assert.equal(await db.writeTransaction('Item', async () => 'no limit', { timeout: Infinity }), 'no limit')
+    assert.equal(await db.readTransaction('Item', async () => 'the longest', { timeout: 2 ** 31 - 1 }), 'the longest')
     assert.equal(recordCount(), records)
   })
 
