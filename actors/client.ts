@@ -200,7 +200,10 @@ export class Client {
     }
   }
 
-  /** A transaction from `start` to `end`, timed from `start` (`options.timeout`, else the peer's `transactionTimeout`). */
+  /**
+   * A transaction from `start` to `end`, under a time limit (`options.timeout`, else the peer's `transactionTimeout`)
+   * counted from when it holds the store's lock.
+   */
   writeTransaction<T extends Entity = Entity> (storeId: string, model: string, options?: TransactionOptions): WriteTransaction<T> {
     let store: Store | undefined
     return new WriteTransaction<T>(async body => {

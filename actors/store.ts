@@ -355,14 +355,11 @@ export function createStore (init: StoreInit): Store {
     async readTransaction (collection, body, options) {
       definitionOf(collection)
       return await runtime.transaction('read', async (_collect, _assertRunning, ended) => {
-        // Every read of the body sees the state committed when it began, whatever commits while it awaits.
+        // Every read of the body sees the state committed when it began, whatever commits while it awaits, until the
+        // transaction ends: when the body returns, or at its time limit while the body is still running.
         const pinned = engine.pin()
         ended.addEventListener('abort', () => { pinned.release() }, { once: true })
-        try {
-          return await body(committedReader(collection, read => pinned.read(read)))
-        } finally {
-          pinned.release()
-        }
+        return await body(committedReader(collection, read => pinned.read(read)))
       }, options)
     },
 

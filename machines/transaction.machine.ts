@@ -18,7 +18,7 @@ export type TransactionKind = 'read' | 'write'
 export interface TransactionInput {
   dispatcher: AnyActorRef
   kind: TransactionKind
-  /** How long the body may run, in milliseconds, counted once it holds the lock; `Infinity` for no limit. */
+  /** How long the body may run, in milliseconds, counted from `running` (a write, once it holds the lock); `Infinity` for no limit. */
   timeout: number
 }
 
